@@ -1,0 +1,1 @@
+"""Algorithms as losses and update orders over shared pieces."""

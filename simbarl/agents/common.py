@@ -1,0 +1,55 @@
+"""Pieces every algorithm shares: weight projection, optimizers, target EMA."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from simbarl.networks.simbav2 import l2n
+
+HYPER_LAYER = "hyper"  # name of the Dense inside every HyperDense
+
+
+def is_hyper_kernel(path) -> bool:
+    """True for the kernel of a ``HyperDense`` (a Dense named ``hyper``)."""
+    names = [getattr(p, "key", getattr(p, "name", None)) for p in path]
+    return len(names) >= 2 and names[-1] == "kernel" and names[-2] == HYPER_LAYER
+
+
+def project(params):
+    """Put every HyperDense output unit's weight vector on the unit sphere.
+
+    Kernels are ``(..., in, out)`` (a leading critic-ensemble axis is allowed),
+    so each output unit is a vector along axis -2. Everything else (scalers,
+    biases, LayerNorm, plain Dense layers) is left as it is.
+    """
+    return jax.tree_util.tree_map_with_path(
+        lambda path, w: l2n(w, axis=-2) if is_hyper_kernel(path) else w, params
+    )
+
+
+def make_optimizer(lr: float, lr_end: float, total_updates: int, weight_decay: float = 0.0):
+    """Adam (AdamW when ``weight_decay`` > 0) with a linear learning-rate decay."""
+    schedule = optax.linear_schedule(lr, lr_end, max(int(total_updates), 1))
+    if weight_decay > 0:
+        return optax.adamw(schedule, weight_decay=weight_decay)
+    return optax.adam(schedule)
+
+
+def ema(online, target, tau: float):
+    """``target <- tau * online + (1 - tau) * target``."""
+    return optax.incremental_update(online, target, tau)
+
+
+def tanh_gaussian_sample(mean, log_std, key):
+    """Reparameterized tanh-Gaussian sample and its log-probability.
+
+    Returns ``(action, log_prob)`` with the change-of-variables correction
+    ``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``.
+    """
+    std = jnp.exp(log_std)
+    u = mean + std * jax.random.normal(key, mean.shape)
+    log_prob = -0.5 * (((u - mean) / std) ** 2 + 2 * log_std + jnp.log(2 * jnp.pi))
+    log_prob -= 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+    return jnp.tanh(u), log_prob.sum(-1)

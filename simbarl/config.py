@@ -1,0 +1,215 @@
+"""Typed, frozen configuration for every run, and the named presets.
+
+The CLI is generated from these dataclasses (tyro), so every field is a flag:
+``--agent.critic.width 256``. Fields left as ``None`` are *derived* from the
+task's suite when the run starts (discount heuristic, action repeat, clipped
+double-Q); the resolved values are written to the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+Encoder = Literal["simbav2", "simba", "mlp"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """One network: an encoder followed by a head chosen by the algorithm."""
+
+    encoder: Encoder = "simbav2"
+    """Encoder family: ``simbav2`` (hyperspherical), ``simba`` (SimBa v1), ``mlp``."""
+    width: int = 128
+    """Hidden width d_h of the encoder."""
+    num_blocks: int = 1
+    """Residual blocks (SimbaV2/SimBa) or hidden layers (MLP)."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Soft Actor-Critic with the SimbaV2 ingredients, each switchable by name."""
+
+    actor: NetworkConfig = field(default_factory=lambda: NetworkConfig("simbav2", 128, 1))
+    critic: NetworkConfig = field(default_factory=lambda: NetworkConfig("simbav2", 512, 2))
+    critic_type: Literal["categorical", "scalar"] = "categorical"
+    """``categorical``: 101-bin distributional critic (SimbaV2). ``scalar``: MSE critic."""
+    num_bins: int = 101
+    """Bins of the categorical critic."""
+    v_min: float = -5.0
+    """Lowest bin value of the categorical critic (in scaled-reward units)."""
+    v_max: float = 5.0
+    """Highest bin value of the categorical critic."""
+    clipped_double_q: bool | None = None
+    """Two critics with the clipped double-Q rule. None: by suite (MuJoCo/HumanoidBench on)."""
+    discount: float | None = None
+    """Discount gamma. None: the SimbaV2 heuristic clip((H/5-1)/(H/5), 0.95, 0.995)."""
+    tau: float = 0.005
+    """Target critic EMA rate."""
+    learning_rate: float = 1e-4
+    """Initial Adam learning rate (actor, critic and temperature)."""
+    learning_rate_end: float = 5e-5
+    """Learning rate reached, linearly, at the last update of the run."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW) for actor and critic; SimBa uses 1e-2."""
+    temperature_init: float = 0.01
+    """Initial entropy temperature alpha."""
+    target_entropy_scale: float = 0.5
+    """Target entropy is -scale * |A| (SimbaV2: 0.5)."""
+    log_std_min: float = -10.0
+    """Lower end of the policy log-std map."""
+    log_std_max: float = 2.0
+    """Upper end of the policy log-std map."""
+    observation_norm: bool = True
+    """RSNorm running observation statistics (float64 on the host)."""
+    reward_scaling: bool = True
+    """Scale rewards by the running discounted-return statistics (SimbaV2)."""
+    g_max: float = 5.0
+    """Reward scaling keeps |scaled return| <= g_max."""
+    weight_projection: bool = True
+    """Project hyperspherical weights to unit norm after init and every step."""
+    input_shift: bool = True
+    """Append the constant c_shift coordinate before the input l2-normalization."""
+    c_shift: float = 3.0
+    """Value of the shift coordinate."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """An online training run."""
+
+    env: str = "dmc:cartpole-swingup"
+    """Task id: a Gymnasium id such as ``HalfCheetah-v5`` or ``dmc:DOMAIN-TASK``."""
+    seed: int = 0
+    """Seed for networks, exploration, replay sampling and environments."""
+    steps: int = 100_000
+    """Budget in environment (simulator) steps, action repeat included, as published."""
+    run_dir: str | None = None
+    """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
+    preset: str = "simbav2-small"
+    """Name of the preset the run started from (informational once resolved)."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    updates_per_step: int = 2
+    """Gradient updates per agent step (UTD). SimbaV2's headline results use 2."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions (capped at the run's number of agent steps)."""
+    warmup_steps: int = 5_000
+    """Random-action transitions collected before learning starts."""
+    num_envs: int = 1
+    """Parallel training environments."""
+    action_repeat: int | None = None
+    """Raw simulator steps per action. None: by suite (MuJoCo 1, DMC 2)."""
+    eval_every: int = 50_000
+    """Evaluate every this many environment steps (and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (deterministic policy)."""
+    log_every: int = 1_000
+    """Write training metrics every this many environment steps."""
+    checkpoint: bool = True
+    """Write a resumable checkpoint at each evaluation and at the end."""
+    tensorboard: bool = True
+    """Also write TensorBoard events."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def _small(cfg: TrainConfig) -> TrainConfig:
+    agent = dataclasses.replace(
+        cfg.agent,
+        actor=NetworkConfig("simbav2", 64, 1),
+        critic=NetworkConfig("simbav2", 128, 2),
+    )
+    return dataclasses.replace(cfg, agent=agent)
+
+
+def _simba(cfg: TrainConfig) -> TrainConfig:
+    agent = AgentConfig(
+        actor=NetworkConfig("simba", 128, 1),
+        critic=NetworkConfig("simba", 512, 2),
+        critic_type="scalar",
+        reward_scaling=False,
+        weight_projection=False,
+        weight_decay=1e-2,
+        learning_rate_end=1e-4,
+    )
+    return dataclasses.replace(cfg, agent=agent)
+
+
+def _sac_mlp(cfg: TrainConfig) -> TrainConfig:
+    agent = AgentConfig(
+        actor=NetworkConfig("mlp", 256, 2),
+        critic=NetworkConfig("mlp", 256, 2),
+        critic_type="scalar",
+        reward_scaling=False,
+        weight_projection=False,
+        learning_rate=3e-4,
+        learning_rate_end=3e-4,
+        temperature_init=1.0,
+        target_entropy_scale=1.0,
+        clipped_double_q=True,
+        log_std_min=-5.0,
+    )
+    return dataclasses.replace(cfg, agent=agent, updates_per_step=1)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "simbav2": TrainConfig(preset="simbav2"),
+    "simbav2-small": _small(TrainConfig(preset="simbav2-small")),
+    "simba": _simba(TrainConfig(preset="simba")),
+    "sac-mlp": _sac_mlp(TrainConfig(preset="sac-mlp")),
+}
+"""Named starting points. ``simbav2``: the published defaults (UTD 2).
+``simbav2-small``: critic width 128, actor width 64, for CPUs. ``simba``: SimBa v1
+(scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs."""
+
+DEFAULT_PRESET = "simbav2-small"
+
+
+def preset(name: str) -> TrainConfig:
+    """Return a preset by name, or fail with the list of names."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject a configuration before any work starts, saying what to fix."""
+    problems = []
+    positive = {
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "updates_per_step": cfg.updates_per_step,
+        "buffer_size": cfg.buffer_size,
+        "num_envs": cfg.num_envs,
+        "eval_every": cfg.eval_every,
+        "eval_episodes": cfg.eval_episodes,
+        "log_every": cfg.log_every,
+        "agent.actor.width": cfg.agent.actor.width,
+        "agent.critic.width": cfg.agent.critic.width,
+        "agent.num_bins": cfg.agent.num_bins,
+    }
+    problems += [f"--{k} must be positive (got {v})" for k, v in positive.items() if v <= 0]
+    if cfg.warmup_steps < 0:
+        problems.append(f"--warmup-steps must be >= 0 (got {cfg.warmup_steps})")
+    if cfg.action_repeat is not None and cfg.action_repeat <= 0:
+        problems.append(f"--action-repeat must be positive (got {cfg.action_repeat})")
+    if cfg.agent.actor.num_blocks < 0 or cfg.agent.critic.num_blocks < 0:
+        problems.append("--agent.*.num-blocks must be >= 0")
+    a = cfg.agent
+    if a.discount is not None and not 0.0 < a.discount <= 1.0:
+        problems.append(f"--agent.discount must be in (0, 1] (got {a.discount})")
+    if not a.v_min < a.v_max:
+        problems.append("--agent.v-min must be below --agent.v-max")
+    if not 0.0 < a.tau <= 1.0:
+        problems.append(f"--agent.tau must be in (0, 1] (got {a.tau})")
+    if a.temperature_init <= 0:
+        problems.append("--agent.temperature-init must be positive")
+    if a.learning_rate <= 0 or a.learning_rate_end < 0:
+        problems.append("learning rates must be positive")
+    if a.critic_type == "categorical" and a.num_bins < 2:
+        problems.append("--agent.num-bins must be at least 2")
+    if problems:
+        raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))

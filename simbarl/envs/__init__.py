@@ -1,0 +1,5 @@
+"""Environments: task ids, suite presets and adapters to the Gymnasium API."""
+
+from simbarl.envs.registry import TaskSpec, make_env, resolve_task
+
+__all__ = ["TaskSpec", "make_env", "resolve_task"]

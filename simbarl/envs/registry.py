@@ -1,0 +1,112 @@
+"""Task ids, suite presets and the discount heuristic (NOTES.md).
+
+Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``) or ``dmc:DOMAIN-TASK``
+(``dmc:cartpole-swingup``). Per suite: action repeat, whether the clipped
+double-Q rule is used, and the raw episode length H that sets the discount
+``clip((H'/5 - 1) / (H'/5), 0.95, 0.995)`` with ``H' = H / action_repeat``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from simbarl.envs.wrappers import ActionRepeat, RescaleAction
+
+DMC_PREFIX = "dmc:"
+
+
+@dataclass(frozen=True)
+class SuitePreset:
+    action_repeat: int
+    clipped_double_q: bool
+
+
+SUITES = {
+    "mujoco": SuitePreset(action_repeat=1, clipped_double_q=True),
+    "dmc": SuitePreset(action_repeat=2, clipped_double_q=False),
+    "gym": SuitePreset(action_repeat=1, clipped_double_q=True),
+}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    env_id: str
+    suite: str
+    obs_dim: int
+    action_dim: int
+    max_episode_steps: int  # raw simulator steps
+    preset: SuitePreset
+
+
+def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
+    """SimbaV2's discount from the effective horizon (agent steps per episode)."""
+    horizon = max_episode_steps / action_repeat / 5.0
+    return float(np.clip((horizon - 1.0) / horizon, 0.95, 0.995))
+
+
+def _suite_of(env_id: str) -> str:
+    if env_id.startswith(DMC_PREFIX):
+        return "dmc"
+    entry = str(gym.registry[env_id].entry_point)
+    return "mujoco" if "mujoco" in entry else "gym"
+
+
+def _check_known(env_id: str) -> None:
+    if env_id.startswith(DMC_PREFIX):
+        from simbarl.envs.dmc import dmc_tasks
+
+        known = [DMC_PREFIX + t for t in dmc_tasks()]
+    else:
+        known = list(gym.registry)
+    if env_id not in known:
+        close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown environment id {env_id!r}.{hint} Use a Gymnasium id such as "
+            f"'HalfCheetah-v5' or '{DMC_PREFIX}DOMAIN-TASK' such as 'dmc:cartpole-swingup'."
+        )
+
+
+def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
+    if env_id.startswith(DMC_PREFIX):
+        from simbarl.envs.dmc import DMCEnv
+
+        domain, task = env_id[len(DMC_PREFIX) :].split("-", 1)
+        return DMCEnv(domain, task, render_mode=render_mode)
+    return gym.make(env_id, render_mode=render_mode)
+
+
+def resolve_task(env_id: str) -> TaskSpec:
+    """Look a task up (failing fast with close matches) and read its shapes."""
+    _check_known(env_id)
+    env = _make_raw(env_id)
+    try:
+        if not isinstance(env.action_space, gym.spaces.Box):
+            raise ValueError(
+                f"{env_id} has a {type(env.action_space).__name__} action space; "
+                "simbarl trains continuous (Box) actions only"
+            )
+        if env_id.startswith(DMC_PREFIX):
+            max_steps = env.unwrapped.max_episode_steps
+        else:
+            max_steps = env.spec.max_episode_steps or 1000
+        suite = _suite_of(env_id)
+        return TaskSpec(
+            env_id=env_id,
+            suite=suite,
+            obs_dim=int(np.prod(env.observation_space.shape)),
+            action_dim=int(np.prod(env.action_space.shape)),
+            max_episode_steps=int(max_steps),
+            preset=SUITES[suite],
+        )
+    finally:
+        env.close()
+
+
+def make_env(env_id: str, action_repeat: int, render_mode: str | None = None) -> gym.Env:
+    """The task with actions in [-1, 1] and the raw-step time limit inside the repeat."""
+    return ActionRepeat(RescaleAction(_make_raw(env_id, render_mode)), action_repeat)

@@ -1,0 +1,42 @@
+"""Wrappers applied to every task: action rescaling and action repeat."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class ActionRepeat(gym.Wrapper):
+    """Repeat each action ``repeat`` raw steps, summing rewards.
+
+    It wraps an env whose time limit already counts raw steps ("time limit
+    before action repeat"), and stops early when the episode ends.
+    """
+
+    def __init__(self, env: gym.Env, repeat: int):
+        super().__init__(env)
+        self.repeat = repeat
+
+    def step(self, action):
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
+class RescaleAction(gym.ActionWrapper):
+    """The agent acts in ``[-1, 1]^A``; this maps to the env's true bounds."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.action_space
+        self._low = space.low.astype(np.float64)
+        self._high = space.high.astype(np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, space.shape, np.float32)
+
+    def action(self, action):
+        action = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
+        return self._low + (action + 1.0) * 0.5 * (self._high - self._low)

@@ -1,0 +1,18 @@
+"""Plain ReLU MLP encoder: ``num_blocks`` hidden layers of ``width`` units."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class MLPEncoder(nn.Module):
+    width: int
+    num_blocks: int
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        init = nn.initializers.orthogonal(jnp.sqrt(2.0))
+        for _ in range(max(self.num_blocks, 1)):
+            x = nn.relu(nn.Dense(self.width, kernel_init=init)(x))
+        return x

@@ -1,0 +1,35 @@
+"""SimBa (v1) encoder (Lee et al. 2024, arXiv 2410.09754).
+
+Orthogonal input projection, pre-LayerNorm residual MLP blocks (4x inner
+width, He init), final LayerNorm. Observation normalization (RSNorm) happens
+before the network, in the learner, for every encoder alike.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class SimbaBlock(nn.Module):
+    width: int
+    expansion: int = 4
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        he = nn.initializers.he_normal()
+        h = nn.LayerNorm()(x)
+        h = nn.relu(nn.Dense(self.width * self.expansion, kernel_init=he)(h))
+        return x + nn.Dense(self.width, kernel_init=he)(h)
+
+
+class SimbaEncoder(nn.Module):
+    width: int
+    num_blocks: int
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        x = nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(1.0))(x)
+        for _ in range(self.num_blocks):
+            x = SimbaBlock(self.width)(x)
+        return nn.LayerNorm()(x)

@@ -1,0 +1,105 @@
+"""SimbaV2 layers and encoder (Lee et al. 2025, arXiv 2502.15280, Sec. 4).
+
+Weights of every ``HyperDense`` live on the unit hypersphere: each output
+unit's weight vector is l2-normalized after init and after every optimizer
+step (see ``simbarl.agents.common.project``); features are l2-normalized after
+every layer, so norms cannot drift however long training runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+EPS = 1e-8
+
+
+def l2n(x: jnp.ndarray, axis: int = -1) -> jnp.ndarray:
+    """``x / max(||x||_2, 1e-8)`` along ``axis``."""
+    norm = jnp.linalg.norm(x, axis=axis, keepdims=True)
+    return x / jnp.maximum(norm, EPS)
+
+
+class Scaler(nn.Module):
+    """Learnable per-unit scale with decoupled init and effective learning rate.
+
+    The parameter is stored as ``scale * ones(d)`` and used as
+    ``param * (init / scale) * x``: its forward value starts at ``init`` while a
+    small ``scale`` makes Adam's fixed-size steps relatively larger (Eq. 7).
+    """
+
+    dim: int
+    init: float = 1.0
+    scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        param = self.param("scaler", nn.initializers.constant(self.scale), (self.dim,))
+        return param * (self.init / self.scale) * x
+
+
+class HyperDense(nn.Module):
+    """Bias-free orthogonally initialized linear layer whose kernel is projected."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel_init = nn.initializers.orthogonal(scale=1.0)
+        return nn.Dense(self.features, use_bias=False, kernel_init=kernel_init, name="hyper")(x)
+
+
+class HyperEmbedder(nn.Module):
+    """Shift-aware input embedding: ``l2n(scaler(W l2n([x, c_shift])))``."""
+
+    width: int
+    c_shift: float | None = 3.0
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        if self.c_shift is not None:
+            shift = jnp.full(x.shape[:-1] + (1,), self.c_shift, x.dtype)
+            x = jnp.concatenate([x, shift], axis=-1)
+        x = l2n(x)
+        s = math.sqrt(2.0 / self.width)
+        x = Scaler(self.width, s, s)(HyperDense(self.width)(x))
+        return l2n(x)
+
+
+class HyperLERPBlock(nn.Module):
+    """Residual block on the hypersphere: ``l2n(h + alpha * (u - h))``.
+
+    ``u = l2n(W2 (relu(s * W1 h) + 1e-8))`` with a 4x inner width; ``alpha`` is a
+    Scaler of init ``1/(L+1)`` and scale ``1/sqrt(d_h)``.
+    """
+
+    width: int
+    num_blocks: int
+    expansion: int = 4
+
+    @nn.compact
+    def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
+        inner = self.width * self.expansion
+        s = math.sqrt(2.0 / self.width) / math.sqrt(self.expansion)
+        u = HyperDense(inner)(h)
+        u = nn.relu(Scaler(inner, s, s)(u)) + EPS
+        u = l2n(HyperDense(self.width)(u))
+        alpha = Scaler(self.width, 1.0 / (self.num_blocks + 1), 1.0 / math.sqrt(self.width))
+        return l2n(h + alpha(u - h))
+
+
+class SimbaV2Encoder(nn.Module):
+    """Embedding followed by ``num_blocks`` LERP blocks; output has unit norm."""
+
+    width: int
+    num_blocks: int
+    c_shift: float | None = 3.0
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        h = HyperEmbedder(self.width, self.c_shift)(x)
+        for _ in range(self.num_blocks):
+            h = HyperLERPBlock(self.width, self.num_blocks)(h)
+        return h

@@ -1,0 +1,84 @@
+"""Running statistics as pure state: RSNorm observations and reward scaling.
+
+The functions use only array methods and operators, so the same code runs on
+numpy float64 arrays (the host loop, as NOTES.md asks: float32 statistics were
+reported to break results) and on jax arrays (inside jitted device loops).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from flax import struct
+
+INIT_COUNT = 1e-4
+EPS = 1e-8
+
+
+@struct.dataclass
+class RunningStats:
+    """Mean/variance/count of a stream, merged with Chan's parallel update."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    count: np.ndarray
+
+
+def init_stats(shape: tuple[int, ...], dtype=np.float64) -> RunningStats:
+    return RunningStats(
+        mean=np.zeros(shape, dtype),
+        var=np.ones(shape, dtype),
+        count=np.asarray(INIT_COUNT, dtype),
+    )
+
+
+def update_stats(stats: RunningStats, batch) -> RunningStats:
+    """Merge a batch ``(n, *shape)`` into the statistics (Chan et al. 1979)."""
+    n = batch.shape[0]
+    batch = batch.astype(stats.mean.dtype)
+    batch_mean = batch.mean(axis=0)
+    batch_var = batch.var(axis=0)
+    total = stats.count + n
+    delta = batch_mean - stats.mean
+    mean = stats.mean + delta * (n / total)
+    m2 = stats.var * stats.count + batch_var * n + delta**2 * (stats.count * n / total)
+    return RunningStats(mean=mean, var=m2 / total, count=total)
+
+
+def normalize(stats: RunningStats, x):
+    """``(x - mean) / sqrt(var + 1e-8)``."""
+    return (x - stats.mean) / (stats.var + EPS) ** 0.5
+
+
+@struct.dataclass
+class RewardScaler:
+    """Per-env running discounted return ``G`` with its variance and max |G|.
+
+    Rewards are divided by ``max(sqrt(var_G + 1e-8), G_max / g_max)`` (SimbaV2
+    Eq. 13; the paper's ``(1 - gamma) G + r`` is a typo confirmed by its authors).
+    """
+
+    returns: np.ndarray  # (num_envs,) running discounted return G
+    stats: RunningStats  # statistics of G over all envs and steps
+    g_abs_max: np.ndarray  # max |G| seen
+
+
+def init_reward_scaler(num_envs: int, dtype=np.float64) -> RewardScaler:
+    return RewardScaler(
+        returns=np.zeros((num_envs,), dtype),
+        stats=init_stats((), dtype),
+        g_abs_max=np.asarray(0.0, dtype),
+    )
+
+
+def update_reward_scaler(s: RewardScaler, reward, done, gamma: float) -> RewardScaler:
+    """``G = gamma * (1 - done) * G + r``, ``done`` = terminated or truncated."""
+    returns = gamma * (1.0 - done) * s.returns + reward
+    g_max = abs(returns).max()
+    g_abs_max = s.g_abs_max + (g_max - s.g_abs_max) * (g_max > s.g_abs_max)
+    return RewardScaler(returns=returns, stats=update_stats(s.stats, returns), g_abs_max=g_abs_max)
+
+
+def reward_scale(s: RewardScaler, g_max: float) -> float:
+    """The divisor applied to rewards: ``max(sqrt(var_G + eps), G_max / g_max)``."""
+    std = (s.stats.var + EPS) ** 0.5
+    return float(max(std, s.g_abs_max / g_max))

@@ -1,0 +1,61 @@
+"""Uniform ring buffer of raw transitions, as a pure jax struct.
+
+The same buffer serves the host loop (on a CPU backend its arrays are host
+memory; inserts are donated in-place updates inside the jitted train step) and
+the device loop. Observations and rewards are stored raw: normalization and
+reward scaling are applied to each sampled batch with the current statistics.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class Transition:
+    """One step per leading index. ``next_obs`` is the true final observation
+    when the episode ended, never the observation after an automatic reset."""
+
+    obs: jnp.ndarray  # (..., obs_dim)
+    action: jnp.ndarray  # (..., action_dim) in [-1, 1]
+    reward: jnp.ndarray  # (...,) raw reward (summed over the action repeat)
+    next_obs: jnp.ndarray  # (..., obs_dim)
+    terminated: jnp.ndarray  # (...,) 1.0: the MDP ended; do not bootstrap
+    truncated: jnp.ndarray  # (...,) 1.0: time limit; still bootstrap
+
+
+@struct.dataclass
+class ReplayBuffer:
+    data: Transition  # leaves (capacity, ...)
+    pos: jnp.ndarray  # next write index
+    size: jnp.ndarray  # filled entries
+
+    @property
+    def capacity(self) -> int:
+        return self.data.reward.shape[0]
+
+
+def init_replay(capacity: int, obs_dim: int, action_dim: int) -> ReplayBuffer:
+    z = lambda *shape: jnp.zeros((capacity, *shape), jnp.float32)
+    data = Transition(z(obs_dim), z(action_dim), z(), z(obs_dim), z(), z())
+    return ReplayBuffer(data=data, pos=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
+
+
+def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
+    """Write ``n`` transitions (leading axis), overwriting the oldest when full."""
+    n = batch.reward.shape[0]
+    idx = (buffer.pos + jnp.arange(n)) % buffer.capacity
+    data = jax.tree.map(lambda d, x: d.at[idx].set(x.astype(d.dtype)), buffer.data, batch)
+    return ReplayBuffer(
+        data=data,
+        pos=(buffer.pos + n) % buffer.capacity,
+        size=jnp.minimum(buffer.size + n, buffer.capacity),
+    )
+
+
+def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]) -> Transition:
+    """Uniform sample with replacement; ``shape`` such as ``(utd, batch)``."""
+    idx = jax.random.randint(key, shape, 0, buffer.size)
+    return jax.tree.map(lambda d: d[idx], buffer.data)

@@ -1,0 +1,89 @@
+"""Host-side loop state and its checkpoint (learner, replay, statistics, counters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simbarl.normalizers import RewardScaler, RunningStats
+from simbarl.replay import ReplayBuffer
+from simbarl.train import checkpoint
+
+COUNTERS = ("iteration", "env_step", "agent_step", "eval_round")
+
+
+@dataclasses.dataclass
+class LoopState:
+    """Everything besides the learner and replay that a resumed run needs."""
+
+    iteration: int
+    env_step: int
+    agent_step: int
+    eval_round: int
+    episode_index: np.ndarray  # (num_envs,) episodes begun per env
+    at_episode_start: np.ndarray  # (num_envs,) env was just reset at this point
+    episode_return: np.ndarray  # (num_envs,) return of the episode in flight
+    action: np.ndarray  # (num_envs, action_dim) action chosen for the next step
+    obs_stats: RunningStats | None = None
+    reward_scaler: RewardScaler | None = None
+
+    @classmethod
+    def fresh(cls, num_envs: int, obs_dim: int, action_dim: int) -> LoopState:
+        return cls(
+            iteration=0,
+            env_step=0,
+            agent_step=0,
+            eval_round=0,
+            episode_index=np.full(num_envs, -1, np.int64),
+            at_episode_start=np.zeros(num_envs, bool),
+            episode_return=np.zeros(num_envs),
+            action=np.zeros((num_envs, action_dim), np.float32),
+        )
+
+    def arrays(self) -> dict:
+        return {
+            "episode_index": self.episode_index,
+            "at_episode_start": self.at_episode_start,
+            "episode_return": self.episode_return,
+            "action": self.action,
+            "obs_stats": self.obs_stats,
+            "reward_scaler": self.reward_scaler,
+        }
+
+
+def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action) -> None:
+    """Checkpoint; the replay is stored up to its filled size only."""
+    loop.action = np.asarray(action, np.float32)
+    size = int(buffer.size)
+    trees = {
+        "learner": learner,
+        "replay": jax.tree.map(lambda x: x[:size], buffer.data),
+        "loop": loop.arrays(),
+    }
+    meta = {k: getattr(loop, k) for k in COUNTERS}
+    meta.update(replay_size=size, replay_pos=int(buffer.pos))
+    checkpoint.save(path, trees, meta)
+
+
+def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
+    """Restore into templates built from the run's config; bit for bit."""
+    size_template = {"learner": learner, "replay": buffer.data, "loop": loop.arrays()}
+    trees, meta = checkpoint.load(path, size_template, ragged=("replay",))
+    size = meta["replay_size"]
+    if size > buffer.capacity:
+        raise ValueError(
+            f"checkpoint {path} holds {size} transitions; the buffer fits "
+            f"{buffer.capacity}: different --buffer-size or --steps"
+        )
+    data = jax.tree.map(lambda d, x: d.at[:size].set(jnp.asarray(x)), buffer.data, trees["replay"])
+    buffer = ReplayBuffer(
+        data=data, pos=jnp.asarray(meta["replay_pos"], jnp.int32), size=jnp.asarray(size, jnp.int32)
+    )
+    learner = jax.tree.map(jnp.asarray, trees["learner"])
+    arrays = trees["loop"]
+    loop = LoopState(**{k: meta[k] for k in COUNTERS}, **arrays)
+    return learner, buffer, loop

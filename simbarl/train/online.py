@@ -1,0 +1,281 @@
+"""The host training loop: Gymnasium envs on the CPU, one jitted call per agent step.
+
+Per agent step: step every training env; store the transition with its true
+final observation; update the reward scaler and RSNorm statistics (float64,
+host); reset finished envs (episode ``k`` of env ``i`` is reset with a seed
+derived from ``(seed, i, k)``, so episodes are reproducible across resumes);
+then one jitted call inserts, runs ``utd`` updates and picks the next action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from simbarl.agents.sac import SAC
+from simbarl.config import TrainConfig
+from simbarl.envs.registry import make_env
+from simbarl.normalizers import (
+    init_reward_scaler,
+    init_stats,
+    reward_scale,
+    update_reward_scaler,
+    update_stats,
+)
+from simbarl.replay import Transition, init_replay
+from simbarl.train import run_dir as rd
+from simbarl.train.evaluate import episode_seed, evaluate
+from simbarl.train.logger import Logger
+from simbarl.train.loop_state import LoopState, load_loop, save_loop
+from simbarl.train.progress import Progress
+from simbarl.train.step import Normalization, make_step_fns
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    env_step: int
+    eval_returns: list[tuple[int, float]]  # (env_step, mean return) per evaluation
+    interrupted: bool = False
+
+
+def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> SAC:
+    iterations = iterations_for(cfg)
+    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+    return SAC(
+        cfg.agent,
+        obs_dim,
+        action_dim,
+        discount=cfg.agent.discount,
+        num_critics=2 if cfg.agent.clipped_double_q else 1,
+        total_updates=max(iterations - warmup_iters, 1) * cfg.updates_per_step,
+    )
+
+
+def iterations_for(cfg: TrainConfig) -> int:
+    """Loop iterations (each steps all envs once) to spend ``cfg.steps`` env steps."""
+    return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
+
+
+def normalization(cfg: TrainConfig, loop: LoopState) -> Normalization:
+    if cfg.agent.observation_norm:
+        mean, std = loop.obs_stats.mean, np.sqrt(loop.obs_stats.var + 1e-8)
+    else:
+        mean, std = np.zeros_like(loop.obs_stats.mean), np.ones_like(loop.obs_stats.var)
+    scale = reward_scale(loop.reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else 1.0
+    return Normalization(
+        obs_mean=mean.astype(np.float32),
+        obs_std=std.astype(np.float32),
+        reward_scale=np.float32(scale),
+    )
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to checkpoint and stop; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._old)
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+    """Train online. ``resume``: a run directory whose checkpoint to continue."""
+    cfg, task = rd.resolve(cfg)
+    if resume is not None:
+        run_dir = Path(resume)
+        cfg = rd.check_resumable(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
+    envs = [make_env(cfg.env, cfg.action_repeat) for _ in range(cfg.num_envs)]
+    eval_env = make_env(cfg.env, cfg.action_repeat)
+    agent = build_agent(cfg, task.obs_dim, task.action_dim)
+    step_fn, act_fn = make_step_fns(agent, cfg.updates_per_step, cfg.batch_size)
+    iterations = iterations_for(cfg)
+    capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
+    learner = agent.init(jax.random.PRNGKey(cfg.seed))
+    buffer = init_replay(capacity, task.obs_dim, task.action_dim)
+    loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
+    loop.obs_stats, loop.reward_scaler = (
+        init_stats((task.obs_dim,)),
+        init_reward_scaler(cfg.num_envs),
+    )
+
+    if resume is not None:
+        learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
+    else:
+        run_dir = rd.create(cfg)
+    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+    logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume is not None else None)
+    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+
+    # Start (or restart) episodes. After a checkpoint on an episode boundary the
+    # env is reset with the same seed, giving the very observation the
+    # uninterrupted run had; an episode cut mid-way restarts as a new episode.
+    obs = np.zeros((cfg.num_envs, task.obs_dim))
+    fresh = []
+    for i, env in enumerate(envs):
+        if not loop.at_episode_start[i]:
+            loop.episode_index[i] += 1
+            loop.reward_scaler = loop.reward_scaler.replace(
+                returns=loop.reward_scaler.returns * (np.arange(cfg.num_envs) != i)
+            )
+            fresh.append(i)
+        obs[i] = env.reset(seed=episode_seed(cfg.seed, i, int(loop.episode_index[i])))[0]
+    loop.episode_return[fresh] = 0.0
+    action = loop.action
+    if fresh:
+        loop.obs_stats = update_stats(loop.obs_stats, obs[fresh])
+        learner, new_action = act_fn(
+            learner,
+            obs.astype(np.float32),
+            normalization(cfg, loop),
+            explore=True,
+            random=loop.iteration < warmup_iters,
+        )
+        action = np.array(action)
+        action[fresh] = np.asarray(new_action)[fresh]
+    loop.at_episode_start[:] = True
+
+    progress = Progress(cfg.steps, loop.env_step, enabled=cfg.progress)
+    eval_returns: list[tuple[int, float]] = []
+    metrics, recent_returns = {}, []
+    last_log = (time.time(), loop.env_step, int(learner.step))
+    policy = jax.jit(lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
+    interrupted = False
+
+    def run_eval_and_checkpoint():
+        norm = normalization(cfg, loop)
+        returns, lengths, _ = evaluate(
+            eval_env,
+            lambda o: policy(learner.actor, o, norm),
+            cfg.eval_episodes,
+            cfg.seed,
+            loop.eval_round,
+        )
+        loop.eval_round += 1
+        row = {
+            "env_step": loop.env_step,
+            "agent_step": loop.agent_step,
+            "eval/return": float(returns.mean()),
+            "eval/return_std": float(returns.std()),
+            "eval/episode_length": float(lengths.mean()),
+        }
+        logger.log(row)
+        eval_returns.append((loop.env_step, row["eval/return"]))
+        progress.set_eval(row["eval/return"])
+        if cfg.checkpoint:
+            save_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop, np.asarray(action))
+
+    with _StopFlag() as stop:
+        while loop.iteration < iterations:
+            a = np.asarray(action)
+            out = [env.step(a[i]) for i, env in enumerate(envs)]
+            next_obs = np.stack([o[0] for o in out])
+            reward = np.array([o[1] for o in out])
+            terminated = np.array([o[2] for o in out], np.float64)
+            truncated = np.array([o[3] for o in out], np.float64)
+            done = np.maximum(terminated, truncated)
+            transition = Transition(
+                obs.astype(np.float32),
+                a.astype(np.float32),
+                reward.astype(np.float32),
+                next_obs.astype(np.float32),
+                terminated.astype(np.float32),
+                truncated.astype(np.float32),
+            )
+            loop.reward_scaler = update_reward_scaler(
+                loop.reward_scaler, reward, done, cfg.agent.discount
+            )
+            loop.obs_stats = update_stats(loop.obs_stats, next_obs)
+            loop.episode_return += reward
+            loop.at_episode_start[:] = False
+            obs = next_obs
+            if done.any():
+                obs = next_obs.copy()
+                ended = np.flatnonzero(done)
+                for i in ended:
+                    recent_returns.append(float(loop.episode_return[i]))
+                    loop.episode_return[i] = 0.0
+                    loop.episode_index[i] += 1
+                    obs[i] = envs[i].reset(
+                        seed=episode_seed(cfg.seed, int(i), int(loop.episode_index[i]))
+                    )[0]
+                    loop.at_episode_start[i] = True
+                loop.obs_stats = update_stats(loop.obs_stats, obs[ended])
+            learn = loop.iteration + 1 >= warmup_iters
+            learner, buffer, action, m = step_fn(
+                learner,
+                buffer,
+                transition,
+                obs.astype(np.float32),
+                normalization(cfg, loop),
+                learn=learn,
+            )
+            metrics = m or metrics
+            loop.iteration += 1
+            loop.agent_step += cfg.num_envs
+            loop.env_step += cfg.num_envs * cfg.action_repeat
+            progress.advance(cfg.num_envs * cfg.action_repeat)
+
+            if (
+                loop.env_step // cfg.log_every
+                > (loop.env_step - cfg.num_envs * cfg.action_repeat) // cfg.log_every
+            ):
+                last_log = _log_train(
+                    logger, progress, loop, learner, metrics, recent_returns, last_log
+                )
+                recent_returns = []
+            final = loop.iteration >= iterations
+            crossed = (
+                loop.env_step // cfg.eval_every
+                > (loop.env_step - cfg.num_envs * cfg.action_repeat) // cfg.eval_every
+            )
+            if crossed or final:
+                run_eval_and_checkpoint()
+            if stop.requested and not final:
+                if cfg.checkpoint:
+                    save_loop(
+                        run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop, np.asarray(action)
+                    )
+                interrupted = True
+                break
+    progress.close()
+    logger.close()
+    return RunResult(run_dir, loop.env_step, eval_returns, interrupted)
+
+
+def _log_train(logger, progress, loop, learner, metrics, recent_returns, last_log):
+    now, updates = time.time(), int(learner.step)
+    t0, step0, updates0 = last_log
+    row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
+    row.update({f"train/{k}": float(v) for k, v in jax.device_get(metrics).items()})
+    bad = [k for k, v in row.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(
+            f"non-finite training metrics at env step {loop.env_step}: {', '.join(bad)}; "
+            "the last checkpoint is kept. Lower the learning rate or check the rewards."
+        )
+    if recent_returns:
+        row["train/episode_return"] = float(np.mean(recent_returns))
+    dt = max(now - t0, 1e-9)
+    row["perf/env_steps_per_s"] = (loop.env_step - step0) / dt
+    row["perf/updates_per_s"] = (updates - updates0) / dt
+    row["perf/updates"] = updates
+    logger.log(row)
+    progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
+    return now, loop.env_step, updates

@@ -1,0 +1,90 @@
+"""Run directories: resolving a config against its task, creating and reopening runs.
+
+A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl``,
+``tb/`` (TensorBoard events) and ``checkpoint.npz``. Nothing is created until
+the config and the task have been validated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, validate
+from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+# Fields a resumed run may change: they do not alter what the learner computes.
+RESUMABLE_FIELDS = {"steps", "run_dir", "progress", "tensorboard", "log_every", "checkpoint"}
+
+
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
+    """Validate ``cfg`` and fill the suite-derived fields left as ``None``."""
+    validate(cfg)
+    task = resolve_task(cfg.env)
+    repeat = cfg.action_repeat or task.preset.action_repeat
+    agent = cfg.agent
+    if agent.discount is None:
+        agent = dataclasses.replace(
+            agent, discount=discount_heuristic(task.max_episode_steps, repeat)
+        )
+    if agent.clipped_double_q is None:
+        agent = dataclasses.replace(agent, clipped_double_q=task.preset.clipped_double_q)
+    return dataclasses.replace(cfg, action_repeat=repeat, agent=agent), task
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    agent = dict(d["agent"])
+    agent["actor"] = NetworkConfig(**agent["actor"])
+    agent["critic"] = NetworkConfig(**agent["critic"])
+    return TrainConfig(**{**d, "agent": AgentConfig(**agent)})
+
+
+def load_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a simbarl run directory (no {CONFIG_FILE})")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    env = cfg.env.replace(":", "-").replace("/", "-")
+    return Path("runs") / env / f"{cfg.preset}-seed{cfg.seed}-{stamp}"
+
+
+def create(cfg: TrainConfig) -> Path:
+    """Make a fresh run directory and write the resolved config into it."""
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(
+            f"run directory {run_dir} already holds files; continue it with "
+            f"--resume {run_dir} or choose another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
+    return run_dir
+
+
+def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
+    """The saved config, after checking ``cfg`` asks for the same run."""
+    saved = load_config(run_dir)
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
+    a, b = config_to_dict(saved), config_to_dict(cfg)
+    diffs = [k for k in a if k not in RESUMABLE_FIELDS and a[k] != b.get(k)]
+    if diffs:
+        lines = [f"{k}: run has {a[k]!r}, you asked for {b.get(k)!r}" for k in diffs]
+        raise ValueError(
+            f"cannot resume {run_dir}: it was started with a different configuration\n  "
+            + "\n  ".join(lines)
+        )
+    return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in ("steps", "progress")})
