@@ -1,0 +1,27 @@
+"""simbarl: scalable off-policy deep RL for continuous control, in JAX.
+
+Python API::
+
+    import simbarl
+    cfg = simbarl.preset("simbav2-small")              # or simbarl.TrainConfig(...)
+    result = simbarl.train(cfg)                         # online SimbaV2-SAC
+    agent = simbarl.load_agent(result.run_dir)
+    action = agent.act(obs)
+"""
+
+from simbarl.agent import Agent, load_agent
+from simbarl.config import PRESETS, AgentConfig, NetworkConfig, TrainConfig, preset
+from simbarl.train.online import RunResult, train
+
+__all__ = [
+    "PRESETS",
+    "Agent",
+    "AgentConfig",
+    "NetworkConfig",
+    "RunResult",
+    "TrainConfig",
+    "load_agent",
+    "preset",
+    "train",
+]
+__version__ = "0.1.0"

@@ -88,7 +88,7 @@ class TrainConfig:
     run_dir: str | None = None
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
     preset: str = "simbav2-small"
-    """Name of the preset the run started from (informational once resolved)."""
+    """Preset the run starts from (simbav2, simbav2-small, simba, sac-mlp); set by --preset."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     batch_size: int = 256
     """Transitions per gradient update."""
@@ -108,6 +108,10 @@ class TrainConfig:
     """Episodes per evaluation (deterministic policy)."""
     log_every: int = 1_000
     """Write training metrics every this many environment steps."""
+    pause_at: int | None = None
+    """Checkpoint and stop once this many env steps are done, keeping the budget
+    (and so the learning-rate schedule) of ``steps``; continue with --resume.
+    For jobs cut into chunks by a cluster's time limit."""
     checkpoint: bool = True
     """Write a resumable checkpoint at each evaluation and at the end."""
     tensorboard: bool = True
@@ -192,6 +196,8 @@ def validate(cfg: TrainConfig) -> None:
         "agent.num_bins": cfg.agent.num_bins,
     }
     problems += [f"--{k} must be positive (got {v})" for k, v in positive.items() if v <= 0]
+    if cfg.pause_at is not None and cfg.pause_at <= 0:
+        problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
     if cfg.warmup_steps < 0:
         problems.append(f"--warmup-steps must be >= 0 (got {cfg.warmup_steps})")
     if cfg.action_repeat is not None and cfg.action_repeat <= 0:

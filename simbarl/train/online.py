@@ -157,6 +157,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     last_log = (time.time(), loop.env_step, int(learner.step))
     policy = jax.jit(lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
     interrupted = False
+    start_step = loop.env_step
 
     def run_eval_and_checkpoint():
         norm = normalization(cfg, loop)
@@ -247,7 +248,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             )
             if crossed or final:
                 run_eval_and_checkpoint()
-            if stop.requested and not final:
+            paused = cfg.pause_at is not None and start_step < cfg.pause_at <= loop.env_step
+            if (stop.requested or paused) and not final:
                 if cfg.checkpoint:
                     save_loop(
                         run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop, np.asarray(action)

@@ -18,7 +18,7 @@ from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 # Fields a resumed run may change: they do not alter what the learner computes.
-RESUMABLE_FIELDS = {"steps", "run_dir", "progress", "tensorboard", "log_every", "checkpoint"}
+RESUMABLE_FIELDS = {"steps", "run_dir", "progress", "tensorboard", "log_every", "pause_at"}
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
@@ -87,4 +87,6 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
             f"cannot resume {run_dir}: it was started with a different configuration\n  "
             + "\n  ".join(lines)
         )
-    return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in ("steps", "progress")})
+    return dataclasses.replace(
+        saved, **{k: getattr(cfg, k) for k in ("steps", "progress", "pause_at")}
+    )

@@ -1,0 +1,76 @@
+"""A trained agent loaded from a run directory, for acting and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from simbarl.train import checkpoint
+from simbarl.train import run_dir as rd
+from simbarl.train.loop_state import LoopState
+
+
+class Agent:
+    """``act(obs)`` with the run's policy and its observation statistics.
+
+    Observations are raw env observations, one ``(obs_dim,)`` or a batch
+    ``(n, obs_dim)``; actions are in ``[-1, 1]`` (the env made by ``make_env``
+    rescales them to the task's bounds).
+    """
+
+    def __init__(self, run_dir: str | Path):
+        from simbarl.train.online import build_agent  # avoid an import cycle
+
+        self.run_dir = Path(run_dir)
+        self.config = rd.load_config(self.run_dir)
+        self.config, self.task = rd.resolve(self.config)
+        path = self.run_dir / rd.CHECKPOINT_FILE
+        if not path.is_file():
+            raise ValueError(f"{self.run_dir} has no {rd.CHECKPOINT_FILE}: nothing to load")
+        self._sac = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
+        loop = LoopState.fresh(self.config.num_envs, self.task.obs_dim, self.task.action_dim)
+        from simbarl.normalizers import init_reward_scaler, init_stats
+
+        loop.obs_stats = init_stats((self.task.obs_dim,))
+        loop.reward_scaler = init_reward_scaler(self.config.num_envs)
+        template = {"learner": self._sac.init(jax.random.PRNGKey(0)), "loop": loop.arrays()}
+        trees, self.meta = checkpoint.load(path, template)
+        self.learner = trees["learner"]
+        stats = trees["loop"]["obs_stats"]
+        if self.config.agent.observation_norm:
+            self._mean = stats.mean.astype(np.float32)
+            self._std = np.sqrt(stats.var + 1e-8).astype(np.float32)
+        else:
+            self._mean = np.zeros(self.task.obs_dim, np.float32)
+            self._std = np.ones(self.task.obs_dim, np.float32)
+        self._policy = jax.jit(self._sac.policy)
+        self._sample = jax.jit(self._sac.policy)
+        self._key = jax.random.PRNGKey(self.config.seed + 1)
+
+    @property
+    def env_step(self) -> int:
+        return int(self.meta["env_step"])
+
+    def act(self, obs, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(obs, np.float32)
+        single = obs.ndim == 1
+        obs_n = (obs.reshape(-1, self.task.obs_dim) - self._mean) / self._std
+        if deterministic:
+            action = self._policy(self.learner.actor, obs_n)
+        else:
+            self._key, key = jax.random.split(self._key)
+            action = self._sample(self.learner.actor, obs_n, key)
+        action = np.asarray(action)
+        return action[0] if single else action
+
+    def make_env(self, render_mode: str | None = None):
+        from simbarl.envs.registry import make_env
+
+        return make_env(self.config.env, self.config.action_repeat, render_mode=render_mode)
+
+
+def load_agent(run_dir: str | Path) -> Agent:
+    """Load the latest checkpoint of a run directory."""
+    return Agent(run_dir)

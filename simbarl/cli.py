@@ -1,0 +1,173 @@
+"""Command line: ``simbarl train | eval | presets``.
+
+``simbarl train`` is generated from ``TrainConfig`` (every field is a flag);
+``--preset NAME`` picks the starting values and ``--resume RUN_DIR`` continues
+a run from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes.util
+import os
+import sys
+import warnings
+
+USAGE = """usage: simbarl COMMAND [options]
+
+commands:
+  train     train an agent online     (simbarl train --help)
+  eval      evaluate a run directory  (simbarl eval --help)
+  presets   list the named presets
+
+quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
+"""
+
+
+def _quiet() -> None:
+    # dm_control imports GLFW, which warns on machines without a display.
+    warnings.filterwarnings("ignore", message=".*DISPLAY.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def train_cli(argv: list[str]) -> int:
+    import dataclasses
+
+    import tyro
+
+    from simbarl.config import DEFAULT_PRESET, PRESETS, preset
+    from simbarl.train import run_dir as rd
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default=None)
+    pre.add_argument("--resume", default=None)
+    known, rest = pre.parse_known_args(argv)
+    try:
+        if known.resume:
+            base = rd.load_config(known.resume)
+            if known.preset and known.preset != base.preset:
+                raise ValueError(f"{known.resume} was started from preset {base.preset!r}")
+        else:
+            base = preset(known.preset or DEFAULT_PRESET)
+    except ValueError as e:
+        print(f"simbarl train: error: {e}", file=sys.stderr)
+        return 2
+    description = (
+        "Train SimbaV2-SAC (or SimBa / MLP SAC) online.\n\n"
+        f"--preset NAME   start from a preset: {', '.join(PRESETS)} "
+        f"(default {DEFAULT_PRESET}); any flag below overrides it.\n"
+        "--resume DIR    continue a run from its checkpoint (learner, replay, "
+        "statistics, RNG and counters); --steps may raise the budget."
+    )
+    cfg = tyro.cli(
+        type(base), default=base, args=rest, prog="simbarl train", description=description
+    )
+    if known.preset:
+        cfg = dataclasses.replace(cfg, preset=known.preset)
+    from simbarl.train.online import train
+
+    try:
+        result = train(cfg, resume=known.resume)
+    except ValueError as e:
+        print(f"simbarl train: error: {e}", file=sys.stderr)
+        return 2
+    if result.interrupted:
+        print(
+            f"interrupted; checkpoint written. Continue with: simbarl train --resume "
+            f"{result.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    last = f"{result.eval_returns[-1][1]:.1f}" if result.eval_returns else "n/a"
+    print(f"done: {result.env_step} env steps, last eval return {last}, run dir {result.run_dir}")
+    return 0
+
+
+def _pick_gl_backend() -> None:
+    """Headless rendering: EGL (GPU drivers) or OSMesa (software, libosmesa6)."""
+    if "MUJOCO_GL" in os.environ:
+        return
+    if ctypes.util.find_library("EGL"):
+        os.environ["MUJOCO_GL"] = "egl"
+    elif ctypes.util.find_library("OSMesa"):
+        os.environ["MUJOCO_GL"] = "osmesa"
+        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+    else:
+        raise RuntimeError(
+            "no headless OpenGL found for --video: install OSMesa "
+            "(Debian/Ubuntu: apt-get install libosmesa6) or EGL (libegl1 with a GPU driver), "
+            "or set MUJOCO_GL yourself"
+        )
+
+
+def eval_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="simbarl eval",
+        description="Evaluate a run's latest checkpoint with the deterministic policy.",
+    )
+    parser.add_argument("run_dir", help="run directory written by simbarl train")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
+    parser.add_argument("--video", default=None, help="write an MP4 of the first episode here")
+    parser.add_argument("--fps", type=int, default=30, help="frames per second of the video")
+    args = parser.parse_args(argv)
+    if args.episodes <= 0:
+        parser.error("--episodes must be positive")
+    try:
+        if args.video:
+            _pick_gl_backend()
+        from simbarl.agent import load_agent
+        from simbarl.train.evaluate import evaluate
+
+        agent = load_agent(args.run_dir)
+    except (ValueError, RuntimeError) as e:
+        print(f"simbarl eval: error: {e}", file=sys.stderr)
+        return 2
+    env = agent.make_env(render_mode="rgb_array" if args.video else None)
+    returns, lengths, frames = evaluate(
+        env, agent.act, args.episodes, args.seed, round_index=10**6, render=bool(args.video)
+    )
+    print(
+        f"{agent.config.env} @ {agent.env_step} env steps: return {returns.mean():.2f} "
+        f"+- {returns.std():.2f} over {len(returns)} episodes "
+        f"(min {returns.min():.2f}, max {returns.max():.2f}, mean length {lengths.mean():.0f})"
+    )
+    if args.video:
+        import imageio
+
+        imageio.mimsave(args.video, frames, fps=args.fps, macro_block_size=1)
+        print(f"video: {args.video} ({len(frames)} frames)")
+    return 0
+
+
+def presets_cli(argv: list[str]) -> int:
+    from simbarl.config import PRESETS
+
+    for name, cfg in PRESETS.items():
+        a = cfg.agent
+        print(
+            f"{name:14s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
+            f"critic {a.critic.encoder}/{a.critic.width}x{a.critic.num_blocks} "
+            f"{a.critic_type}  UTD {cfg.updates_per_step}  lr {a.learning_rate:g}->"
+            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}"
+        )
+    return 0
+
+
+COMMANDS = {"train": train_cli, "eval": eval_cli, "presets": presets_cli}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _quiet()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"simbarl: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
