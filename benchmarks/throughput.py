@@ -1,0 +1,145 @@
+"""Update and whole-loop throughput of SimbaV2-SAC presets, against the matmul limit.
+
+For each preset: updates/s of the jitted ``update_many`` (batch 256, the
+preset's UTD per call), agent steps/s of the whole training loop after the
+random warm-up, the matmul GFLOP per update counted from layer shapes, and a
+float32 matmul's GFLOP/s measured in the same run, so the fraction of the
+machine's arithmetic limit reached is known.
+
+    python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simbarl.agents.sac import Batch
+from simbarl.analysis.flops import sac_update_flops
+from simbarl.config import preset
+from simbarl.train import run_dir as rd
+from simbarl.train.logger import read_metrics
+from simbarl.train.online import build_agent, train
+
+
+def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
+    """Best float32 ``n x n @ n x n`` rate over a few timed rounds."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best, deadline = 0.0, time.time() + seconds
+    while time.time() < deadline:
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def update_rate(cfg, task, seconds: float) -> tuple[float, float]:
+    """(updates/s, GFLOP per update) of the jitted scanned update."""
+    agent = build_agent(cfg, task.obs_dim, task.action_dim)
+    state = agent.init(jax.random.PRNGKey(0))
+    utd, b = cfg.updates_per_step, cfg.batch_size
+    k = jax.random.split(jax.random.PRNGKey(1), 3)
+    batch = Batch(
+        obs=jax.random.normal(k[0], (utd, b, task.obs_dim)),
+        action=jax.random.uniform(k[1], (utd, b, task.action_dim), minval=-1, maxval=1),
+        reward=jax.random.normal(k[2], (utd, b)),
+        next_obs=jax.random.normal(k[0], (utd, b, task.obs_dim)),
+        terminated=jnp.zeros((utd, b)),
+    )
+    gflop = sac_update_flops(state.actor, state.critic, b) / 1e9
+    state, m = agent.update_many(state, batch)
+    jax.block_until_ready(state)
+    calls, t0 = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < seconds:
+        state, m = agent.update_many(state, batch)
+        calls += 1
+    jax.block_until_ready(state)
+    return calls * utd / (time.perf_counter() - t0), gflop
+
+
+def loop_rate(cfg, learn_agent_steps: int) -> float:
+    """Agent steps/s of the whole loop, measured after the warm-up and compile."""
+    repeat = cfg.action_repeat
+    warm = 1000
+    steps = (warm + learn_agent_steps) * repeat
+    with tempfile.TemporaryDirectory() as tmp:
+        run = dataclasses.replace(
+            cfg,
+            steps=steps,
+            warmup_steps=warm,
+            eval_every=10**9,
+            eval_episodes=1,
+            log_every=max(learn_agent_steps * repeat // 4, repeat),
+            progress=False,
+            tensorboard=False,
+            checkpoint=False,
+            run_dir=str(Path(tmp) / "run"),
+        )
+        train(run)
+        rows = [r for r in read_metrics(Path(tmp) / "run") if "perf/env_steps_per_s" in r]
+    # Skip the first learning row: it holds the update's compilation.
+    learning = [r for r in rows if r["agent_step"] > warm][1:]
+    return float(np.mean([r["perf/env_steps_per_s"] for r in learning])) / repeat
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["simbav2", "simbav2-small"])
+    p.add_argument("--env", default="dmc:cartpole-swingup")
+    p.add_argument("--seconds", type=float, default=20.0, help="timing per update measurement")
+    p.add_argument(
+        "--loop-steps",
+        type=int,
+        default=None,
+        help="learning agent steps timed in the loop (default: by preset)",
+    )
+    p.add_argument("--no-loop", action="store_true", help="skip the whole-loop measurement")
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args()
+
+    limit = matmul_gflops()
+    print(f"device {jax.devices()[0].device_kind}, float32 matmul {limit:.1f} GFLOP/s")
+    results = []
+    for name in args.presets:
+        cfg, task = rd.resolve(dataclasses.replace(preset(name), env=args.env))
+        ups, gflop = update_rate(cfg, task, args.seconds)
+        row = {
+            "preset": name,
+            "env": args.env,
+            "num_critics": 2 if cfg.agent.clipped_double_q else 1,
+            "updates_per_step": cfg.updates_per_step,
+            "batch_size": cfg.batch_size,
+            "updates_per_s": ups,
+            "gflop_per_update": gflop,
+            "matmul_gflops": limit,
+            "fraction_of_matmul_limit": ups * gflop / limit,
+        }
+        if not args.no_loop:
+            n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)
+            row["agent_steps_per_s"] = loop_rate(cfg, n)
+            row["loop_updates_per_s"] = row["agent_steps_per_s"] * cfg.updates_per_step
+        print(json.dumps(row))
+        results.append(row)
+    if args.json:
+        meta = {
+            "machine": platform.processor() or platform.machine(),
+            "device": jax.devices()[0].device_kind,
+            "jax": jax.__version__,
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

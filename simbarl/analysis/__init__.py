@@ -1,0 +1,1 @@
+"""Analysis helpers: compute accounting, scores and training dynamics."""

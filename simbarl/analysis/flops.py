@@ -1,0 +1,35 @@
+"""Arithmetic per SAC update, counted from layer shapes.
+
+Each kernel ``(..., in, out)`` costs ``2 * in * out`` FLOPs per sample per
+forward pass (a leading critic-ensemble axis multiplies it). One SAC update
+(see ``simbarl.agents.sac``) runs, per sample:
+
+* actor step: actor forward + backward (weights and inputs, 2x) = 3 A;
+  critic forward + backward to the action input only (1x) = 2 C;
+* critic step: actor forward on the next observation = A; target critic
+  forward = C; online critic forward + backward (2x) = 3 C;
+
+so ``4 A + 6 C`` matmul FLOPs per sample, ``A``/``C`` being the actor's and
+all critics' forward FLOPs. Elementwise work is not counted: this is the
+matmul arithmetic that bounds the update on a CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def forward_flops(params) -> int:
+    """Matmul FLOPs of one forward pass for one sample."""
+    total = 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        name = getattr(path[-1], "key", None)
+        if name == "kernel":
+            total += 2 * int(np.prod(leaf.shape))  # leading axes: ensemble members
+    return total
+
+
+def sac_update_flops(actor_params, critic_params, batch_size: int) -> int:
+    a, c = forward_flops(actor_params), forward_flops(critic_params)
+    return (4 * a + 6 * c) * batch_size

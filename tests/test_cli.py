@@ -1,0 +1,98 @@
+"""The command line: train, resume, eval (and video when headless GL exists), errors."""
+
+import ctypes.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from simbarl.cli import main
+from simbarl.train.logger import read_metrics
+
+TINY = [
+    "--env",
+    "dmc:cartpole-swingup",
+    "--warmup-steps",
+    "200",
+    "--batch-size",
+    "32",
+    "--updates-per-step",
+    "1",
+    "--agent.actor.width",
+    "16",
+    "--agent.critic.width",
+    "32",
+    "--agent.critic.num-blocks",
+    "1",
+    "--eval-episodes",
+    "1",
+    "--log-every",
+    "500",
+    "--no-progress",
+    "--no-tensorboard",
+]
+
+
+def test_train_resume_eval(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--steps",
+                "1000",
+                "--eval-every",
+                "500",
+                "--pause-at",
+                "500",
+                "--run-dir",
+                run,
+            ]
+        )
+        == 130
+    )
+    assert "simbarl train --resume" in capsys.readouterr().err
+    assert main(["train", "--resume", run]) == 0
+    evals = [r["env_step"] for r in read_metrics(run) if "eval/return" in r]
+    assert evals == [500, 1000]
+    assert main(["eval", run, "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "over 2 episodes" in out and "@ 1000 env steps" in out
+
+
+@pytest.mark.skipif(
+    not (ctypes.util.find_library("OSMesa") or ctypes.util.find_library("EGL")),
+    reason="no headless OpenGL (apt-get install libosmesa6)",
+)
+def test_eval_video(tmp_path):
+    run = str(tmp_path / "run")
+    assert main(["train", *TINY, "--steps", "400", "--eval-every", "400", "--run-dir", run]) == 0
+    video = tmp_path / "episode.mp4"
+    # A fresh process: the GL backend is chosen before dm_control is first imported.
+    cmd = [
+        sys.executable,
+        "-m",
+        "simbarl.cli",
+        "eval",
+        run,
+        "--episodes",
+        "1",
+        "--video",
+        str(video),
+    ]
+    subprocess.run(cmd, check=True, env={k: v for k, v in os.environ.items() if k != "MUJOCO_GL"})
+    assert video.stat().st_size > 1000
+
+
+def test_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--env", "dmc:cartpole-swingupp", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "Did you mean: dmc:cartpole-swingup" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(["train", "--preset", "simbav3"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
+    assert main(["eval", str(tmp_path / "missing")]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 0
