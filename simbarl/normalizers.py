@@ -78,7 +78,8 @@ def update_reward_scaler(s: RewardScaler, reward, done, gamma: float) -> RewardS
     return RewardScaler(returns=returns, stats=update_stats(s.stats, returns), g_abs_max=g_abs_max)
 
 
-def reward_scale(s: RewardScaler, g_max: float) -> float:
+def reward_scale(s: RewardScaler, g_max: float):
     """The divisor applied to rewards: ``max(sqrt(var_G + eps), G_max / g_max)``."""
     std = (s.stats.var + EPS) ** 0.5
-    return float(max(std, s.g_abs_max / g_max))
+    bound = s.g_abs_max / g_max
+    return std + (bound - std) * (bound > std)

@@ -31,13 +31,13 @@ class Scaler(nn.Module):
     """
 
     dim: int
-    init: float = 1.0
+    init_value: float = 1.0  # "init" in the paper; that name would shadow Module.init
     scale: float = 1.0
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         param = self.param("scaler", nn.initializers.constant(self.scale), (self.dim,))
-        return param * (self.init / self.scale) * x
+        return param * (self.init_value / self.scale) * x
 
 
 class HyperDense(nn.Module):
