@@ -96,3 +96,47 @@ def test_errors_are_clear(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "missing")]) == 2
     assert main(["frobnicate"]) == 2
     assert main([]) == 0
+
+
+def test_ctrl_c_checkpoints_and_resumes(tmp_path):
+    """SIGINT mid-run writes a checkpoint and exits 130; the run then resumes mid-episode."""
+    import json
+    import signal
+    import time
+
+    from simbarl.train.checkpoint import read_meta
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "simbarl.cli",
+        "train",
+        *TINY,
+        "--steps",
+        "100000",
+        "--eval-every",
+        "100000",
+        "--log-every",
+        "100",
+        "--run-dir",
+        str(run),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics, deadline = run / "metrics.jsonl", time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        rows = metrics.read_text().splitlines() if metrics.exists() else []
+        if any("train/critic/loss" in r for r in rows):  # learning has started
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "simbarl train --resume" in err
+    meta = read_meta(run / "checkpoint.npz")
+    assert meta["env_step"] >= 200 and meta["replay_size"] == meta["env_step"] // 2
+    # Continue a little past the interruption, mid-episode (episodes are 1000 env steps).
+    target = meta["env_step"] + 100
+    assert main(["train", "--resume", str(run), "--steps", str(target)]) == 0
+    rows = [json.loads(r) for r in metrics.read_text().splitlines()]
+    assert rows[-1]["env_step"] == target and "eval/return" in rows[-1]

@@ -40,8 +40,11 @@ def save(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
 
 
 def read_meta(path: str | Path) -> dict:
-    with np.load(path) as data:
-        return json.loads(bytes(data[META_KEY]).decode())
+    try:
+        with np.load(path) as data:
+            return json.loads(bytes(data[META_KEY]).decode())
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"checkpoint {path} cannot be read ({e}); it may be corrupt") from e
 
 
 def load(

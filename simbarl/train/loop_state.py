@@ -65,7 +65,7 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
         "loop": loop.arrays(),
     }
     meta = {k: getattr(loop, k) for k in COUNTERS}
-    meta.update(replay_size=size, replay_pos=int(buffer.pos))
+    meta.update(replay_size=size, replay_pos=int(buffer.pos), replay_capacity=buffer.capacity)
     checkpoint.save(path, trees, meta)
 
 

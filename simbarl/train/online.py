@@ -28,9 +28,11 @@ from simbarl.normalizers import (
     update_reward_scaler,
     update_stats,
 )
-from simbarl.replay import Transition, init_replay
+from simbarl.replay import init_replay
 from simbarl.train import run_dir as rd
-from simbarl.train.evaluate import episode_seed, evaluate
+from simbarl.train.checkpoint import read_meta
+from simbarl.train.env_runner import EnvRunner
+from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, load_loop, save_loop
 from simbarl.train.progress import Progress
@@ -101,20 +103,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     if resume is not None:
         run_dir = Path(resume)
         cfg = rd.check_resumable(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
-    envs = [make_env(cfg.env, cfg.action_repeat) for _ in range(cfg.num_envs)]
+    runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed)
     eval_env = make_env(cfg.env, cfg.action_repeat)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg.updates_per_step, cfg.batch_size)
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
+    if resume is not None:  # keep the ring's geometry even if --steps changed
+        capacity = read_meta(run_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
     buffer = init_replay(capacity, task.obs_dim, task.action_dim)
     loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
-    loop.obs_stats, loop.reward_scaler = (
-        init_stats((task.obs_dim,)),
-        init_reward_scaler(cfg.num_envs),
-    )
-
+    loop.obs_stats = init_stats((task.obs_dim,))
+    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
     if resume is not None:
         learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
     else:
@@ -123,41 +124,28 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume is not None else None)
     warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
 
-    # Start (or restart) episodes. After a checkpoint on an episode boundary the
-    # env is reset with the same seed, giving the very observation the
-    # uninterrupted run had; an episode cut mid-way restarts as a new episode.
-    obs = np.zeros((cfg.num_envs, task.obs_dim))
-    fresh = []
-    for i, env in enumerate(envs):
-        if not loop.at_episode_start[i]:
-            loop.episode_index[i] += 1
-            loop.reward_scaler = loop.reward_scaler.replace(
-                returns=loop.reward_scaler.returns * (np.arange(cfg.num_envs) != i)
-            )
-            fresh.append(i)
-        obs[i] = env.reset(seed=episode_seed(cfg.seed, i, int(loop.episode_index[i])))[0]
-    loop.episode_return[fresh] = 0.0
+    obs, fresh = runner.start(loop)
     action = loop.action
-    if fresh:
+    if fresh:  # new episodes: count their observations, restart their returns G
+        keep = np.ones(cfg.num_envs)
+        keep[fresh] = 0.0
+        loop.reward_scaler = loop.reward_scaler.replace(returns=loop.reward_scaler.returns * keep)
         loop.obs_stats = update_stats(loop.obs_stats, obs[fresh])
+        random = loop.iteration < warmup_iters
         learner, new_action = act_fn(
-            learner,
-            obs.astype(np.float32),
-            normalization(cfg, loop),
-            explore=True,
-            random=loop.iteration < warmup_iters,
+            learner, obs.astype(np.float32), normalization(cfg, loop), explore=True, random=random
         )
         action = np.array(action)
         action[fresh] = np.asarray(new_action)[fresh]
-    loop.at_episode_start[:] = True
 
     progress = Progress(cfg.steps, loop.env_step, enabled=cfg.progress)
     eval_returns: list[tuple[int, float]] = []
     metrics, recent_returns = {}, []
     last_log = (time.time(), loop.env_step, int(learner.step))
     policy = jax.jit(lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
-    interrupted = False
-    start_step = loop.env_step
+    interrupted, start_step = False, loop.env_step
+    per_iter = cfg.num_envs * cfg.action_repeat
+    crossed = lambda every: loop.env_step // every > (loop.env_step - per_iter) // every
 
     def run_eval_and_checkpoint():
         norm = normalization(cfg, loop)
@@ -185,68 +173,37 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     with _StopFlag() as stop:
         while loop.iteration < iterations:
             a = np.asarray(action)
-            out = [env.step(a[i]) for i, env in enumerate(envs)]
-            next_obs = np.stack([o[0] for o in out])
-            reward = np.array([o[1] for o in out])
-            terminated = np.array([o[2] for o in out], np.float64)
-            truncated = np.array([o[3] for o in out], np.float64)
-            done = np.maximum(terminated, truncated)
-            transition = Transition(
-                obs.astype(np.float32),
-                a.astype(np.float32),
-                reward.astype(np.float32),
-                next_obs.astype(np.float32),
-                terminated.astype(np.float32),
-                truncated.astype(np.float32),
-            )
+            transition, next_obs, reward, done = runner.step(obs, a)
             loop.reward_scaler = update_reward_scaler(
                 loop.reward_scaler, reward, done, cfg.agent.discount
             )
             loop.obs_stats = update_stats(loop.obs_stats, next_obs)
             loop.episode_return += reward
-            loop.at_episode_start[:] = False
-            obs = next_obs
-            if done.any():
-                obs = next_obs.copy()
-                ended = np.flatnonzero(done)
-                for i in ended:
-                    recent_returns.append(float(loop.episode_return[i]))
-                    loop.episode_return[i] = 0.0
-                    loop.episode_index[i] += 1
-                    obs[i] = envs[i].reset(
-                        seed=episode_seed(cfg.seed, int(i), int(loop.episode_index[i]))
-                    )[0]
-                    loop.at_episode_start[i] = True
+            obs, ended, ended_returns = runner.reset_ended(next_obs, done, loop)
+            if len(ended):
+                recent_returns += ended_returns
                 loop.obs_stats = update_stats(loop.obs_stats, obs[ended])
-            learn = loop.iteration + 1 >= warmup_iters
             learner, buffer, action, m = step_fn(
                 learner,
                 buffer,
                 transition,
                 obs.astype(np.float32),
                 normalization(cfg, loop),
-                learn=learn,
+                learn=loop.iteration + 1 >= warmup_iters,
             )
             metrics = m or metrics
             loop.iteration += 1
             loop.agent_step += cfg.num_envs
-            loop.env_step += cfg.num_envs * cfg.action_repeat
-            progress.advance(cfg.num_envs * cfg.action_repeat)
+            loop.env_step += per_iter
+            progress.advance(per_iter)
 
-            if (
-                loop.env_step // cfg.log_every
-                > (loop.env_step - cfg.num_envs * cfg.action_repeat) // cfg.log_every
-            ):
+            if crossed(cfg.log_every):
                 last_log = _log_train(
                     logger, progress, loop, learner, metrics, recent_returns, last_log
                 )
                 recent_returns = []
             final = loop.iteration >= iterations
-            crossed = (
-                loop.env_step // cfg.eval_every
-                > (loop.env_step - cfg.num_envs * cfg.action_repeat) // cfg.eval_every
-            )
-            if crossed or final:
+            if crossed(cfg.eval_every) or final:
                 run_eval_and_checkpoint()
             paused = cfg.pause_at is not None and start_step < cfg.pause_at <= loop.env_step
             if (stop.requested or paused) and not final:
