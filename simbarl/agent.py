@@ -31,7 +31,7 @@ class Agent:
             raise ValueError(f"{self.run_dir} has no {rd.CHECKPOINT_FILE}: nothing to load")
         self._sac = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
         loop = LoopState.fresh(self.config.num_envs, self.task.obs_dim, self.task.action_dim)
-        from simbarl.normalizers import init_reward_scaler, init_stats
+        from simbarl.normalizers import EPS, init_reward_scaler, init_stats
 
         loop.obs_stats = init_stats((self.task.obs_dim,))
         loop.reward_scaler = init_reward_scaler(self.config.num_envs)
@@ -41,7 +41,7 @@ class Agent:
         stats = trees["loop"]["obs_stats"]
         if self.config.agent.observation_norm:
             self._mean = stats.mean.astype(np.float32)
-            self._std = np.sqrt(stats.var + 1e-8).astype(np.float32)
+            self._std = np.sqrt(stats.var + EPS).astype(np.float32)
         else:
             self._mean = np.zeros(self.task.obs_dim, np.float32)
             self._std = np.ones(self.task.obs_dim, np.float32)

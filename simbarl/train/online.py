@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from simbarl.agents.sac import SAC
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import (
+    EPS,
     init_reward_scaler,
     init_stats,
     reward_scale,
@@ -67,7 +69,7 @@ def iterations_for(cfg: TrainConfig) -> int:
 
 def normalization(cfg: TrainConfig, loop: LoopState) -> Normalization:
     if cfg.agent.observation_norm:
-        mean, std = loop.obs_stats.mean, np.sqrt(loop.obs_stats.var + 1e-8)
+        mean, std = loop.obs_stats.mean, np.sqrt(loop.obs_stats.var + EPS)
     else:
         mean, std = np.zeros_like(loop.obs_stats.mean), np.ones_like(loop.obs_stats.var)
     scale = reward_scale(loop.reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else 1.0
@@ -85,7 +87,10 @@ class _StopFlag:
         self.requested = False
 
     def __enter__(self):
-        self._old = signal.signal(signal.SIGINT, self._handle)
+        # Signal handlers can only be set from the main thread (not in a worker).
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:
+            self._old = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -94,7 +99,8 @@ class _StopFlag:
         self.requested = True
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._old)
+        if self._main:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
