@@ -46,7 +46,6 @@ class Agent:
             self._mean = np.zeros(self.task.obs_dim, np.float32)
             self._std = np.ones(self.task.obs_dim, np.float32)
         self._policy = jax.jit(self._sac.policy)
-        self._sample = jax.jit(self._sac.policy)
         self._key = jax.random.PRNGKey(self.config.seed + 1)
 
     @property
@@ -61,7 +60,7 @@ class Agent:
             action = self._policy(self.learner.actor, obs_n)
         else:
             self._key, key = jax.random.split(self._key)
-            action = self._sample(self.learner.actor, obs_n, key)
+            action = self._policy(self.learner.actor, obs_n, key)
         action = np.asarray(action)
         return action[0] if single else action
 
