@@ -4,7 +4,9 @@ For each preset: updates/s of the jitted ``update_many`` (batch 256, the
 preset's UTD per call), agent steps/s of the whole training loop after the
 random warm-up, the matmul GFLOP per update counted from layer shapes, and a
 float32 matmul's GFLOP/s measured in the same run, so the fraction of the
-machine's arithmetic limit reached is known.
+machine's arithmetic limit reached is known. ``layer_matmul_gflops`` is the
+rate of the update's own matmul shapes (batch 256 against each layer, forward
+and backward): the limit this update could reach with zero other work.
 
     python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json
 """
@@ -44,8 +46,49 @@ def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
-def update_rate(cfg, task, seconds: float) -> tuple[float, float]:
-    """(updates/s, GFLOP per update) of the jitted scanned update."""
+def _kernel_shapes(params) -> list[tuple[int, int]]:
+    """``(in, out)`` of every kernel, once per ensemble member."""
+    shapes = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if getattr(path[-1], "key", None) == "kernel":
+            shapes += [leaf.shape[-2:]] * int(np.prod(leaf.shape[:-2]))
+    return shapes
+
+
+def layer_matmul_gflops(state, batch: int, seconds: float = 0.3) -> float:
+    """GFLOP/s of the update's own matmul shapes, weighted as the update uses them.
+
+    Per update a critic kernel runs 3 forward ``(b,in)@(in,out)``, 2 input
+    gradients ``(b,out)@(out,in)`` and 1 weight gradient ``(in,b)@(b,out)``; an
+    actor kernel 2 forward, 1 input and 1 weight gradient (``analysis.flops``).
+    Small matmuls run below the big square one, so this is the arithmetic limit
+    the update itself can reach.
+    """
+    f = jax.jit(lambda a, b: a @ b)
+    cache: dict[tuple[int, int, int], float] = {}
+
+    def rate(m, k, n):  # seconds per matmul, best of a few
+        if (m, k, n) not in cache:
+            a, b = jnp.ones((m, k)), jnp.ones((k, n))
+            f(a, b).block_until_ready()
+            best, deadline = float("inf"), time.time() + seconds
+            while time.time() < deadline:
+                t = time.perf_counter()
+                f(a, b).block_until_ready()
+                best = min(best, time.perf_counter() - t)
+            cache[(m, k, n)] = best
+        return cache[(m, k, n)]
+
+    flop = secs = 0.0
+    for params, (fwd, dx) in ((state.critic, (3, 2)), (state.actor, (2, 1))):
+        for i, o in _kernel_shapes(params):
+            flop += 2 * batch * i * o * (fwd + dx + 1)
+            secs += fwd * rate(batch, i, o) + dx * rate(batch, o, i) + rate(i, batch, o)
+    return flop / secs / 1e9
+
+
+def update_rate(cfg, task, seconds: float) -> tuple[float, float, float]:
+    """(updates/s, GFLOP per update, layer-shape matmul GFLOP/s) of the scanned update."""
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     state = agent.init(jax.random.PRNGKey(0))
     utd, b = cfg.updates_per_step, cfg.batch_size
@@ -65,7 +108,8 @@ def update_rate(cfg, task, seconds: float) -> tuple[float, float]:
         state, m = agent.update_many(state, batch)
         calls += 1
     jax.block_until_ready(state)
-    return calls * utd / (time.perf_counter() - t0), gflop
+    ups = calls * utd / (time.perf_counter() - t0)
+    return ups, gflop, layer_matmul_gflops(state, b)
 
 
 def loop_rate(cfg, learn_agent_steps: int) -> float:
@@ -113,7 +157,7 @@ def main() -> None:
     results = []
     for name in args.presets:
         cfg, task = rd.resolve(dataclasses.replace(preset(name), env=args.env))
-        ups, gflop = update_rate(cfg, task, args.seconds)
+        ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
         row = {
             "preset": name,
             "env": args.env,
@@ -124,6 +168,8 @@ def main() -> None:
             "gflop_per_update": gflop,
             "matmul_gflops": limit,
             "fraction_of_matmul_limit": ups * gflop / limit,
+            "layer_matmul_gflops": layer_limit,
+            "fraction_of_layer_matmul_limit": ups * gflop / layer_limit,
         }
         if not args.no_loop:
             n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)

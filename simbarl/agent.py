@@ -29,13 +29,13 @@ class Agent:
         path = self.run_dir / rd.CHECKPOINT_FILE
         if not path.is_file():
             raise ValueError(f"{self.run_dir} has no {rd.CHECKPOINT_FILE}: nothing to load")
-        self._sac = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
+        self._learner_def = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
         loop = LoopState.fresh(self.config.num_envs, self.task.obs_dim, self.task.action_dim)
         from simbarl.normalizers import EPS, init_reward_scaler, init_stats
 
         loop.obs_stats = init_stats((self.task.obs_dim,))
         loop.reward_scaler = init_reward_scaler(self.config.num_envs)
-        template = {"learner": self._sac.init(jax.random.PRNGKey(0)), "loop": loop.arrays()}
+        template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": loop.arrays()}
         trees, self.meta = checkpoint.load(path, template)
         self.learner = trees["learner"]
         stats = trees["loop"]["obs_stats"]
@@ -45,7 +45,7 @@ class Agent:
         else:
             self._mean = np.zeros(self.task.obs_dim, np.float32)
             self._std = np.ones(self.task.obs_dim, np.float32)
-        self._policy = jax.jit(self._sac.policy)
+        self._policy = jax.jit(self._learner_def.policy)
         self._key = jax.random.PRNGKey(self.config.seed + 1)
 
     @property

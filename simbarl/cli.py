@@ -53,7 +53,8 @@ def train_cli(argv: list[str]) -> int:
         print(f"simbarl train: error: {e}", file=sys.stderr)
         return 2
     description = (
-        "Train SimbaV2-SAC (or SimBa / MLP SAC) online.\n\n"
+        "Train an agent online: SAC (default), TD3, DDPG or TQC (--algo) with SimbaV2, "
+        "SimBa or MLP networks (--agent.actor.encoder, --agent.critic.encoder).\n\n"
         f"--preset NAME   start from a preset: {', '.join(PRESETS)} "
         f"(default {DEFAULT_PRESET}); any flag below overrides it.\n"
         "--resume DIR    continue a run from its checkpoint (learner, replay, "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Encoder = Literal["simbav2", "simba", "mlp"]
+Algo = Literal["sac", "td3", "ddpg", "tqc"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,18 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Soft Actor-Critic with the SimbaV2 ingredients, each switchable by name."""
+    """The learner: networks, critic head, and each algorithm's settings.
+
+    The SimbaV2 ingredients are each switchable by name. Fields left ``None``
+    are filled per algorithm (and suite) when the run starts; the resolved
+    values are written to the run directory's ``config.json``.
+    """
 
     actor: NetworkConfig = field(default_factory=lambda: NetworkConfig("simbav2", 128, 1))
     critic: NetworkConfig = field(default_factory=lambda: NetworkConfig("simbav2", 512, 2))
-    critic_type: Literal["categorical", "scalar"] = "categorical"
-    """``categorical``: 101-bin distributional critic (SimbaV2). ``scalar``: MSE critic."""
+    critic_type: Literal["categorical", "scalar", "quantile"] = "categorical"
+    """``categorical``: 101-bin distributional critic (SimbaV2). ``scalar``: MSE critic.
+    ``quantile``: TQC's quantile critics (set by --algo tqc, which always uses them)."""
     num_bins: int = 101
     """Bins of the categorical critic."""
     v_min: float = -5.0
@@ -42,7 +49,8 @@ class AgentConfig:
     v_max: float = 5.0
     """Highest bin value of the categorical critic."""
     clipped_double_q: bool | None = None
-    """Two critics with the clipped double-Q rule. None: by suite (MuJoCo/HumanoidBench on)."""
+    """Two critics with the clipped double-Q rule. None: SAC by suite (MuJoCo and
+    HumanoidBench on, DMC and MyoSuite off), TD3 on, DDPG off."""
     discount: float | None = None
     """Discount gamma. None: the SimbaV2 heuristic clip((H/5-1)/(H/5), 0.95, 0.995)."""
     tau: float = 0.005
@@ -73,6 +81,25 @@ class AgentConfig:
     """Append the constant c_shift coordinate before the input l2-normalization."""
     c_shift: float = 3.0
     """Value of the shift coordinate."""
+    learn_temperature: bool = True
+    """SAC/TQC: tune the entropy temperature toward the target entropy. Off: alpha
+    stays at --agent.temperature-init (for robots, a small fixed alpha is common)."""
+    policy_delay: int | None = None
+    """Update the actor (and temperature) on every d-th update only; the critic
+    updates every time. None: TD3 2, others 1. With many parallel envs and a
+    high UTD, a delay saves actor work (Raffin 2025)."""
+    exploration_noise: float = 0.1
+    """TD3/DDPG: std of the Gaussian noise added to actions while training."""
+    policy_noise: float | None = None
+    """TD3: std of the target policy smoothing noise. None: TD3 0.2, DDPG 0."""
+    noise_clip: float = 0.5
+    """TD3: the smoothing noise is clipped to +-noise_clip."""
+    num_quantiles: int = 25
+    """TQC: quantiles per critic."""
+    quantiles_to_drop: int = 2
+    """TQC: largest target quantiles dropped per critic (overestimation control)."""
+    tqc_critics: int = 2
+    """TQC: number of quantile critics (SB3/SBX default 2; the paper uses 5)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,8 @@ class TrainConfig:
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
     preset: str = "simbav2-small"
     """Preset the run starts from (simbav2, simbav2-small, simba, sac-mlp); set by --preset."""
+    algo: Algo = "sac"
+    """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``; any encoder works."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     batch_size: int = 256
     """Transitions per gradient update."""
@@ -219,5 +248,21 @@ def validate(cfg: TrainConfig) -> None:
         problems.append("learning rates must be positive")
     if a.critic_type == "categorical" and a.num_bins < 2:
         problems.append("--agent.num-bins must be at least 2")
+    if a.critic_type == "quantile" and cfg.algo != "tqc":
+        problems.append("quantile critics are TQC's: use --algo tqc")
+    if a.policy_delay is not None and a.policy_delay < 1:
+        problems.append(f"--agent.policy-delay must be >= 1 (got {a.policy_delay})")
+    noises = {"exploration-noise": a.exploration_noise, "noise-clip": a.noise_clip}
+    if a.policy_noise is not None:
+        noises["policy-noise"] = a.policy_noise
+    problems += [f"--agent.{k} must be >= 0 (got {v})" for k, v in noises.items() if v < 0]
+    if cfg.algo == "tqc":
+        if a.num_quantiles < 1 or a.tqc_critics < 1:
+            problems.append("--agent.num-quantiles and --agent.tqc-critics must be positive")
+        elif not 0 <= a.quantiles_to_drop < a.num_quantiles:
+            problems.append(
+                f"--agent.quantiles-to-drop must be in [0, {a.num_quantiles}) "
+                f"(got {a.quantiles_to_drop})"
+            )
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -41,6 +41,8 @@ def test_train_resume_eval(tmp_path, capsys):
             [
                 "train",
                 *TINY,
+                "--algo",
+                "tqc",
                 "--steps",
                 "1000",
                 "--eval-every",
@@ -68,7 +70,8 @@ def test_train_resume_eval(tmp_path, capsys):
 )
 def test_eval_video(tmp_path):
     run = str(tmp_path / "run")
-    assert main(["train", *TINY, "--steps", "400", "--eval-every", "400", "--run-dir", run]) == 0
+    args = ["--algo", "td3", "--steps", "400", "--eval-every", "400", "--run-dir", run]
+    assert main(["train", *TINY, *args]) == 0
     video = tmp_path / "episode.mp4"
     # A fresh process: the GL backend is chosen before dm_control is first imported.
     cmd = [
@@ -95,6 +98,9 @@ def test_errors_are_clear(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
     assert main(["eval", str(tmp_path / "missing")]) == 2
     assert main(["frobnicate"]) == 2
+    with pytest.raises(SystemExit):
+        main(["train", "--algo", "ppo", "--run-dir", str(tmp_path / "y")])
+    assert "ppo" in capsys.readouterr().err and not (tmp_path / "y").exists()
     assert main([]) == 0
 
 

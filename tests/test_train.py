@@ -121,10 +121,12 @@ def test_mismatched_resume_is_refused(tmp_path):
         train(tiny(tmp_path, steps=400, eval_every=400), resume=result.run_dir)
 
 
-def test_tiny_agent_learns_pendulum(tmp_path):
-    """SAC on Pendulum: random play scores about -1200; a learning agent far better."""
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "tqc"])
+def test_tiny_agent_learns_pendulum(tmp_path, algo):
+    """Pendulum: random play scores about -1200; a learning agent far better."""
     cfg = tiny(
         tmp_path,
+        algo=algo,
         env="Pendulum-v1",
         steps=5000,
         warmup_steps=500,

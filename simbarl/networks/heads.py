@@ -66,8 +66,23 @@ class TanhGaussianActor(nn.Module):
         return mean, log_std
 
 
+class DeterministicActor(nn.Module):
+    """``tanh(head(encoder(obs)))``: the policy of TD3 and DDPG."""
+
+    net: NetworkConfig
+    action_dim: int
+    c_shift: float | None = 3.0
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        z = make_encoder(self.net, self.c_shift)(obs)
+        hyper = self.net.encoder == "simbav2"
+        return jnp.tanh(LinearHead(self.action_dim, hyper, self.net.width, name="mean")(z))
+
+
 class Critic(nn.Module):
-    """Q(s, a): ``num_bins`` logits (categorical) or one value (``num_bins`` == 1)."""
+    """Q(s, a): ``num_bins`` outputs (categorical logits or quantiles), or one
+    value when ``num_bins`` == 1."""
 
     net: NetworkConfig
     num_bins: int
@@ -99,7 +114,7 @@ class CriticEnsemble:
         return jax.vmap(lambda k: self.critic.init(k, obs, action))(keys)
 
     def apply(self, params, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
-        """``(num_critics, batch, num_bins)`` logits or ``(num_critics, batch)`` values."""
+        """``(num_critics, batch, outputs)`` (logits, quantiles) or ``(num_critics, batch)``."""
         if self.num_critics == 1:
             one = jax.tree.map(lambda x: x[0], params)
             return self.critic.apply(one, obs, action)[None]

@@ -19,7 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from simbarl.agents.sac import SAC
+from simbarl.agents import ALGORITHMS, ActorCritic
+from simbarl.agents.actor_critic import DELAYED_PREFIXES
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import (
@@ -49,15 +50,16 @@ class RunResult:
     interrupted: bool = False
 
 
-def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> SAC:
+def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
+    """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``)."""
     iterations = iterations_for(cfg)
     warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
-    return SAC(
+    return ALGORITHMS[cfg.algo](
         cfg.agent,
         obs_dim,
         action_dim,
         discount=cfg.agent.discount,
-        num_critics=2 if cfg.agent.clipped_double_q else 1,
+        num_critics=rd.num_critics(cfg.algo, cfg.agent),
         total_updates=max(iterations - warmup_iters, 1) * cfg.updates_per_step,
     )
 
@@ -228,7 +230,10 @@ def _log_train(logger, progress, loop, learner, metrics, recent_returns, last_lo
     now, updates = time.time(), int(learner.step)
     t0, step0, updates0 = last_log
     row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
-    row.update({f"train/{k}": float(v) for k, v in jax.device_get(metrics).items()})
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if metrics.get("actor/updates") == 0:  # a delayed actor did not step in that call
+        metrics = {k: v for k, v in metrics.items() if not k.startswith(DELAYED_PREFIXES)}
+    row.update({f"train/{k}": v for k, v in metrics.items()})
     bad = [k for k, v in row.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(

@@ -31,9 +31,31 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
         agent = dataclasses.replace(
             agent, discount=discount_heuristic(task.max_episode_steps, repeat)
         )
-    if agent.clipped_double_q is None:
-        agent = dataclasses.replace(agent, clipped_double_q=task.preset.clipped_double_q)
+    agent = resolve_algo(cfg.algo, agent, task.preset.clipped_double_q)
     return dataclasses.replace(cfg, action_repeat=repeat, agent=agent), task
+
+
+def resolve_algo(algo: str, agent: AgentConfig, suite_clipped_double_q: bool) -> AgentConfig:
+    """Fill the fields each algorithm sets its own way (see ``AgentConfig``)."""
+    fill = {}
+    if algo == "tqc":
+        fill["critic_type"] = "quantile"
+        fill["clipped_double_q"] = False  # truncation replaces the min over critics
+    elif agent.clipped_double_q is None:
+        by_algo = {"sac": suite_clipped_double_q, "td3": True, "ddpg": False}
+        fill["clipped_double_q"] = by_algo[algo]
+    if agent.policy_delay is None:
+        fill["policy_delay"] = 2 if algo == "td3" else 1
+    if agent.policy_noise is None:
+        fill["policy_noise"] = 0.2 if algo == "td3" else 0.0
+    return dataclasses.replace(agent, **fill)
+
+
+def num_critics(algo: str, agent: AgentConfig) -> int:
+    """Critics in the ensemble: TQC's count, else two for clipped double-Q."""
+    if algo == "tqc":
+        return agent.tqc_critics
+    return 2 if agent.clipped_double_q else 1
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -57,7 +79,8 @@ def load_config(run_dir: str | Path) -> TrainConfig:
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     env = cfg.env.replace(":", "-").replace("/", "-")
-    return Path("runs") / env / f"{cfg.preset}-seed{cfg.seed}-{stamp}"
+    algo = "" if cfg.algo == "sac" else f"{cfg.algo}-"
+    return Path("runs") / env / f"{algo}{cfg.preset}-seed{cfg.seed}-{stamp}"
 
 
 def create(cfg: TrainConfig) -> Path:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from simbarl.agents.sac import SAC, Batch, SACState
+from simbarl.agents import ActorCritic, Batch, LearnerState
 from simbarl.replay import ReplayBuffer, Transition, add, sample
 
 
@@ -37,7 +37,15 @@ def prepare(tr: Transition, norm: Normalization) -> Batch:
     )
 
 
-def act(agent: SAC, learner: SACState, obs, norm: Normalization, *, explore: bool, random: bool):
+def act(
+    agent: ActorCritic,
+    learner: LearnerState,
+    obs,
+    norm: Normalization,
+    *,
+    explore: bool,
+    random: bool,
+):
     """Next action for ``obs`` (n, obs_dim): uniform random, sampled or deterministic."""
     key, k_act = jax.random.split(learner.key)
     if random:
@@ -49,8 +57,8 @@ def act(agent: SAC, learner: SACState, obs, norm: Normalization, *, explore: boo
 
 
 def train_step(
-    agent: SAC,
-    learner: SACState,
+    agent: ActorCritic,
+    learner: LearnerState,
     buffer: ReplayBuffer,
     transition: Transition,
     next_obs,
@@ -71,7 +79,7 @@ def train_step(
     return learner, buffer, action, metrics
 
 
-def make_step_fns(agent: SAC, utd: int, batch_size: int):
+def make_step_fns(agent: ActorCritic, utd: int, batch_size: int):
     """Jitted ``train_step`` (learner and buffer donated) and ``act``."""
     step = jax.jit(
         partial(train_step, agent, utd=utd, batch_size=batch_size),

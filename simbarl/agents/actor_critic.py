@@ -1,0 +1,199 @@
+"""What every off-policy actor-critic here shares; an algorithm adds its losses and order.
+
+``ActorCritic`` owns the critic ensemble (scalar, categorical or quantile
+head on any encoder), the optimizers with their linear learning-rate decay,
+the weight projection, the target EMA, the TD loss dispatch, the policy
+delay and the ``lax.scan`` over UTD updates. ``SAC``, ``TQC``, ``TD3`` and
+``DDPG`` subclass it with an actor module, an actor loss, the next action
+their TD target uses, and an update order.
+
+The learner's whole state is one ``LearnerState`` pytree. Fields an algorithm
+does not use hold an empty tuple: SAC/TQC have no target actor, TD3/DDPG no
+temperature.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from simbarl.agents import categorical, td_losses
+from simbarl.agents.common import make_optimizer, project
+from simbarl.config import AgentConfig
+from simbarl.networks.heads import CriticEnsemble
+
+# Metrics of the delayed (actor) step are averaged over the steps that ran it.
+DELAYED_PREFIXES = ("actor/", "temperature/")
+
+
+@struct.dataclass
+class Batch:
+    """Transitions ready for a loss: normalized observations, scaled rewards."""
+
+    obs: jnp.ndarray  # (batch, obs_dim)
+    action: jnp.ndarray  # (batch, action_dim)
+    reward: jnp.ndarray  # (batch,)
+    next_obs: jnp.ndarray  # (batch, obs_dim)
+    terminated: jnp.ndarray  # (batch,) 1.0 where the episode truly ended
+
+
+@struct.dataclass
+class LearnerState:
+    actor: Any
+    critic: Any
+    target_critic: Any
+    target_actor: Any  # () unless the algorithm has a target policy (TD3/DDPG)
+    log_temp: Any  # () unless the algorithm has an entropy temperature (SAC/TQC)
+    actor_opt: Any
+    critic_opt: Any
+    temp_opt: Any
+    key: jax.Array
+    step: jnp.ndarray
+
+
+class ActorCritic:
+    """Builds networks and optimizers from a config; holds no mutable state.
+
+    Subclasses set ``actor_net`` in ``make_actor`` and define ``policy``,
+    ``actor_loss``, ``next_action`` and ``update``.
+    """
+
+    has_target_actor = False
+    has_temperature = False
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        obs_dim: int,
+        action_dim: int,
+        *,
+        discount: float,
+        num_critics: int,
+        total_updates: int,
+    ):
+        self.cfg = cfg
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.discount = float(discount)
+        self.num_critics = int(num_critics)
+        self.c_shift = cfg.c_shift if cfg.input_shift else None
+        self.critic_type = cfg.critic_type
+        outputs = {"categorical": cfg.num_bins, "scalar": 1, "quantile": cfg.num_quantiles}
+        num_out = outputs[self.critic_type]
+        self.critic_net = CriticEnsemble(cfg.critic, num_out, self.num_critics, self.c_shift)
+        self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
+        self.policy_delay = int(cfg.policy_delay or 1)
+        self.actor_net = self.make_actor()
+        # The actor steps once per policy_delay updates: its schedule is that long.
+        opt = partial(make_optimizer, cfg.learning_rate, cfg.learning_rate_end)
+        self.actor_tx = opt(-(-total_updates // self.policy_delay), cfg.weight_decay)
+        self.critic_tx = opt(total_updates, cfg.weight_decay)
+        self.temp_tx = opt(-(-total_updates // self.policy_delay), 0.0)
+        self.update_many = jax.jit(self._update_many, donate_argnums=0)
+
+    def make_actor(self):
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- init
+    def init(self, key: jax.Array) -> LearnerState:
+        key, k_actor, k_critic = jax.random.split(key, 3)
+        obs = jnp.zeros((1, self.obs_dim), jnp.float32)
+        act = jnp.zeros((1, self.action_dim), jnp.float32)
+        actor = self.project(self.actor_net.init(k_actor, obs))
+        critic = self.project(self.critic_net.init(k_critic, obs, act))
+        copy = partial(jax.tree.map, jnp.copy)  # own buffers: the state is donated
+        log_temp = ()
+        if self.has_temperature:
+            log_temp = jnp.asarray(np.log(self.cfg.temperature_init), jnp.float32)
+        return LearnerState(
+            actor=actor,
+            critic=critic,
+            target_critic=copy(critic),
+            target_actor=copy(actor) if self.has_target_actor else (),
+            log_temp=log_temp,
+            actor_opt=self.actor_tx.init(actor),
+            critic_opt=self.critic_tx.init(critic),
+            temp_opt=self.temp_tx.init(log_temp) if self.has_temperature else (),
+            key=key,
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def project(self, params):
+        return project(params) if self.cfg.weight_projection else params
+
+    # -------------------------------------------------------------- values
+    def q_values(self, critic_params, obs, action) -> jnp.ndarray:
+        """Expected Q of every critic, ``(num_critics, batch)``."""
+        out = self.critic_net.apply(critic_params, obs, action)
+        if self.critic_type == "categorical":
+            return categorical.mean(out, self.bins)
+        if self.critic_type == "quantile":
+            return out.mean(axis=-1)
+        return out
+
+    def td_loss(self, critic_params, *, target_params, batch, next_action, bonus):
+        """The critic's TD loss given the algorithm's next action and entropy bonus."""
+        online = self.critic_net.apply(critic_params, batch.obs, batch.action)
+        target = self.critic_net.apply(target_params, batch.next_obs, next_action)
+        kwargs = {
+            "reward": batch.reward,
+            "bootstrap": self.discount * (1.0 - batch.terminated),
+            "bonus": bonus,
+            "weight": jnp.ones_like(batch.reward),
+        }
+        if self.critic_type == "categorical":
+            loss, _, metrics = td_losses.categorical_loss(online, target, self.bins, **kwargs)
+        elif self.critic_type == "quantile":
+            drop = self.cfg.quantiles_to_drop
+            loss, _, metrics = td_losses.quantile_huber(online, target, drop=drop, **kwargs)
+        else:
+            loss, _, metrics = td_losses.scalar(online, target, **kwargs)
+        return loss, metrics
+
+    # ------------------------------------------------------------- stepping
+    def apply_grads(self, tx, grads, opt_state, params, project: bool = True):
+        """One optimizer step, then the hypersphere projection."""
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (self.project(params) if project else params), opt_state
+
+    def delayed(self, step, fn, carry):
+        """``fn(carry) -> (carry, metrics)`` on every ``policy_delay``-th update.
+
+        Returns ``(carry, metrics, ran)``; on skipped updates the carry is
+        unchanged and the metrics are zeros (``ran`` = 0 weights them out).
+        """
+        if self.policy_delay == 1:
+            carry, metrics = fn(carry)
+            return carry, metrics, jnp.ones((), jnp.float32)
+        _, shapes = jax.eval_shape(fn, carry)
+        skip = lambda c: (c, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+        ran = step % self.policy_delay == 0
+        carry, metrics = jax.lax.cond(ran, fn, skip, carry)
+        return carry, metrics, ran.astype(jnp.float32)
+
+    def update(self, state: LearnerState, batch: Batch) -> tuple[LearnerState, dict]:
+        raise NotImplementedError
+
+    def _update_many(self, state: LearnerState, batches: Batch) -> tuple[LearnerState, dict]:
+        """``update`` scanned over the leading (utd) axis; metrics averaged.
+
+        Actor/temperature metrics are averaged over the updates that ran the
+        delayed step; ``actor/updates`` counts them (0: the metrics are void).
+        """
+        state, metrics = jax.lax.scan(self.update, state, batches)
+        ran = metrics.pop("actor/ran")
+        count = ran.sum()
+        out = {}
+        for k, v in metrics.items():
+            if k.startswith(DELAYED_PREFIXES):
+                out[k] = jnp.sum(v * ran) / jnp.maximum(count, 1.0)
+            else:
+                out[k] = jnp.mean(v)
+        out["actor/updates"] = count
+        return state, out
