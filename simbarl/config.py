@@ -103,6 +103,23 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class ReplayConfig:
+    """How transitions are drawn from the replay buffer (uniform one-step by default)."""
+
+    n_step: int = 1
+    """n-step returns: sum n discounted rewards, bootstrap with gamma^n; stops at an
+    episode's end (a time limit still bootstraps). 1: the published one-step target."""
+    prioritized: bool = False
+    """Proportional prioritized replay (Schaul et al. 2016) with importance weights."""
+    priority_exponent: float = 0.6
+    """alpha: priorities are (|TD error| + eps)^alpha."""
+    importance_exponent: float = 0.4
+    """beta at the first update; annealed linearly to 1 at the last."""
+    priority_eps: float = 1e-6
+    """eps: keeps every transition's priority above zero."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """An online training run."""
 
@@ -127,6 +144,7 @@ class TrainConfig:
     """Gradient updates per agent step (UTD). SimbaV2's headline results use 2."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions (capped at the run's number of agent steps)."""
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     warmup_steps: int = 5_000
     """Random-action transitions collected before learning starts."""
     num_envs: int = 1
@@ -264,5 +282,10 @@ def validate(cfg: TrainConfig) -> None:
                 f"--agent.quantiles-to-drop must be in [0, {a.num_quantiles}) "
                 f"(got {a.quantiles_to_drop})"
             )
+    r = cfg.replay
+    if r.n_step < 1:
+        problems.append(f"--replay.n-step must be >= 1 (got {r.n_step})")
+    if r.priority_exponent < 0 or r.importance_exponent < 0 or r.priority_eps <= 0:
+        problems.append("--replay.priority-exponent/importance-exponent >= 0, priority-eps > 0")
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+from simbarl.config import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
@@ -41,13 +41,18 @@ def _load_ckpt(run_dir):
         return {k: data[k] for k in data.files}
 
 
-def test_resume_reproduces_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}],
+    ids=["sac", "td3-prioritized-3step"],
+)
+def test_resume_reproduces_uninterrupted_run(tmp_path, options):
     # DMC episodes are 500 agent steps; the pause at 1000 env steps falls on an
     # episode boundary, so the resumed run must match the uninterrupted one bit for bit.
-    full = train(tiny(tmp_path, "full"))
-    part = train(tiny(tmp_path, "part", pause_at=1000))
+    full = train(tiny(tmp_path, "full", **options))
+    part = train(tiny(tmp_path, "part", pause_at=1000, **options))
     assert part.interrupted and part.env_step == 1000
-    resumed = train(tiny(tmp_path, "part"), resume=part.run_dir)
+    resumed = train(tiny(tmp_path, "part", **options), resume=part.run_dir)
     assert resumed.env_step == full.env_step == 2000
     a, b = _load_ckpt(full.run_dir), _load_ckpt(resumed.run_dir)
     assert a.keys() == b.keys()

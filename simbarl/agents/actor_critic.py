@@ -3,9 +3,9 @@
 ``ActorCritic`` owns the critic ensemble (scalar, categorical or quantile
 head on any encoder), the optimizers with their linear learning-rate decay,
 the weight projection, the target EMA, the TD loss dispatch, the policy
-delay and the ``lax.scan`` over UTD updates. ``SAC``, ``TQC``, ``TD3`` and
-``DDPG`` subclass it with an actor module, an actor loss, the next action
-their TD target uses, and an update order.
+delay and the ``lax.scan`` over UTD updates (``learn``, ``update_many``).
+``SAC``, ``TQC``, ``TD3`` and ``DDPG`` subclass it with an actor module, an
+actor loss, the next action their TD target uses, and an update order.
 
 The learner's whole state is one ``LearnerState`` pytree. Fields an algorithm
 does not use hold an empty tuple: SAC/TQC have no target actor, TD3/DDPG no
@@ -30,6 +30,8 @@ from simbarl.networks.heads import CriticEnsemble
 
 # Metrics of the delayed (actor) step are averaged over the steps that ran it.
 DELAYED_PREFIXES = ("actor/", "temperature/")
+# Per-sample |TD error| of the critic step; ``learn`` returns it apart from the metrics.
+TD_ERROR = "replay/td_error"
 
 
 @struct.dataclass
@@ -41,6 +43,8 @@ class Batch:
     reward: jnp.ndarray  # (batch,)
     next_obs: jnp.ndarray  # (batch, obs_dim)
     terminated: jnp.ndarray  # (batch,) 1.0 where the episode truly ended
+    horizon: jnp.ndarray | None = None  # (batch,) steps m of an n-step reward; None: 1
+    weight: jnp.ndarray | None = None  # (batch,) importance weights; None: ones
 
 
 @struct.dataclass
@@ -81,6 +85,7 @@ class ActorCritic:
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.discount = float(discount)
         self.num_critics = int(num_critics)
+        self.total_updates = int(total_updates)
         self.c_shift = cfg.c_shift if cfg.input_shift else None
         self.critic_type = cfg.critic_type
         outputs = {"categorical": cfg.num_bins, "scalar": 1, "quantile": cfg.num_quantiles}
@@ -94,7 +99,7 @@ class ActorCritic:
         self.actor_tx = opt(-(-total_updates // self.policy_delay), cfg.weight_decay)
         self.critic_tx = opt(total_updates, cfg.weight_decay)
         self.temp_tx = opt(-(-total_updates // self.policy_delay), 0.0)
-        self.update_many = jax.jit(self._update_many, donate_argnums=0)
+        self.update_many = jax.jit(lambda s, b: self.learn(s, b)[:2], donate_argnums=0)
 
     def make_actor(self):
         raise NotImplementedError
@@ -140,20 +145,22 @@ class ActorCritic:
         """The critic's TD loss given the algorithm's next action and entropy bonus."""
         online = self.critic_net.apply(critic_params, batch.obs, batch.action)
         target = self.critic_net.apply(target_params, batch.next_obs, next_action)
+        gamma = self.discount if batch.horizon is None else self.discount**batch.horizon
+        weight = jnp.ones_like(batch.reward) if batch.weight is None else batch.weight
         kwargs = {
             "reward": batch.reward,
-            "bootstrap": self.discount * (1.0 - batch.terminated),
+            "bootstrap": gamma * (1.0 - batch.terminated),
             "bonus": bonus,
-            "weight": jnp.ones_like(batch.reward),
+            "weight": weight,
         }
         if self.critic_type == "categorical":
-            loss, _, metrics = td_losses.categorical_loss(online, target, self.bins, **kwargs)
+            loss, td, metrics = td_losses.categorical_loss(online, target, self.bins, **kwargs)
         elif self.critic_type == "quantile":
             drop = self.cfg.quantiles_to_drop
-            loss, _, metrics = td_losses.quantile_huber(online, target, drop=drop, **kwargs)
+            loss, td, metrics = td_losses.quantile_huber(online, target, drop=drop, **kwargs)
         else:
-            loss, _, metrics = td_losses.scalar(online, target, **kwargs)
-        return loss, metrics
+            loss, td, metrics = td_losses.scalar(online, target, **kwargs)
+        return loss, {**metrics, TD_ERROR: td}
 
     # ------------------------------------------------------------- stepping
     def apply_grads(self, tx, grads, opt_state, params, project: bool = True):
@@ -180,13 +187,17 @@ class ActorCritic:
     def update(self, state: LearnerState, batch: Batch) -> tuple[LearnerState, dict]:
         raise NotImplementedError
 
-    def _update_many(self, state: LearnerState, batches: Batch) -> tuple[LearnerState, dict]:
+    def learn(self, state: LearnerState, batches: Batch) -> tuple[LearnerState, dict, Any]:
         """``update`` scanned over the leading (utd) axis; metrics averaged.
 
         Actor/temperature metrics are averaged over the updates that ran the
         delayed step; ``actor/updates`` counts them (0: the metrics are void).
+        Also returns every update's per-sample |TD error|, ``(utd, batch)``, from
+        which prioritized replay sets new priorities. ``update_many`` is this,
+        jitted with the state donated, without the TD errors.
         """
         state, metrics = jax.lax.scan(self.update, state, batches)
+        td = metrics.pop(TD_ERROR)
         ran = metrics.pop("actor/ran")
         count = ran.sum()
         out = {}
@@ -196,4 +207,4 @@ class ActorCritic:
             else:
                 out[k] = jnp.mean(v)
         out["actor/updates"] = count
-        return state, out
+        return state, out, td

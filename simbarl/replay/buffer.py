@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from simbarl.replay.prioritized import SumTree, add_new, init_tree
+
 
 @struct.dataclass
 class Transition:
@@ -31,16 +33,28 @@ class ReplayBuffer:
     data: Transition  # leaves (capacity, ...)
     pos: jnp.ndarray  # next write index
     size: jnp.ndarray  # filled entries
+    priorities: SumTree | tuple = ()  # a sum tree with prioritized replay, else ()
+
+    @property
+    def prioritized(self) -> bool:
+        return isinstance(self.priorities, SumTree)
 
     @property
     def capacity(self) -> int:
         return self.data.reward.shape[0]
 
 
-def init_replay(capacity: int, obs_dim: int, action_dim: int) -> ReplayBuffer:
+def init_replay(
+    capacity: int, obs_dim: int, action_dim: int, prioritized: bool = False
+) -> ReplayBuffer:
     z = lambda *shape: jnp.zeros((capacity, *shape), jnp.float32)
     data = Transition(z(obs_dim), z(action_dim), z(), z(obs_dim), z(), z())
-    return ReplayBuffer(data=data, pos=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
+    return ReplayBuffer(
+        data=data,
+        pos=jnp.zeros((), jnp.int32),
+        size=jnp.zeros((), jnp.int32),
+        priorities=init_tree(capacity) if prioritized else (),
+    )
 
 
 def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
@@ -48,10 +62,11 @@ def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
     n = batch.reward.shape[0]
     idx = (buffer.pos + jnp.arange(n)) % buffer.capacity
     data = jax.tree.map(lambda d, x: d.at[idx].set(x.astype(d.dtype)), buffer.data, batch)
-    return ReplayBuffer(
+    return buffer.replace(
         data=data,
         pos=(buffer.pos + n) % buffer.capacity,
         size=jnp.minimum(buffer.size + n, buffer.capacity),
+        priorities=add_new(buffer.priorities, idx) if buffer.prioritized else (),
     )
 
 

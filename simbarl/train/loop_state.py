@@ -64,6 +64,8 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
         "replay": jax.tree.map(lambda x: x[:size], buffer.data),
         "loop": loop.arrays(),
     }
+    if buffer.prioritized:
+        trees["priorities"] = buffer.priorities  # whole tree: resumes bit for bit
     meta = {k: getattr(loop, k) for k in COUNTERS}
     meta.update(replay_size=size, replay_pos=int(buffer.pos), replay_capacity=buffer.capacity)
     checkpoint.save(path, trees, meta)
@@ -72,6 +74,8 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
 def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
     """Restore into templates built from the run's config; bit for bit."""
     size_template = {"learner": learner, "replay": buffer.data, "loop": loop.arrays()}
+    if buffer.prioritized:
+        size_template["priorities"] = buffer.priorities
     trees, meta = checkpoint.load(path, size_template, ragged=("replay",))
     size = meta["replay_size"]
     if size > buffer.capacity:
@@ -80,10 +84,27 @@ def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
             f"{buffer.capacity}: different --buffer-size or --steps"
         )
     data = jax.tree.map(lambda d, x: d.at[:size].set(jnp.asarray(x)), buffer.data, trees["replay"])
-    buffer = ReplayBuffer(
-        data=data, pos=jnp.asarray(meta["replay_pos"], jnp.int32), size=jnp.asarray(size, jnp.int32)
+    buffer = buffer.replace(
+        data=data,
+        pos=jnp.asarray(meta["replay_pos"], jnp.int32),
+        size=jnp.asarray(size, jnp.int32),
+        priorities=jax.tree.map(jnp.asarray, trees.get("priorities", ())),
     )
     learner = jax.tree.map(jnp.asarray, trees["learner"])
     arrays = trees["loop"]
     loop = LoopState(**{k: meta[k] for k in COUNTERS}, **arrays)
     return learner, buffer, loop
+
+
+def cut_episodes(buffer: ReplayBuffer, envs: list[int], num_envs: int) -> ReplayBuffer:
+    """Mark the last stored step of each env in ``envs`` as truncated.
+
+    A resumed run restarts an episode that was cut mid-way, so the next
+    transition of that env in the ring belongs to a new episode: n-step
+    returns must stop at the cut (it still bootstraps, as a time limit does).
+    """
+    if not envs or int(buffer.size) < num_envs:
+        return buffer
+    idx = (int(buffer.pos) - num_envs + np.asarray(envs)) % buffer.capacity
+    truncated = buffer.data.truncated.at[idx].set(1.0)
+    return buffer.replace(data=buffer.data.replace(truncated=truncated))

@@ -37,7 +37,7 @@ from simbarl.train.checkpoint import read_meta
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState, load_loop, save_loop
+from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
 from simbarl.train.step import Normalization, make_step_fns
 
@@ -114,13 +114,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed)
     eval_env = make_env(cfg.env, cfg.action_repeat)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
-    step_fn, act_fn = make_step_fns(agent, cfg.updates_per_step, cfg.batch_size)
+    step_fn, act_fn = make_step_fns(agent, cfg)
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
     if resume is not None:  # keep the ring's geometry even if --steps changed
         capacity = read_meta(run_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
-    buffer = init_replay(capacity, task.obs_dim, task.action_dim)
+    buffer = init_replay(capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized)
     loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
     loop.obs_stats = init_stats((task.obs_dim,))
     loop.reward_scaler = init_reward_scaler(cfg.num_envs)
@@ -134,6 +134,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
 
     obs, fresh = runner.start(loop)
     action = loop.action
+    if resume is not None:
+        buffer = cut_episodes(buffer, fresh, cfg.num_envs)
     if fresh:  # new episodes: count their observations, restart their returns G
         keep = np.ones(cfg.num_envs)
         keep[fresh] = 0.0

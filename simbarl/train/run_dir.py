@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, validate
+from simbarl.config import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig, validate
 from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
 
 CONFIG_FILE = "config.json"
@@ -66,7 +66,8 @@ def config_from_dict(d: dict) -> TrainConfig:
     agent = dict(d["agent"])
     agent["actor"] = NetworkConfig(**agent["actor"])
     agent["critic"] = NetworkConfig(**agent["critic"])
-    return TrainConfig(**{**d, "agent": AgentConfig(**agent)})
+    replay = ReplayConfig(**d.get("replay", {}))
+    return TrainConfig(**{**d, "agent": AgentConfig(**agent), "replay": replay})
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:

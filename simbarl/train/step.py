@@ -14,7 +14,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from simbarl.agents import ActorCritic, Batch, LearnerState
-from simbarl.replay import ReplayBuffer, Transition, add, sample
+from simbarl.config import ReplayConfig
+from simbarl.replay import ReplayBuffer, Transition, add
+from simbarl.replay import prioritized as per
+from simbarl.replay.n_step import n_step_at
 
 
 @struct.dataclass
@@ -26,7 +29,7 @@ class Normalization:
     reward_scale: jnp.ndarray  # () divisor of rewards
 
 
-def prepare(tr: Transition, norm: Normalization) -> Batch:
+def prepare(tr: Transition, norm: Normalization, horizon=None, weight=None) -> Batch:
     """Raw sampled transitions -> loss inputs (normalized obs, scaled reward)."""
     return Batch(
         obs=(tr.obs - norm.obs_mean) / norm.obs_std,
@@ -34,7 +37,26 @@ def prepare(tr: Transition, norm: Normalization) -> Batch:
         reward=tr.reward / norm.reward_scale,
         next_obs=(tr.next_obs - norm.obs_mean) / norm.obs_std,
         terminated=tr.terminated,
+        horizon=horizon,
+        weight=weight,
     )
+
+
+def draw(buffer: ReplayBuffer, key, shape, replay: ReplayConfig, gamma: float, stride: int, beta):
+    """Sample ``shape`` transitions: uniform or prioritized, one- or n-step.
+
+    Returns ``(transitions, horizon or None, idx, importance weight or None)``.
+    ``stride``: slots between an env's consecutive transitions (the env count).
+    """
+    weight = None
+    if buffer.prioritized:
+        idx, weight = per.sample(buffer.priorities, key, shape, buffer.size, beta)
+    else:
+        idx = jax.random.randint(key, shape, 0, buffer.size)
+    if replay.n_step > 1:
+        tr, horizon = n_step_at(buffer, idx, replay.n_step, gamma, stride)
+        return tr, horizon, idx, weight
+    return jax.tree.map(lambda d: d[idx], buffer.data), None, idx, weight
 
 
 def act(
@@ -66,6 +88,8 @@ def train_step(
     *,
     utd: int,
     batch_size: int,
+    replay: ReplayConfig,
+    num_envs: int,
     learn: bool,
 ):
     """Insert ``transition``, run ``utd`` updates if ``learn``, act on ``next_obs``."""
@@ -73,16 +97,32 @@ def train_step(
     metrics = {}
     if learn:
         key, k_sample = jax.random.split(learner.key)
-        batches = prepare(sample(buffer, k_sample, (utd, batch_size)), norm)
-        learner, metrics = agent._update_many(learner.replace(key=key), batches)
+        progress = jnp.minimum(learner.step / max(agent.total_updates, 1), 1.0)
+        beta = replay.importance_exponent + (1.0 - replay.importance_exponent) * progress
+        shape = (utd, batch_size)
+        tr, horizon, idx, weight = draw(
+            buffer, k_sample, shape, replay, agent.discount, num_envs, beta
+        )
+        batches = prepare(tr, norm, horizon, weight)
+        learner, metrics, td = agent.learn(learner.replace(key=key), batches)  # td (utd, batch)
+        if buffer.prioritized:
+            priority = (td + replay.priority_eps) ** replay.priority_exponent
+            buffer = buffer.replace(priorities=per.set_priorities(buffer.priorities, idx, priority))
     learner, action = act(agent, learner, next_obs, norm, explore=True, random=not learn)
     return learner, buffer, action, metrics
 
 
-def make_step_fns(agent: ActorCritic, utd: int, batch_size: int):
-    """Jitted ``train_step`` (learner and buffer donated) and ``act``."""
+def make_step_fns(agent: ActorCritic, cfg):
+    """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig."""
     step = jax.jit(
-        partial(train_step, agent, utd=utd, batch_size=batch_size),
+        partial(
+            train_step,
+            agent,
+            utd=cfg.updates_per_step,
+            batch_size=cfg.batch_size,
+            replay=cfg.replay,
+            num_envs=cfg.num_envs,
+        ),
         static_argnames="learn",
         donate_argnums=(0, 1),
     )
