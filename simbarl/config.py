@@ -89,7 +89,15 @@ class AgentConfig:
     updates every time. None: TD3 2, others 1. With many parallel envs and a
     high UTD, a delay saves actor work (Raffin 2025)."""
     exploration_noise: float = 0.1
-    """TD3/DDPG: std of the Gaussian noise added to actions while training."""
+    """TD3/DDPG: std of the exploration noise added to actions while training."""
+    exploration_noise_max: float | None = None
+    """TD3/DDPG: if set, each env draws its std uniformly from [exploration_noise,
+    this] at every episode start (FastTD3's per-env noise for many parallel envs)."""
+    noise_type: Literal["gaussian", "ou"] = "gaussian"
+    """TD3/DDPG exploration: independent Gaussian, or Ornstein-Uhlenbeck (correlated
+    in time; DDPG's original choice, useful for robots with slow actuators)."""
+    ou_theta: float = 0.15
+    """Mean reversion of the OU noise per step."""
     policy_noise: float | None = None
     """TD3: std of the target policy smoothing noise. None: TD3 0.2, DDPG 0."""
     noise_clip: float = 0.5
@@ -274,6 +282,10 @@ def validate(cfg: TrainConfig) -> None:
     if a.policy_noise is not None:
         noises["policy-noise"] = a.policy_noise
     problems += [f"--agent.{k} must be >= 0 (got {v})" for k, v in noises.items() if v < 0]
+    if a.exploration_noise_max is not None and a.exploration_noise_max < a.exploration_noise:
+        problems.append("--agent.exploration-noise-max must be >= --agent.exploration-noise")
+    if not 0.0 <= a.ou_theta <= 1.0:
+        problems.append(f"--agent.ou-theta must be in [0, 1] (got {a.ou_theta})")
     if cfg.algo == "tqc":
         if a.num_quantiles < 1 or a.tqc_critics < 1:
             problems.append("--agent.num-quantiles and --agent.tqc-critics must be positive")

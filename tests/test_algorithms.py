@@ -15,6 +15,7 @@ import pytest
 
 from simbarl.agents import ALGORITHMS, td_losses
 from simbarl.agents.actor_critic import Batch
+from simbarl.agents.exploration import init_noise, sample_noise
 from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, validate
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
@@ -283,3 +284,56 @@ def test_algorithm_defaults_resolve():
     explicit = dataclasses.replace(AgentConfig(), policy_delay=3, clipped_double_q=False)
     assert rd.resolve_algo("td3", explicit, True).policy_delay == 3
     assert not rd.resolve_algo("td3", explicit, True).clipped_double_q
+
+
+# ------------------------------------------------------------ exploration noise
+
+
+def test_per_env_noise_scales_redrawn_at_episode_start():
+    cfg = AgentConfig(exploration_noise=0.05, exploration_noise_max=0.4)
+    st = init_noise(cfg, jax.random.PRNGKey(0), 64, ACT_DIM)
+    scale0 = np.asarray(st.scale)
+    assert np.all((scale0 >= 0.05) & (scale0 <= 0.4)) and scale0.std() > 0.05
+    reset = np.zeros(64, np.float32)
+    reset[:8] = 1.0
+    noise, st1 = sample_noise(cfg, st, jax.random.PRNGKey(1), jnp.asarray(reset))
+    scale1 = np.asarray(st1.scale)
+    np.testing.assert_array_equal(scale1[8:], scale0[8:])  # running episodes keep theirs
+    assert not np.array_equal(scale1[:8], scale0[:8])
+    _, k_eps = jax.random.split(jax.random.PRNGKey(1))
+    eps = np.asarray(jax.random.normal(k_eps, (64, ACT_DIM)))
+    np.testing.assert_allclose(noise, scale1[:, None] * eps, rtol=1e-6)
+
+
+def test_ou_noise_recursion_and_reset():
+    cfg = AgentConfig(noise_type="ou", exploration_noise=0.2, ou_theta=0.15)
+    st = init_noise(cfg, jax.random.PRNGKey(0), 3, ACT_DIM)
+    no_reset = jnp.zeros(3)
+    x = np.zeros((3, ACT_DIM))
+    for i in range(4):
+        key = jax.random.PRNGKey(10 + i)
+        noise, st = sample_noise(cfg, st, key, no_reset)
+        eps = np.asarray(jax.random.normal(jax.random.split(key)[1], (3, ACT_DIM)))
+        x = x - 0.15 * x + 0.2 * eps
+        np.testing.assert_allclose(noise, x, rtol=1e-5, atol=1e-6)
+    # a reset env restarts its process from zero
+    key = jax.random.PRNGKey(99)
+    noise, _ = sample_noise(cfg, st, key, jnp.asarray([1.0, 0.0, 0.0]))
+    eps = np.asarray(jax.random.normal(jax.random.split(key)[1], (3, ACT_DIM)))
+    np.testing.assert_allclose(noise[0], 0.2 * eps[0], rtol=1e-5)
+    np.testing.assert_allclose(noise[1], x[1] - 0.15 * x[1] + 0.2 * eps[1], rtol=1e-5)
+
+
+def test_td3_explore_adds_noise_sac_samples(td3, td3_state):
+    obs = make_batch(8).obs[:3]
+    st = init_noise(td3.cfg, jax.random.PRNGKey(0), 3, ACT_DIM)
+    key = jax.random.PRNGKey(4)
+    action, _ = td3.explore(td3_state.actor, obs, key, st, jnp.zeros(3))
+    noise, _ = sample_noise(td3.cfg, st, key, jnp.zeros(3))
+    want = np.clip(np.asarray(td3.policy(td3_state.actor, obs)) + np.asarray(noise), -1, 1)
+    np.testing.assert_allclose(action, want, rtol=1e-6)
+    sac = make("sac")
+    s = sac.init(jax.random.PRNGKey(0))
+    got, same = sac.explore(s.actor, obs, key, st, jnp.zeros(3))
+    np.testing.assert_array_equal(got, sac.policy(s.actor, obs, key))
+    assert same is st

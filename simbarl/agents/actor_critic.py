@@ -131,6 +131,15 @@ class ActorCritic:
     def project(self, params):
         return project(params) if self.cfg.weight_projection else params
 
+    # -------------------------------------------------------------- acting
+    def explore(self, actor_params, obs, key, noise, reset):
+        """Training action for ``obs`` and the new exploration-noise state.
+
+        A stochastic policy samples itself and leaves ``noise`` alone; TD3 and
+        DDPG add ``agents.exploration`` noise (``reset`` marks new episodes).
+        """
+        return self.policy(actor_params, obs, key), noise
+
     # -------------------------------------------------------------- values
     def q_values(self, critic_params, obs, action) -> jnp.ndarray:
         """Expected Q of every critic, ``(num_critics, batch)``."""

@@ -12,7 +12,8 @@ TD3 update, as in the paper:
 DDPG is the same update with one critic, no smoothing noise and no delay:
 ``DDPG`` only changes the defaults that ``run_dir.resolve`` fills in. With a
 categorical critic this is FastTD3's distributional TD3 (Seo et al. 2025).
-Exploration adds Gaussian noise of std ``exploration_noise`` to the action.
+Exploration adds per-env Gaussian or Ornstein-Uhlenbeck noise to the action
+(``agents.exploration``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 
 from simbarl.agents.actor_critic import ActorCritic, Batch, LearnerState
 from simbarl.agents.common import ema
+from simbarl.agents.exploration import sample_noise
 from simbarl.networks.heads import DeterministicActor
 
 
@@ -39,6 +41,11 @@ class TD3(ActorCritic):
             return action
         noise = self.cfg.exploration_noise * jax.random.normal(key, action.shape)
         return jnp.clip(action + noise, -1.0, 1.0)
+
+    def explore(self, actor_params, obs, key, noise, reset):
+        """``clip(pi(s) + noise, -1, 1)`` with per-env Gaussian or OU noise."""
+        eps, noise = sample_noise(self.cfg, noise, key, reset)
+        return jnp.clip(self.actor_net.apply(actor_params, obs) + eps, -1.0, 1.0), noise
 
     # -------------------------------------------------------------- losses
     def actor_loss(self, actor_params, *, critic_params, obs):

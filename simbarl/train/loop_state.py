@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from simbarl.agents.exploration import NoiseState
 from simbarl.normalizers import RewardScaler, RunningStats
 from simbarl.replay import ReplayBuffer
 from simbarl.train import checkpoint
@@ -30,6 +31,7 @@ class LoopState:
     action: np.ndarray  # (num_envs, action_dim) action chosen for the next step
     obs_stats: RunningStats | None = None
     reward_scaler: RewardScaler | None = None
+    noise: NoiseState | None = None  # exploration noise of TD3/DDPG, per env
 
     @classmethod
     def fresh(cls, num_envs: int, obs_dim: int, action_dim: int) -> LoopState:
@@ -52,6 +54,7 @@ class LoopState:
             "action": self.action,
             "obs_stats": self.obs_stats,
             "reward_scaler": self.reward_scaler,
+            "noise": self.noise,
         }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from simbarl.agents import ALGORITHMS, ActorCritic
 from simbarl.agents.actor_critic import DELAYED_PREFIXES
+from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import (
@@ -124,6 +125,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
     loop.obs_stats = init_stats((task.obs_dim,))
     loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+    noise_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
+    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
     if resume is not None:
         learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
     else:
@@ -142,8 +145,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         loop.reward_scaler = loop.reward_scaler.replace(returns=loop.reward_scaler.returns * keep)
         loop.obs_stats = update_stats(loop.obs_stats, obs[fresh])
         random = loop.iteration < warmup_iters
-        learner, new_action = act_fn(
-            learner, obs.astype(np.float32), normalization(cfg, loop), explore=True, random=random
+        reset = np.zeros(cfg.num_envs, np.float32)
+        reset[fresh] = 1.0
+        learner, new_action, loop.noise = act_fn(
+            learner,
+            obs.astype(np.float32),
+            normalization(cfg, loop),
+            loop.noise,
+            reset,
+            explore=True,
+            random=random,
         )
         action = np.array(action)
         action[fresh] = np.asarray(new_action)[fresh]
@@ -193,12 +204,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             if len(ended):
                 recent_returns += ended_returns
                 loop.obs_stats = update_stats(loop.obs_stats, obs[ended])
-            learner, buffer, action, m = step_fn(
+            reset = np.zeros(cfg.num_envs, np.float32)
+            reset[ended] = 1.0
+            learner, buffer, action, loop.noise, m = step_fn(
                 learner,
                 buffer,
                 transition,
                 obs.astype(np.float32),
                 normalization(cfg, loop),
+                loop.noise,
+                reset,
                 learn=loop.iteration + 1 >= warmup_iters,
             )
             metrics = m or metrics

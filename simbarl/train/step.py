@@ -64,18 +64,27 @@ def act(
     learner: LearnerState,
     obs,
     norm: Normalization,
+    noise,
+    reset,
     *,
     explore: bool,
     random: bool,
 ):
-    """Next action for ``obs`` (n, obs_dim): uniform random, sampled or deterministic."""
+    """Next action for ``obs`` (n, obs_dim): uniform random, exploring or deterministic.
+
+    ``noise`` is the exploration-noise state and ``reset`` (n,) marks envs that
+    start a new episode. Returns ``(learner with a new key, action, noise)``.
+    """
     key, k_act = jax.random.split(learner.key)
     if random:
         action = jax.random.uniform(k_act, (obs.shape[0], agent.action_dim), minval=-1, maxval=1)
     else:
         obs_n = (obs - norm.obs_mean) / norm.obs_std
-        action = agent.policy(learner.actor, obs_n, k_act if explore else None)
-    return learner.replace(key=key), action
+        if explore:
+            action, noise = agent.explore(learner.actor, obs_n, k_act, noise, reset)
+        else:
+            action = agent.policy(learner.actor, obs_n)
+    return learner.replace(key=key), action, noise
 
 
 def train_step(
@@ -85,6 +94,8 @@ def train_step(
     transition: Transition,
     next_obs,
     norm: Normalization,
+    noise,
+    reset,
     *,
     utd: int,
     batch_size: int,
@@ -92,7 +103,10 @@ def train_step(
     num_envs: int,
     learn: bool,
 ):
-    """Insert ``transition``, run ``utd`` updates if ``learn``, act on ``next_obs``."""
+    """Insert ``transition``, run ``utd`` updates if ``learn``, act on ``next_obs``.
+
+    Returns ``(learner, buffer, action, noise, metrics)``.
+    """
     buffer = add(buffer, transition)
     metrics = {}
     if learn:
@@ -108,8 +122,10 @@ def train_step(
         if buffer.prioritized:
             priority = (td + replay.priority_eps) ** replay.priority_exponent
             buffer = buffer.replace(priorities=per.set_priorities(buffer.priorities, idx, priority))
-    learner, action = act(agent, learner, next_obs, norm, explore=True, random=not learn)
-    return learner, buffer, action, metrics
+    learner, action, noise = act(
+        agent, learner, next_obs, norm, noise, reset, explore=True, random=not learn
+    )
+    return learner, buffer, action, noise, metrics
 
 
 def make_step_fns(agent: ActorCritic, cfg):
