@@ -153,6 +153,13 @@ class TrainConfig:
     buffer_size: int = 1_000_000
     """Replay capacity in transitions (capped at the run's number of agent steps)."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    reset_at: tuple[int, ...] = ()
+    """Re-initialize the networks (with their optimizer states) at these env steps,
+    e.g. --reset-at 200000 500000. Replay, normalizers and temperature are kept."""
+    reset_every: int | None = None
+    """Also re-initialize every this many env steps (periodic resets)."""
+    reset_networks: Literal["both", "actor", "critic"] = "both"
+    """Which networks a reset re-initializes."""
     warmup_steps: int = 5_000
     """Random-action transitions collected before learning starts."""
     num_envs: int = 1
@@ -294,6 +301,8 @@ def validate(cfg: TrainConfig) -> None:
                 f"--agent.quantiles-to-drop must be in [0, {a.num_quantiles}) "
                 f"(got {a.quantiles_to_drop})"
             )
+    if any(s <= 0 for s in cfg.reset_at) or (cfg.reset_every is not None and cfg.reset_every <= 0):
+        problems.append("--reset-at steps and --reset-every must be positive")
     r = cfg.replay
     if r.n_step < 1:
         problems.append(f"--replay.n-step must be >= 1 (got {r.n_step})")

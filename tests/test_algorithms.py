@@ -337,3 +337,23 @@ def test_td3_explore_adds_noise_sac_samples(td3, td3_state):
     got, same = sac.explore(s.actor, obs, key, st, jnp.zeros(3))
     np.testing.assert_array_equal(got, sac.policy(s.actor, obs, key))
     assert same is st
+
+
+# ------------------------------------------------------------ resets
+
+
+@pytest.mark.parametrize("networks", ["both", "actor", "critic"])
+def test_reset_reinitializes_networks_keeps_schedule(td3, td3_state, networks):
+    state, _ = td3.update_many(copy_tree(td3_state), make_batch(12, lead=(2,)))
+    out = td3.reset(state, networks)
+    fresh = td3.init(jax.random.split(state.key)[1])
+    parts = {"actor": ("actor", "target_actor"), "critic": ("critic", "target_critic")}
+    for which, names in parts.items():
+        reset = networks in ("both", which)
+        for name in names:
+            assert trees_equal(getattr(out, name), getattr(fresh if reset else state, name))
+        opt = getattr(out, f"{which}_opt")
+        adam, schedule = opt[0], opt[-1]
+        assert int(schedule.count) == int(getattr(state, f"{which}_opt")[-1].count) > 0
+        assert int(adam.count) == (0 if reset else int(getattr(state, f"{which}_opt")[0].count))
+    assert int(out.step) == int(state.step) and not np.array_equal(out.key, state.key)

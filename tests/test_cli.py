@@ -43,6 +43,8 @@ def test_train_resume_eval(tmp_path, capsys):
                 *TINY,
                 "--algo",
                 "tqc",
+                "--reset-at",
+                "700",
                 "--steps",
                 "1000",
                 "--eval-every",
@@ -59,6 +61,7 @@ def test_train_resume_eval(tmp_path, capsys):
     assert main(["train", "--resume", run]) == 0
     evals = [r["env_step"] for r in read_metrics(run) if "eval/return" in r]
     assert evals == [500, 1000]
+    assert [r["env_step"] for r in read_metrics(run) if "train/reset" in r] == [700]
     assert main(["eval", run, "--episodes", "2"]) == 0
     out = capsys.readouterr().out
     assert "over 2 episodes" in out and "@ 1000 env steps" in out

@@ -24,7 +24,7 @@ import optax
 from flax import struct
 
 from simbarl.agents import categorical, td_losses
-from simbarl.agents.common import make_optimizer, project
+from simbarl.agents.common import make_optimizer, project, restart_optimizer
 from simbarl.config import AgentConfig
 from simbarl.networks.heads import CriticEnsemble
 
@@ -127,6 +127,32 @@ class ActorCritic:
             key=key,
             step=jnp.zeros((), jnp.int32),
         )
+
+    def reset(self, state: LearnerState, networks: str = "both") -> LearnerState:
+        """Re-initialize the actor and/or critic (with targets and optimizer states).
+
+        Resets against the loss of plasticity (Nikishin et al. 2022), as studied
+        for SimBa/SimbaV2. New weights come from the state's own key, so a run
+        with resets is reproducible. The temperature, the step counter and the
+        learning-rate schedule's position are kept. ``networks``: ``both``,
+        ``actor`` or ``critic``.
+        """
+        key, k_init = jax.random.split(state.key)
+        fresh = self.init(k_init)
+        out = state.replace(key=key)
+        if networks in ("both", "actor"):
+            out = out.replace(
+                actor=fresh.actor,
+                target_actor=fresh.target_actor,
+                actor_opt=restart_optimizer(fresh.actor_opt, state.actor_opt),
+            )
+        if networks in ("both", "critic"):
+            out = out.replace(
+                critic=fresh.critic,
+                target_critic=fresh.target_critic,
+                critic_opt=restart_optimizer(fresh.critic_opt, state.critic_opt),
+            )
+        return out
 
     def project(self, params):
         return project(params) if self.cfg.weight_projection else params

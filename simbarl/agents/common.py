@@ -53,3 +53,15 @@ def tanh_gaussian_sample(mean, log_std, key):
     log_prob = -0.5 * (((u - mean) / std) ** 2 + 2 * log_std + jnp.log(2 * jnp.pi))
     log_prob -= 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
     return jnp.tanh(u), log_prob.sum(-1)
+
+
+def restart_optimizer(fresh, old):
+    """``fresh`` optimizer state, but at ``old``'s place in the learning-rate schedule.
+
+    Adam's moments and bias-correction count start over (a reset's first steps
+    are ordinary Adam steps); the schedule's count does not, so the learning
+    rate stays on the run's decay.
+    """
+    is_schedule = lambda x: isinstance(x, optax.ScaleByScheduleState)
+    pick = lambda f, o: o if is_schedule(f) else f
+    return jax.tree.map(pick, fresh, old, is_leaf=is_schedule)

@@ -167,6 +167,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     interrupted, start_step = False, loop.env_step
     per_iter = cfg.num_envs * cfg.action_repeat
     crossed = lambda every: loop.env_step // every > (loop.env_step - per_iter) // every
+    crossed_step = lambda step: loop.env_step - per_iter < step <= loop.env_step
 
     def run_eval_and_checkpoint():
         norm = normalization(cfg, loop)
@@ -222,6 +223,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             loop.env_step += per_iter
             progress.advance(per_iter)
 
+            resets = [s for s in cfg.reset_at if crossed_step(s)]
+            if resets or (cfg.reset_every and crossed(cfg.reset_every)):
+                learner = agent.reset(learner, cfg.reset_networks)
+                logger.log({"env_step": loop.env_step, "train/reset": 1.0})
             if crossed(cfg.log_every):
                 last_log = _log_train(
                     logger, progress, loop, learner, metrics, recent_returns, last_log

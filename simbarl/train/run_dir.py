@@ -67,7 +67,9 @@ def config_from_dict(d: dict) -> TrainConfig:
     agent["actor"] = NetworkConfig(**agent["actor"])
     agent["critic"] = NetworkConfig(**agent["critic"])
     replay = ReplayConfig(**d.get("replay", {}))
-    return TrainConfig(**{**d, "agent": AgentConfig(**agent), "replay": replay})
+    top = {**d, "agent": AgentConfig(**agent), "replay": replay}
+    top["reset_at"] = tuple(d.get("reset_at", ()))  # JSON gives a list
+    return TrainConfig(**top)
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:
