@@ -67,7 +67,8 @@ class Agent:
     def make_env(self, render_mode: str | None = None):
         from simbarl.envs.registry import make_env
 
-        return make_env(self.config.env, self.config.action_repeat, render_mode=render_mode)
+        bounds = rd.action_bounds(self.config)
+        return make_env(self.config.env, self.config.action_repeat, render_mode, bounds)
 
 
 def load_agent(run_dir: str | Path) -> Agent:

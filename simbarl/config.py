@@ -81,6 +81,17 @@ class AgentConfig:
     """Append the constant c_shift coordinate before the input l2-normalization."""
     c_shift: float = 3.0
     """Value of the shift coordinate."""
+    target_entropy: float | None = None
+    """SAC/TQC: absolute target entropy; None: -target_entropy_scale * |A|."""
+    state_dependent_std: bool = True
+    """SAC/TQC: log-std from a head on the state. Off: one learned log-std per action
+    dimension, independent of the state (as PPO); steadier exploration on robots."""
+    squash: bool = True
+    """SAC/TQC: tanh-squashed Gaussian. Off: an unbounded Gaussian whose samples are
+    clipped to [-1, 1] (the action bounds), as PPO acts; pair it with --agent.action-penalty."""
+    action_penalty: float = 0.0
+    """SAC/TQC: adds coef * mean(mu^2) of the policy mean to the actor loss (the original
+    SAC's regularizer) so an unsquashed policy stays near its bounds."""
     learn_temperature: bool = True
     """SAC/TQC: tune the entropy temperature toward the target entropy. Off: alpha
     stays at --agent.temperature-init (for robots, a small fixed alpha is common)."""
@@ -153,6 +164,17 @@ class TrainConfig:
     buffer_size: int = 1_000_000
     """Replay capacity in transitions (capped at the run's number of agent steps)."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    action_low: tuple[float, ...] | None = None
+    """Action-space control: the env action that -1 maps to, per dimension (one
+    value: every dimension). None: the env's own bound. Narrow bounds help robots
+    whose declared range is far wider than useful motions (Raffin 2025)."""
+    action_high: tuple[float, ...] | None = None
+    """The env action that +1 maps to, per dimension (see --action-low)."""
+    action_bounds_from: str | None = None
+    """A recorded action dataset (.npy of shape (N, A), or .npz with an ``actions``
+    array) whose per-dimension percentiles fill --action-low/--action-high when unset."""
+    action_percentile: float = 1.0
+    """Bounds from a dataset are its p-th and (100-p)-th percentiles per dimension."""
     reset_at: tuple[int, ...] = ()
     """Re-initialize the networks (with their optimizer states) at these env steps,
     e.g. --reset-at 200000 500000. Replay, normalizers and temperature are kept."""
@@ -288,6 +310,7 @@ def validate(cfg: TrainConfig) -> None:
     noises = {"exploration-noise": a.exploration_noise, "noise-clip": a.noise_clip}
     if a.policy_noise is not None:
         noises["policy-noise"] = a.policy_noise
+    noises["action-penalty"] = a.action_penalty
     problems += [f"--agent.{k} must be >= 0 (got {v})" for k, v in noises.items() if v < 0]
     if a.exploration_noise_max is not None and a.exploration_noise_max < a.exploration_noise:
         problems.append("--agent.exploration-noise-max must be >= --agent.exploration-noise")
@@ -303,6 +326,8 @@ def validate(cfg: TrainConfig) -> None:
             )
     if any(s <= 0 for s in cfg.reset_at) or (cfg.reset_every is not None and cfg.reset_every <= 0):
         problems.append("--reset-at steps and --reset-every must be positive")
+    if not 0.0 <= cfg.action_percentile < 50.0:
+        problems.append(f"--action-percentile must be in [0, 50) (got {cfg.action_percentile})")
     r = cfg.replay
     if r.n_step < 1:
         problems.append(f"--replay.n-step must be >= 1 (got {r.n_step})")

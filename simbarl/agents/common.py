@@ -65,3 +65,14 @@ def restart_optimizer(fresh, old):
     is_schedule = lambda x: isinstance(x, optax.ScaleByScheduleState)
     pick = lambda f, o: o if is_schedule(f) else f
     return jax.tree.map(pick, fresh, old, is_leaf=is_schedule)
+
+
+def gaussian_sample(mean, log_std, key, squash: bool = True):
+    """``(action, log_prob)``: tanh-squashed, or an unbounded Gaussian sample whose
+    action is clipped to ``[-1, 1]`` (its log-probability is the Gaussian's)."""
+    if squash:
+        return tanh_gaussian_sample(mean, log_std, key)
+    std = jnp.exp(log_std)
+    u = mean + std * jax.random.normal(key, mean.shape)
+    log_prob = -0.5 * (((u - mean) / std) ** 2 + 2 * log_std + jnp.log(2 * jnp.pi))
+    return jnp.clip(u, -1.0, 1.0), log_prob.sum(-1)

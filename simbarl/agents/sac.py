@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from simbarl.agents.actor_critic import ActorCritic, Batch, LearnerState
-from simbarl.agents.common import ema, tanh_gaussian_sample
+from simbarl.agents.common import ema, gaussian_sample
 from simbarl.networks.heads import TanhGaussianActor
 
 SACState = LearnerState  # the name earlier releases used
@@ -32,20 +32,31 @@ class SAC(ActorCritic):
     def make_actor(self):
         cfg = self.cfg
         return TanhGaussianActor(
-            cfg.actor, self.action_dim, self.c_shift, cfg.log_std_min, cfg.log_std_max
+            cfg.actor,
+            self.action_dim,
+            self.c_shift,
+            cfg.log_std_min,
+            cfg.log_std_max,
+            cfg.state_dependent_std,
         )
+
+    def sample(self, mean, log_std, key):
+        return gaussian_sample(mean, log_std, key, self.cfg.squash)
 
     @property
     def target_entropy(self) -> float:
+        if self.cfg.target_entropy is not None:
+            return float(self.cfg.target_entropy)
         return -self.cfg.target_entropy_scale * self.action_dim
 
     # -------------------------------------------------------------- acting
     def policy(self, actor_params, obs: jnp.ndarray, key: jax.Array | None = None):
-        """Deterministic ``tanh(mean)`` when ``key`` is None, else a sample."""
+        """Deterministic ``tanh(mean)`` (unsquashed: the clipped mean) when ``key``
+        is None, else a sample."""
         mean, log_std = self.actor_net.apply(actor_params, obs)
         if key is None:
-            return jnp.tanh(mean)
-        return tanh_gaussian_sample(mean, log_std, key)[0]
+            return jnp.tanh(mean) if self.cfg.squash else jnp.clip(mean, -1.0, 1.0)
+        return self.sample(mean, log_std, key)[0]
 
     def actor_q(self, q: jnp.ndarray) -> jnp.ndarray:
         """The value the actor maximizes from ``(critics, batch)``: the minimum."""
@@ -54,9 +65,11 @@ class SAC(ActorCritic):
     # -------------------------------------------------------------- losses
     def actor_loss(self, actor_params, *, critic_params, log_temp, obs, key):
         mean, log_std = self.actor_net.apply(actor_params, obs)
-        action, log_prob = tanh_gaussian_sample(mean, log_std, key)
+        action, log_prob = self.sample(mean, log_std, key)
         q = self.actor_q(self.q_values(critic_params, obs, action))  # (batch,)
         loss = jnp.mean(jnp.exp(log_temp) * log_prob - q)
+        if self.cfg.action_penalty > 0:
+            loss = loss + self.cfg.action_penalty * jnp.mean(mean**2)
         entropy = -jnp.mean(log_prob)
         metrics = {
             "actor/loss": loss,
@@ -72,7 +85,7 @@ class SAC(ActorCritic):
     def next_action(self, actor_params, log_temp, next_obs, key):
         """``(a', bonus)``: a sample of the current policy and ``-alpha log pi(a'|s')``."""
         mean, log_std = self.actor_net.apply(actor_params, next_obs)
-        action, log_prob = tanh_gaussian_sample(mean, log_std, key)
+        action, log_prob = self.sample(mean, log_std, key)
         return action, -jnp.exp(log_temp) * log_prob
 
     def critic_loss(self, critic_params, *, target_params, actor_params, log_temp, batch, key):

@@ -40,6 +40,8 @@ class TaskSpec:
     action_dim: int
     max_episode_steps: int  # raw simulator steps
     preset: SuitePreset
+    action_low: tuple[float, ...] = ()  # the env's own bounds
+    action_high: tuple[float, ...] = ()
 
 
 def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
@@ -102,11 +104,24 @@ def resolve_task(env_id: str) -> TaskSpec:
             action_dim=int(np.prod(env.action_space.shape)),
             max_episode_steps=int(max_steps),
             preset=SUITES[suite],
+            action_low=tuple(float(x) for x in env.action_space.low.ravel()),
+            action_high=tuple(float(x) for x in env.action_space.high.ravel()),
         )
     finally:
         env.close()
 
 
-def make_env(env_id: str, action_repeat: int, render_mode: str | None = None) -> gym.Env:
-    """The task with actions in [-1, 1] and the raw-step time limit inside the repeat."""
-    return ActionRepeat(RescaleAction(_make_raw(env_id, render_mode)), action_repeat)
+def make_env(
+    env_id: str,
+    action_repeat: int,
+    render_mode: str | None = None,
+    bounds: tuple | None = None,
+) -> gym.Env:
+    """The task with actions in [-1, 1] and the raw-step time limit inside the repeat.
+
+    ``bounds``: ``(low, high)`` per action dimension that [-1, 1] maps to, in
+    place of the env's own (see ``TrainConfig.action_low``).
+    """
+    low, high = bounds if bounds is not None else (None, None)
+    env = RescaleAction(_make_raw(env_id, render_mode), low, high)
+    return ActionRepeat(env, action_repeat)

@@ -28,13 +28,14 @@ class ActionRepeat(gym.Wrapper):
 
 
 class RescaleAction(gym.ActionWrapper):
-    """The agent acts in ``[-1, 1]^A``; this maps to the env's true bounds."""
+    """The agent acts in ``[-1, 1]^A``; this maps to the env's true bounds, or to
+    narrower ``low``/``high`` bounds when given (action-space control)."""
 
-    def __init__(self, env: gym.Env):
+    def __init__(self, env: gym.Env, low=None, high=None):
         super().__init__(env)
         space = env.action_space
-        self._low = space.low.astype(np.float64)
-        self._high = space.high.astype(np.float64)
+        self._low = np.asarray(space.low if low is None else low, np.float64)
+        self._high = np.asarray(space.high if high is None else high, np.float64)
         self.action_space = gym.spaces.Box(-1.0, 1.0, space.shape, np.float32)
 
     def action(self, action):

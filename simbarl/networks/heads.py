@@ -46,7 +46,8 @@ class LinearHead(nn.Module):
 class TanhGaussianActor(nn.Module):
     """Returns the Gaussian's ``(mean, log_std)`` before the tanh squash.
 
-    ``log_std = min + (max - min) * 0.5 * (1 + tanh(raw))`` (SimbaV2: -10, 2).
+    ``log_std = min + (max - min) * 0.5 * (1 + tanh(raw))`` (SimbaV2: -10, 2);
+    ``raw`` comes from a head on the state, or is one parameter per dimension.
     """
 
     net: NetworkConfig
@@ -54,13 +55,18 @@ class TanhGaussianActor(nn.Module):
     c_shift: float | None = 3.0
     log_std_min: float = -10.0
     log_std_max: float = 2.0
+    state_dependent_std: bool = True
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
         z = make_encoder(self.net, self.c_shift)(obs)
         hyper = self.net.encoder == "simbav2"
         mean = LinearHead(self.action_dim, hyper, self.net.width, name="mean")(z)
-        raw = LinearHead(self.action_dim, hyper, self.net.width, name="log_std")(z)
+        if self.state_dependent_std:
+            raw = LinearHead(self.action_dim, hyper, self.net.width, name="log_std")(z)
+        else:  # one free parameter per action dimension
+            raw = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+            raw = jnp.broadcast_to(raw, mean.shape)
         span = self.log_std_max - self.log_std_min
         log_std = self.log_std_min + span * 0.5 * (1.0 + jnp.tanh(raw))
         return mean, log_std

@@ -17,8 +17,8 @@ from simbarl.train.loop_state import LoopState
 
 
 class EnvRunner:
-    def __init__(self, env_id: str, action_repeat: int, num_envs: int, seed: int):
-        self.envs = [make_env(env_id, action_repeat) for _ in range(num_envs)]
+    def __init__(self, env_id: str, action_repeat: int, num_envs: int, seed: int, bounds=None):
+        self.envs = [make_env(env_id, action_repeat, bounds=bounds) for _ in range(num_envs)]
         self.seed = seed
 
     def _reset(self, i: int, loop: LoopState) -> np.ndarray:

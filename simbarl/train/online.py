@@ -112,8 +112,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     if resume is not None:
         run_dir = Path(resume)
         cfg = rd.check_resumable(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
-    runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed)
-    eval_env = make_env(cfg.env, cfg.action_repeat)
+    bounds = rd.action_bounds(cfg)
+    runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed, bounds)
+    eval_env = make_env(cfg.env, cfg.action_repeat, bounds=bounds)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg)
     iterations = iterations_for(cfg)

@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from simbarl.config import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig, validate
 from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
 
@@ -32,7 +34,67 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
             agent, discount=discount_heuristic(task.max_episode_steps, repeat)
         )
     agent = resolve_algo(cfg.algo, agent, task.preset.clipped_double_q)
-    return dataclasses.replace(cfg, action_repeat=repeat, agent=agent), task
+    cfg = dataclasses.replace(cfg, action_repeat=repeat, agent=agent)
+    return resolve_action_bounds(cfg, task), task
+
+
+def _load_actions(path: str) -> np.ndarray:
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--action-bounds-from {path}: cannot read it ({e})") from e
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            names = [k for k in ("actions", "action") if k in data.files]
+            if not names:
+                raise ValueError(f"--action-bounds-from {path}: no 'actions' array in it")
+            data = data[names[0]]
+    return np.asarray(data, np.float64)
+
+
+def resolve_action_bounds(cfg: TrainConfig, task: TaskSpec) -> TrainConfig:
+    """Fill, broadcast and check the action-space bounds (``--action-low`` etc.)."""
+    low, high = cfg.action_low, cfg.action_high
+    if cfg.action_bounds_from and (low is None or high is None):
+        actions = _load_actions(cfg.action_bounds_from)
+        if actions.ndim != 2 or actions.shape[1] != task.action_dim or len(actions) < 2:
+            raise ValueError(
+                f"--action-bounds-from {cfg.action_bounds_from}: expected an array of shape "
+                f"(N, {task.action_dim}), got {actions.shape}"
+            )
+        p = cfg.action_percentile
+        low = low if low is not None else tuple(np.percentile(actions, p, axis=0).tolist())
+        high = high if high is not None else tuple(np.percentile(actions, 100 - p, axis=0).tolist())
+    if low is None and high is None:
+        return cfg
+    dim = task.action_dim
+
+    def full(values, own, name):
+        values = own if values is None else tuple(float(v) for v in values)
+        if len(values) == 1:
+            values = values * dim
+        if len(values) != dim:
+            raise ValueError(f"--{name} needs 1 or {dim} values for {task.env_id}")
+        return values
+
+    low = full(low, task.action_low, "action-low")
+    high = full(high, task.action_high, "action-high")
+    bad = [
+        i for i in range(dim) if not task.action_low[i] <= low[i] < high[i] <= task.action_high[i]
+    ]
+    if bad:
+        raise ValueError(
+            f"action bounds must satisfy env low <= low < high <= env high; dimensions {bad} "
+            f"do not ({task.env_id} allows {task.action_low} .. {task.action_high})"
+        )
+    return dataclasses.replace(cfg, action_low=low, action_high=high)
+
+
+def action_bounds(cfg: TrainConfig) -> tuple | None:
+    """``(low, high)`` for ``make_env``, or None for the env's own bounds."""
+    if cfg.action_low is None:
+        return None
+    return cfg.action_low, cfg.action_high
 
 
 def resolve_algo(algo: str, agent: AgentConfig, suite_clipped_double_q: bool) -> AgentConfig:
@@ -68,7 +130,9 @@ def config_from_dict(d: dict) -> TrainConfig:
     agent["critic"] = NetworkConfig(**agent["critic"])
     replay = ReplayConfig(**d.get("replay", {}))
     top = {**d, "agent": AgentConfig(**agent), "replay": replay}
-    top["reset_at"] = tuple(d.get("reset_at", ()))  # JSON gives a list
+    top["reset_at"] = tuple(d.get("reset_at", ()))  # JSON gives lists
+    for k in ("action_low", "action_high"):
+        top[k] = None if d.get(k) is None else tuple(d[k])
     return TrainConfig(**top)
 
 
