@@ -1,6 +1,7 @@
 """Learning curves: tasks x seeds for a budget, beside the published SimbaV2 curves.
 
-Runs (or resumes) one training run per task and seed under ``--out``, writes
+Runs (or resumes) one training run per task, algorithm (``--algos``) and seed
+under ``--out``, writes
 every evaluation to ``curves.json`` and prints mean +- std over seeds at each
 evaluation step next to the ``simbaV2_utd2`` row of the published curves at the
 same env step (MuJoCo was published on -v4; DMC env steps include the action
@@ -38,11 +39,36 @@ def run_one(cfg, run_dir: Path) -> list[tuple[int, float]]:
     return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
 
 
+def report(task: str, algo: str, preset_name: str, by_seed: dict, published: dict) -> list:
+    """Print mean +- std over seeds beside the published curve; return the rows."""
+    steps = sorted({s for c in by_seed.values() for s, _ in c})
+    print(f"\n{task} {algo} ({preset_name}, {len(by_seed)} seeds) vs published SimbaV2 UTD2")
+    print(f"{'env_step':>9} {'simbarl':>16} {'published':>16}")
+    rows = []
+    for step in steps:
+        vals = [r for c in by_seed.values() for s, r in c if s == step]
+        pub = published.get(step)
+        pub_s = f"{pub[0]:.1f} +- {pub[1]:.1f}" if pub else "-"
+        print(f"{step:>9} {np.mean(vals):>8.1f} +- {np.std(vals):<5.1f} {pub_s:>16}")
+        rows.append(
+            {
+                "env_step": step,
+                "mean": float(np.mean(vals)),
+                "std": float(np.std(vals)),
+                "n": len(vals),
+                "published_mean": pub[0] if pub else None,
+                "published_std": pub[1] if pub else None,
+            }
+        )
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=["dmc:cartpole-swingup"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--preset", default="simbav2-small")
+    p.add_argument("--algos", "--algo", nargs="+", default=["sac"], help="sac td3 ddpg tqc")
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--eval-every", type=int, default=20_000)
     p.add_argument("--out", default="benchmarks/results/learning")
@@ -53,54 +79,42 @@ def main() -> None:
     curves: dict = {}
     started = time.time()
     for task in args.tasks:
-        for seed in args.seeds:
-            cfg = dataclasses.replace(
-                preset(args.preset),
-                env=task,
-                seed=seed,
-                steps=args.steps,
-                eval_every=args.eval_every,
-                progress=args.progress,
-            )
-            run_dir = out / task.replace(":", "-") / f"{args.preset}-seed{seed}"
-            t0 = time.time()
-            curves.setdefault(task, {})[seed] = run_one(cfg, run_dir)
-            print(
-                f"{task} seed {seed}: {curves[task][seed][-1][1]:.1f} ({time.time() - t0:.0f} s)",
-                flush=True,
-            )
+        for algo in args.algos:
+            for seed in args.seeds:
+                cfg = dataclasses.replace(
+                    preset(args.preset),
+                    env=task,
+                    algo=algo,
+                    seed=seed,
+                    steps=args.steps,
+                    eval_every=args.eval_every,
+                    progress=args.progress,
+                )
+                prefix = "" if algo == "sac" else f"{algo}-"
+                run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
+                t0 = time.time()
+                curve = run_one(cfg, run_dir)
+                curves.setdefault(task, {}).setdefault(algo, {})[seed] = curve
+                print(
+                    f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
+                    flush=True,
+                )
     summary = {
         "preset": args.preset,
+        "algos": args.algos,
         "steps": args.steps,
         "seeds": args.seeds,
         "wall_clock_s": time.time() - started,
         "tasks": {},
     }
-    for task, by_seed in curves.items():
+    for task, by_algo in curves.items():
         published = published_curve(task)
-        steps = sorted({s for c in by_seed.values() for s, _ in c})
-        print(f"\n{task} ({args.preset}, {len(by_seed)} seeds) vs published SimbaV2 UTD2")
-        print(f"{'env_step':>9} {'simbarl':>16} {'published':>16}")
-        rows = []
-        for step in steps:
-            vals = [r for c in by_seed.values() for s, r in c if s == step]
-            pub = published.get(step)
-            pub_s = f"{pub[0]:.1f} +- {pub[1]:.1f}" if pub else "-"
-            print(f"{step:>9} {np.mean(vals):>8.1f} +- {np.std(vals):<5.1f} {pub_s:>16}")
-            rows.append(
-                {
-                    "env_step": step,
-                    "mean": float(np.mean(vals)),
-                    "std": float(np.std(vals)),
-                    "n": len(vals),
-                    "published_mean": pub[0] if pub else None,
-                    "published_std": pub[1] if pub else None,
-                }
-            )
-        summary["tasks"][task] = {
-            "curve": rows,
-            "per_seed": {str(k): v for k, v in by_seed.items()},
-        }
+        for algo, by_seed in by_algo.items():
+            rows = report(task, algo, args.preset, by_seed, published)
+            summary["tasks"].setdefault(task, {})[algo] = {
+                "curve": rows,
+                "per_seed": {str(k): v for k, v in by_seed.items()},
+            }
     out.mkdir(parents=True, exist_ok=True)
     (out / "curves.json").write_text(json.dumps(summary, indent=2))
     print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")

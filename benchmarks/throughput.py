@@ -1,12 +1,13 @@
-"""Update and whole-loop throughput of SimbaV2-SAC presets, against the matmul limit.
+"""Update and whole-loop throughput of every algorithm and preset, against the matmul limit.
 
-For each preset: updates/s of the jitted ``update_many`` (batch 256, the
-preset's UTD per call), agent steps/s of the whole training loop after the
-random warm-up, the matmul GFLOP per update counted from layer shapes, and a
-float32 matmul's GFLOP/s measured in the same run, so the fraction of the
-machine's arithmetic limit reached is known. ``layer_matmul_gflops`` is the
-rate of the update's own matmul shapes (batch 256 against each layer, forward
-and backward): the limit this update could reach with zero other work.
+For each preset and algorithm (``--algos``, default sac td3 ddpg tqc): updates/s
+of the jitted ``update_many`` (batch 256, the preset's UTD per call), agent
+steps/s of the whole training loop after the random warm-up, the matmul GFLOP
+per update counted from layer shapes, and a float32 matmul's GFLOP/s measured
+in the same run, so the fraction of the machine's arithmetic limit reached is
+known. ``layer_matmul_gflops`` is the rate of the update's own matmul shapes
+(batch 256 against each layer, forward and backward): the limit this update
+could reach with zero other work.
 
     python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json
 """
@@ -25,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simbarl.agents.sac import Batch
-from simbarl.analysis.flops import sac_update_flops
+from simbarl.agents import Batch
+from simbarl.analysis.flops import update_flops
 from simbarl.config import preset
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
@@ -100,7 +101,11 @@ def update_rate(cfg, task, seconds: float) -> tuple[float, float, float]:
         next_obs=jax.random.normal(k[0], (utd, b, task.obs_dim)),
         terminated=jnp.zeros((utd, b)),
     )
-    gflop = sac_update_flops(state.actor, state.critic, b) / 1e9
+    a = cfg.agent
+    gflop = (
+        update_flops(cfg.algo, state.actor, state.critic, b, agent.num_critics, a.policy_delay)
+        / 1e9
+    )
     state, m = agent.update_many(state, batch)
     jax.block_until_ready(state)
     calls, t0 = 0, time.perf_counter()
@@ -137,9 +142,33 @@ def loop_rate(cfg, learn_agent_steps: int) -> float:
     return float(np.mean([r["perf/env_steps_per_s"] for r in learning])) / repeat
 
 
+def measure(base, name: str, args) -> dict:
+    cfg, task = rd.resolve(base)
+    ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
+    row = {
+        "preset": name,
+        "algo": cfg.algo,
+        "env": args.env,
+        "num_critics": rd.num_critics(cfg.algo, cfg.agent),
+        "policy_delay": cfg.agent.policy_delay,
+        "updates_per_step": cfg.updates_per_step,
+        "batch_size": cfg.batch_size,
+        "updates_per_s": ups,
+        "gflop_per_update": gflop,
+        "layer_matmul_gflops": layer_limit,
+        "fraction_of_layer_matmul_limit": ups * gflop / layer_limit,
+    }
+    if not args.no_loop:
+        n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)
+        row["agent_steps_per_s"] = loop_rate(cfg, n)
+        row["loop_updates_per_s"] = row["agent_steps_per_s"] * cfg.updates_per_step
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--presets", nargs="+", default=["simbav2", "simbav2-small"])
+    p.add_argument("--algos", nargs="+", default=["sac", "td3", "ddpg", "tqc"])
     p.add_argument("--env", default="dmc:cartpole-swingup")
     p.add_argument("--seconds", type=float, default=20.0, help="timing per update measurement")
     p.add_argument(
@@ -156,27 +185,13 @@ def main() -> None:
     print(f"device {jax.devices()[0].device_kind}, float32 matmul {limit:.1f} GFLOP/s")
     results = []
     for name in args.presets:
-        cfg, task = rd.resolve(dataclasses.replace(preset(name), env=args.env))
-        ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
-        row = {
-            "preset": name,
-            "env": args.env,
-            "num_critics": 2 if cfg.agent.clipped_double_q else 1,
-            "updates_per_step": cfg.updates_per_step,
-            "batch_size": cfg.batch_size,
-            "updates_per_s": ups,
-            "gflop_per_update": gflop,
-            "matmul_gflops": limit,
-            "fraction_of_matmul_limit": ups * gflop / limit,
-            "layer_matmul_gflops": layer_limit,
-            "fraction_of_layer_matmul_limit": ups * gflop / layer_limit,
-        }
-        if not args.no_loop:
-            n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)
-            row["agent_steps_per_s"] = loop_rate(cfg, n)
-            row["loop_updates_per_s"] = row["agent_steps_per_s"] * cfg.updates_per_step
-        print(json.dumps(row))
-        results.append(row)
+        for algo in args.algos:
+            base = dataclasses.replace(preset(name), env=args.env, algo=algo)
+            row = measure(base, name, args)
+            row["matmul_gflops"] = limit
+            row["fraction_of_matmul_limit"] = row["updates_per_s"] * row["gflop_per_update"] / limit
+            print(json.dumps(row))
+            results.append(row)
     if args.json:
         meta = {
             "machine": platform.processor() or platform.machine(),

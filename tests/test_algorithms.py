@@ -12,10 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tree_helpers import all_finite, copy_tree, trees_equal
 
 from simbarl.agents import ALGORITHMS, td_losses
 from simbarl.agents.actor_critic import Batch
 from simbarl.agents.exploration import init_noise, sample_noise
+from simbarl.analysis.flops import forward_flops, sac_update_flops, update_flops
 from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, validate
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
@@ -50,19 +52,6 @@ def make_batch(seed: int, lead: tuple = (), terminated=None) -> Batch:
         next_obs=f32(rng.normal(size=(*shape, OBS_DIM))),
         terminated=f32(term),
     )
-
-
-def copy_tree(tree):
-    return jax.tree.map(jnp.copy, tree)
-
-
-def trees_equal(a, b) -> bool:
-    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    return all(np.array_equal(x, y) for x, y in pairs)
-
-
-def all_finite(tree) -> bool:
-    return all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(tree))
 
 
 @pytest.fixture(scope="module")
@@ -357,3 +346,15 @@ def test_reset_reinitializes_networks_keeps_schedule(td3, td3_state, networks):
         assert int(schedule.count) == int(getattr(state, f"{which}_opt")[-1].count) > 0
         assert int(adam.count) == (0 if reset else int(getattr(state, f"{which}_opt")[0].count))
     assert int(out.step) == int(state.step) and not np.array_equal(out.key, state.key)
+
+
+def test_update_flops_by_algorithm():
+    sac_, td3_ = make("sac"), make("td3")
+    s, t = sac_.init(jax.random.PRNGKey(0)), td3_.init(jax.random.PRNGKey(0))
+    a, c = forward_flops(s.actor), forward_flops(s.critic)
+    assert update_flops("sac", s.actor, s.critic, 8, 2) == sac_update_flops(s.actor, s.critic, 8)
+    assert update_flops("sac", s.actor, s.critic, 8, 2) == 8 * (4 * a + 6 * c)
+    # TD3: the actor step (every 2nd update) differentiates the first critic only
+    a, c = forward_flops(t.actor), forward_flops(t.critic)
+    want = 8 * (a + 4 * c + (3 * a + c) / 2)
+    assert update_flops("td3", t.actor, t.critic, 8, 2, policy_delay=2) == want

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tree_helpers import all_finite, copy_tree, trees_equal
 
 from simbarl.agents.common import is_hyper_kernel, project, tanh_gaussian_sample
 from simbarl.agents.sac import SAC, Batch
@@ -54,10 +55,6 @@ def utd_batch(seed: int) -> Batch:
     return make_batch(seed, lead=(1,))
 
 
-def copy_tree(tree):
-    return jax.tree.map(jnp.copy, tree)  # update_many donates its state argument
-
-
 def hyper_kernels(params) -> list[np.ndarray]:
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     return [np.asarray(w, np.float64) for p, w in leaves if is_hyper_kernel(p)]
@@ -67,15 +64,6 @@ def max_norm_error(params) -> float:
     kernels = hyper_kernels(params)
     assert kernels
     return max(float(np.abs(np.linalg.norm(w, axis=-2) - 1.0).max()) for w in kernels)
-
-
-def trees_equal(a, b) -> bool:
-    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    return all(np.array_equal(x, y) for x, y in pairs)
-
-
-def all_finite(tree) -> bool:
-    return all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(tree))
 
 
 # ------------------------------------------------------------ fixtures

@@ -33,3 +33,20 @@ def forward_flops(params) -> int:
 def sac_update_flops(actor_params, critic_params, batch_size: int) -> int:
     a, c = forward_flops(actor_params), forward_flops(critic_params)
     return (4 * a + 6 * c) * batch_size
+
+
+def update_flops(
+    algo: str, actor_params, critic_params, batch_size: int, num_critics: int, policy_delay=1
+) -> float:
+    """Matmul FLOPs of one update of any algorithm, averaged over the policy delay.
+
+    Critic step (all algorithms): next action ``A`` + target critics ``C`` +
+    online critics forward and backward ``3 C``. Actor step, every
+    ``policy_delay``-th update: actor forward and backward ``3 A`` plus the
+    critics' forward and input gradient, ``2 C`` (SAC, TQC: every critic) or
+    ``2 C / num_critics`` (TD3, DDPG: the first critic only).
+    """
+    a, c = forward_flops(actor_params), forward_flops(critic_params)
+    critic_in_actor = 2 * c / num_critics if algo in ("td3", "ddpg") else 2 * c
+    per_sample = a + 4 * c + (3 * a + critic_in_actor) / policy_delay
+    return per_sample * batch_size
