@@ -167,9 +167,12 @@ class ActorCritic:
         return self.policy(actor_params, obs, key), noise
 
     # -------------------------------------------------------------- values
-    def q_values(self, critic_params, obs, action) -> jnp.ndarray:
-        """Expected Q of every critic, ``(num_critics, batch)``."""
-        out = self.critic_net.apply(critic_params, obs, action)
+    def q_values(self, critic_params, obs, action, member: int | None = None) -> jnp.ndarray:
+        """Expected Q of every critic, ``(num_critics, batch)``; of one, ``(1, batch)``."""
+        if member is None:
+            out = self.critic_net.apply(critic_params, obs, action)
+        else:
+            out = self.critic_net.apply_member(critic_params, member, obs, action)
         if self.critic_type == "categorical":
             return categorical.mean(out, self.bins)
         if self.critic_type == "quantile":

@@ -50,7 +50,7 @@ class TD3(ActorCritic):
     # -------------------------------------------------------------- losses
     def actor_loss(self, actor_params, *, critic_params, obs):
         action = self.actor_net.apply(actor_params, obs)
-        q = self.q_values(critic_params, obs, action)[0]  # first critic, as in TD3
+        q = self.q_values(critic_params, obs, action, member=0)[0]  # first critic, as in TD3
         loss = -jnp.mean(q)
         metrics = {"actor/loss": loss, "actor/action_abs": jnp.mean(jnp.abs(action))}
         return loss, metrics

@@ -125,3 +125,8 @@ class CriticEnsemble:
             one = jax.tree.map(lambda x: x[0], params)
             return self.critic.apply(one, obs, action)[None]
         return jax.vmap(lambda p: self.critic.apply(p, obs, action))(params)
+
+    def apply_member(self, params, member: int, obs: jnp.ndarray, action: jnp.ndarray):
+        """One critic's output, ``(1, batch, ...)``, without running the others."""
+        one = jax.tree.map(lambda x: x[member], params)
+        return self.critic.apply(one, obs, action)[None]
