@@ -5,12 +5,21 @@ Python API::
     import simbarl
     cfg = simbarl.preset("simbav2-small")              # or simbarl.TrainConfig(...)
     result = simbarl.train(cfg)                         # online SimbaV2-SAC
+    td3 = dataclasses.replace(cfg, algo="td3",          # or ddpg / tqc, any encoder
+                              replay=simbarl.ReplayConfig(n_step=3))
     agent = simbarl.load_agent(result.run_dir)
     action = agent.act(obs)
 """
 
 from simbarl.agent import Agent, load_agent
-from simbarl.config import PRESETS, AgentConfig, NetworkConfig, TrainConfig, preset
+from simbarl.config import (
+    PRESETS,
+    AgentConfig,
+    NetworkConfig,
+    ReplayConfig,
+    TrainConfig,
+    preset,
+)
 from simbarl.train.online import RunResult, train
 
 __all__ = [
@@ -18,6 +27,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "NetworkConfig",
+    "ReplayConfig",
     "RunResult",
     "TrainConfig",
     "load_agent",
