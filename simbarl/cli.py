@@ -19,6 +19,7 @@ commands:
   train     train an agent online     (simbarl train --help)
   eval      evaluate a run directory  (simbarl eval --help)
   presets   list the named presets
+  tasks     list the 57 benchmark tasks and their score normalization
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -155,7 +156,38 @@ def presets_cli(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_cli, "eval": eval_cli, "presets": presets_cli}
+def tasks_cli(argv: list[str]) -> int:
+    from simbarl.envs.benchmark_tasks import (
+        BENCHMARK_TASKS,
+        GROUPS,
+        SUITE_PACKAGES,
+        suite_installed,
+    )
+
+    p = argparse.ArgumentParser(
+        prog="simbarl tasks",
+        description="The 57 SimbaV2 benchmark tasks, by group, with each one's score "
+        "normalization. '(not installed)' marks suites whose package is missing.",
+    )
+    p.parse_args(argv)
+    for group in GROUPS:
+        tasks = [t for t in BENCHMARK_TASKS if t.group == group]
+        suite = tasks[0].suite
+        mark = "" if suite_installed(suite) else f"  (not installed: {SUITE_PACKAGES[suite]})"
+        print(f"{group} ({len(tasks)} tasks){mark}")
+        for t in tasks:
+            if t.metric == "success":
+                norm = "success rate"
+            elif t.random == 0.0:
+                norm = f"return / {t.reference:g}"
+            else:
+                shift = f"+ {-t.random:g}" if t.random < 0 else f"- {t.random:g}"
+                norm = f"(return {shift}) / ({t.reference:g} {shift})"
+            print(f"  {t.env_id:30s} {t.published:24s} {norm}")
+    return 0
+
+
+COMMANDS = {"train": train_cli, "eval": eval_cli, "presets": presets_cli, "tasks": tasks_cli}
 
 
 def main(argv: list[str] | None = None) -> int:

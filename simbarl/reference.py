@@ -11,6 +11,10 @@ from simbarl.envs.registry import DMC_PREFIX
 
 def published_task_name(env_id: str) -> str:
     """Our task id -> the name in the published table (MuJoCo was published on -v4)."""
+    from simbarl.envs.benchmark_tasks import BY_ID
+
+    if env_id in BY_ID:
+        return BY_ID[env_id].published
     if env_id.startswith(DMC_PREFIX):
         return env_id[len(DMC_PREFIX) :]
     if env_id.endswith("-v5"):
