@@ -70,7 +70,17 @@ def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
     )
 
 
+def uniform_indices(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]) -> jnp.ndarray:
+    """Slots drawn uniformly with replacement from the filled part; ``shape`` such
+    as ``(utd, batch)``."""
+    return jax.random.randint(key, shape, 0, buffer.size)
+
+
+def gather(buffer: ReplayBuffer, idx: jnp.ndarray) -> Transition:
+    """The transitions at ``idx`` (any shape)."""
+    return jax.tree.map(lambda d: d[idx], buffer.data)
+
+
 def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]) -> Transition:
     """Uniform sample with replacement; ``shape`` such as ``(utd, batch)``."""
-    idx = jax.random.randint(key, shape, 0, buffer.size)
-    return jax.tree.map(lambda d: d[idx], buffer.data)
+    return gather(buffer, uniform_indices(buffer, key, shape))

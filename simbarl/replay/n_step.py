@@ -13,10 +13,9 @@ final observation) and at the newest transition written so far.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from simbarl.replay.buffer import ReplayBuffer, Transition
+from simbarl.replay.buffer import ReplayBuffer, Transition, gather
 
 
 def n_step_at(
@@ -31,7 +30,7 @@ def n_step_at(
     """
     data, cap = buffer.data, buffer.capacity
     newer = (buffer.pos - 1 - idx) % cap  # transitions written after idx
-    first = jax.tree.map(lambda d: d[idx], data)
+    first = gather(buffer, idx)
     reward = jnp.zeros_like(first.reward)
     alive = jnp.ones_like(first.reward)  # still inside the episode and the data
     last = idx

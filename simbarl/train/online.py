@@ -146,14 +146,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         loop.reward_scaler = loop.reward_scaler.replace(returns=loop.reward_scaler.returns * keep)
         loop.obs_stats = update_stats(loop.obs_stats, obs[fresh])
         random = loop.iteration < warmup_iters
-        reset = np.zeros(cfg.num_envs, np.float32)
-        reset[fresh] = 1.0
         learner, new_action, loop.noise = act_fn(
             learner,
             obs.astype(np.float32),
             normalization(cfg, loop),
             loop.noise,
-            reset,
+            _env_mask(cfg.num_envs, fresh),
             explore=True,
             random=random,
         )
@@ -206,8 +204,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             if len(ended):
                 recent_returns += ended_returns
                 loop.obs_stats = update_stats(loop.obs_stats, obs[ended])
-            reset = np.zeros(cfg.num_envs, np.float32)
-            reset[ended] = 1.0
             learner, buffer, action, loop.noise, m = step_fn(
                 learner,
                 buffer,
@@ -215,7 +211,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 obs.astype(np.float32),
                 normalization(cfg, loop),
                 loop.noise,
-                reset,
+                _env_mask(cfg.num_envs, ended),  # new episodes: fresh exploration noise
                 learn=loop.iteration + 1 >= warmup_iters,
             )
             metrics = m or metrics
@@ -247,6 +243,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     progress.close()
     logger.close()
     return RunResult(run_dir, loop.env_step, eval_returns, interrupted)
+
+
+def _env_mask(num_envs: int, envs) -> np.ndarray:
+    """``(num_envs,)`` float32, 1.0 at ``envs``."""
+    mask = np.zeros(num_envs, np.float32)
+    mask[np.asarray(envs, int)] = 1.0
+    return mask
 
 
 def _log_train(logger, progress, loop, learner, metrics, recent_returns, last_log):

@@ -17,6 +17,7 @@ from simbarl.agents import ActorCritic, Batch, LearnerState
 from simbarl.config import ReplayConfig
 from simbarl.replay import ReplayBuffer, Transition, add
 from simbarl.replay import prioritized as per
+from simbarl.replay.buffer import gather, uniform_indices
 from simbarl.replay.n_step import n_step_at
 
 
@@ -52,11 +53,11 @@ def draw(buffer: ReplayBuffer, key, shape, replay: ReplayConfig, gamma: float, s
     if buffer.prioritized:
         idx, weight = per.sample(buffer.priorities, key, shape, buffer.size, beta)
     else:
-        idx = jax.random.randint(key, shape, 0, buffer.size)
+        idx = uniform_indices(buffer, key, shape)
     if replay.n_step > 1:
         tr, horizon = n_step_at(buffer, idx, replay.n_step, gamma, stride)
         return tr, horizon, idx, weight
-    return jax.tree.map(lambda d: d[idx], buffer.data), None, idx, weight
+    return gather(buffer, idx), None, idx, weight
 
 
 def act(
