@@ -20,6 +20,8 @@ commands:
   eval      evaluate a run directory  (simbarl eval --help)
   presets   list the named presets
   tasks     list the 57 benchmark tasks and their score normalization
+  sweep     run tasks x configs x seeds locally or on Ray (simbarl sweep --help)
+  scores    score tables of a sweep's results.csv  (simbarl scores --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -187,7 +189,26 @@ def tasks_cli(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_cli, "eval": eval_cli, "presets": presets_cli, "tasks": tasks_cli}
+def sweep_cli(argv: list[str]) -> int:
+    from simbarl.sweep.command import sweep_cli as run
+
+    return run(argv)
+
+
+def scores_cli(argv: list[str]) -> int:
+    from simbarl.sweep.command import scores_cli as run
+
+    return run(argv)
+
+
+COMMANDS = {
+    "train": train_cli,
+    "eval": eval_cli,
+    "presets": presets_cli,
+    "tasks": tasks_cli,
+    "sweep": sweep_cli,
+    "scores": scores_cli,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

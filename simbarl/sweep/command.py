@@ -1,0 +1,194 @@
+"""``simbarl sweep`` and ``simbarl scores``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+SWEEP_HELP = """\
+Run tasks x configs x seeds, each a full training run with its own run directory
+OUT/<task>/<label>/seed<k>, then collect every evaluation into OUT/results.csv
+(system,task,metric,env_step,value,seed) and print per-task and aggregate tables.
+
+Re-running the same command resumes: finished runs are skipped and interrupted
+ones continue from their checkpoints. A failed run is reported with its error
+and does not stop the others.
+
+examples:
+  simbarl sweep --tasks dmc-em --seeds 3 --steps 100000
+  simbarl sweep --tasks HalfCheetah-v5 dmc:cheetah-run --config simbav2-small \\
+      --config td3=simbav2-small:algo=td3 --seeds 5 --out runs/algos
+  simbarl sweep --tasks all --seeds 10 --config simbav2 --backend ray --address auto
+
+tasks: a group (mujoco, dmc-em, dmc-hard, myosuite, humanoid_bench), a suite (dmc),
+'all', or task ids (any id simbarl train takes); suites not installed are skipped.
+config: [LABEL=]BASE[:KEY=VALUE,...], BASE a preset or a JSON file of config fields,
+e.g. 'wide=simbav2-small:agent.critic.width=256,updates_per_step=1'.
+"""
+
+
+def _sweep_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="simbarl sweep",
+        description=SWEEP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--tasks", nargs="+", required=True, help="groups, suites or task ids")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per task and config (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first..first+N-1")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="a config to run (repeat for several; default simbav2-small)",
+    )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fields set in every config, e.g. eval_every=20000 agent.critic.width=256",
+    )
+    p.add_argument("--steps", type=int, default=None, help="env-step budget of every run")
+    p.add_argument("--out", default="runs/sweep", help="sweep directory (default runs/sweep)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local backend: runs at once (default: one per CPU core, at most the runs left)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="ray backend: the cluster to join ('auto', or ray://HOST:10001); "
+        "default: RAY_ADDRESS, else a Ray instance on this machine",
+    )
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs per run")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray: GPUs (or a fraction)")
+    p.add_argument("--step", type=int, default=None, help="tables at this env step (default last)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the runs and their state, then stop"
+    )
+    return p
+
+
+def sweep_cli(argv: list[str]) -> int:
+    from simbarl.sweep import runner
+    from simbarl.sweep.results import format_tables, write_csv
+    from simbarl.sweep.spec import expand, parse_config, resolve_tasks
+
+    p = _sweep_parser()
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        p.error("--workers must be at least 1")
+    common = [*args.set, *([f"steps={args.steps}"] if args.steps else [])]
+    try:
+        tasks, skipped = resolve_tasks(args.tasks)
+        configs = [parse_config(c, common) for c in args.config or ["simbav2-small"]]
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        specs = expand(tasks, configs, seeds, args.out)
+    except ValueError as e:
+        print(f"simbarl sweep: error: {e}", file=sys.stderr)
+        return 2
+    if skipped:
+        print(f"skipping {len(skipped)} tasks whose suite is not installed: {', '.join(skipped)}")
+    if not specs:
+        print("simbarl sweep: error: no tasks to run", file=sys.stderr)
+        return 2
+    states = [runner.status(s) for s in specs]
+    counts = {k: states.count(k) for k in ("done", "resume", "new")}
+    print(
+        f"sweep {args.out}: {len(tasks)} tasks x {len(configs)} configs x {len(seeds)} seeds "
+        f"= {len(specs)} runs ({counts['done']} finished, {counts['resume']} to resume, "
+        f"{counts['new']} new)"
+    )
+    if args.dry_run:
+        for s, st in zip(specs, states, strict=True):
+            print(f"  {st:7s} {s.run_dir}")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(
+        json.dumps({"argv": argv, "runs": [dataclasses.asdict(s) for s in specs]}, indent=1)
+    )
+    outcomes = _run(args, specs, len(specs) - counts["done"])
+    rows = [r for o in outcomes for r in o.rows]
+    if rows:
+        write_csv(out / "results.csv", rows)
+        table = format_tables(rows, args.step)
+        (out / "scores.txt").write_text(table + "\n")
+        print(f"\n{table}\n\nresults: {out / 'results.csv'}, tables: {out / 'scores.txt'}")
+    failed = [o for o in outcomes if o.state == "failed"]
+    for o in failed:
+        print(f"\nFAILED {o.spec.name}: {o.error}", file=sys.stderr)
+    if any(o.state in ("interrupted", "not started") for o in outcomes):
+        print(f"interrupted: re-run the same command to resume ({args.out})", file=sys.stderr)
+        return 130
+    return 1 if failed else 0
+
+
+def _run(args, specs, left: int) -> list:
+    from tqdm import tqdm
+
+    from simbarl.sweep import backends
+
+    bar = tqdm(total=len(specs), desc="sweep", unit="run", dynamic_ncols=True)
+    start = time.time()
+
+    def on_outcome(o) -> None:
+        if o.state != "skipped":
+            tqdm.write(
+                f"[{time.time() - start:7.0f}s] {o.state:11s} {o.spec.name} ({o.seconds:.0f}s)"
+            )
+        bar.update(1)
+        bar.set_postfix_str(f"failed {n_failed()}" if n_failed() else "")
+
+    outcomes: list = []
+    n_failed = lambda: sum(o.state == "failed" for o in outcomes)
+    record = lambda o: (outcomes.append(o), on_outcome(o))
+    try:
+        if args.backend == "ray":
+            backends.run_ray(specs, args.address, args.cpus_per_run, args.gpus_per_run, record)
+        else:
+            workers = args.workers or max(1, min(os.cpu_count() or 1, left))
+            backends.run_local(specs, workers, Path(args.out) / "logs", record)
+    except KeyboardInterrupt:
+        outcomes.append(backends.Outcome(specs[0], "interrupted"))
+    bar.close()
+    return outcomes
+
+
+def scores_cli(argv: list[str]) -> int:
+    from simbarl.sweep.results import aggregate_table, format_tables, read_csv, task_table
+
+    p = argparse.ArgumentParser(
+        prog="simbarl scores",
+        description="Per-task and aggregate normalized-score tables of a sweep's results.csv "
+        "(system,task,metric,env_step,value,seed), beside the published SimbaV2 figures.",
+    )
+    p.add_argument("csv", help="results.csv written by simbarl sweep")
+    p.add_argument("--step", type=int, default=None, help="use evaluations at this env step")
+    p.add_argument("--json", default=None, help="also write the tables as JSON here")
+    args = p.parse_args(argv)
+    try:
+        rows = read_csv(args.csv)
+    except (OSError, ValueError) as e:
+        print(f"simbarl scores: error: {e}", file=sys.stderr)
+        return 2
+    print(format_tables(rows, args.step))
+    if args.json:
+        tables = {
+            "tasks": task_table(rows, args.step),
+            "aggregates": aggregate_table(rows, args.step),
+        }
+        Path(args.json).write_text(json.dumps(tables, indent=1))
+    return 0

@@ -1,0 +1,234 @@
+"""Sweeps: specs, resolution of tasks and configs, result tables, local and Ray backends."""
+
+import csv
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from simbarl.cli import main
+from simbarl.envs.benchmark_tasks import BY_ID, suite_installed
+from simbarl.sweep import backends, runner
+from simbarl.sweep.results import aggregate_table, final_values, read_csv, task_table, write_csv
+from simbarl.sweep.spec import apply_overrides, expand, parse_config, resolve_tasks
+from simbarl.train.logger import read_metrics
+from simbarl.train.online import train
+
+# Tiny runs: 2 evaluations over 400 env steps on short-episode tasks.
+TINY = [
+    "steps=400",
+    "warmup_steps=100",
+    "eval_every=200",
+    "eval_episodes=1",
+    "log_every=200",
+    "batch_size=16",
+    "updates_per_step=1",
+    "tensorboard=false",
+    "agent.actor.width=16",
+    "agent.critic.width=32",
+    "agent.critic.num_blocks=1",
+]
+
+
+@pytest.fixture
+def shared_cache(monkeypatch):
+    """Let worker processes reuse the test session's compiled programs."""
+    cache = jax.config.jax_compilation_cache_dir
+    env = {
+        "XLA_FLAGS": "",  # as this process has them: flags are part of the cache key
+        "JAX_COMPILATION_CACHE_DIR": cache,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def test_parse_config_labels_overrides_and_errors(tmp_path):
+    label, d = parse_config("simbav2-small")
+    assert label == "simbav2-small" and d["algo"] == "sac" and d["run_dir"] is None
+    label, d = parse_config("td3=simbav2-small:algo=td3,agent.critic.width=64", ["steps=1000"])
+    assert label == "td3" and d["algo"] == "td3" and d["agent"]["critic"]["width"] == 64
+    assert d["steps"] == 1000
+    label, d = parse_config("simbav2-small:action_low=[-1,-0.5],seed=3")
+    assert d["action_low"] == [-1, -0.5] and label.startswith("simbav2-small_")
+    # Per-config overrides win over the common ones.
+    assert parse_config("sac-mlp:steps=7", ["steps=1000"])[1]["steps"] == 7
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps({"preset": "simbav2-small", "agent": {"critic": {"width": 256}}}))
+    label, d = parse_config(f"{path}:updates_per_step=1")
+    assert d["agent"]["critic"]["width"] == 256 and d["agent"]["actor"]["width"] == 64
+    assert d["updates_per_step"] == 1 and d["preset"] == "simbav2-small"
+    with pytest.raises(ValueError, match="unknown config field 'agent.critic.widht'"):
+        parse_config("simbav2:agent.critic.widht=3")
+    with pytest.raises(ValueError, match="neither a preset"):
+        parse_config("simbav3")
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        parse_config("simbav2:batch_size=0")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        apply_overrides({"a": 1}, ["a"])
+
+
+def test_resolve_tasks_groups_ids_and_missing_suites():
+    tasks, skipped = resolve_tasks(["mujoco", "dmc:cartpole-swingup,Pendulum-v1", "mujoco"])
+    assert tasks[:5] == [
+        f"{n}-v5" for n in ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid")
+    ]
+    assert tasks[5:] == ["dmc:cartpole-swingup", "Pendulum-v1"] and not skipped
+    assert len(resolve_tasks(["dmc-em"])[0]) == 21 and len(resolve_tasks(["dmc"])[0]) == 28
+    tasks, skipped = resolve_tasks(["all"])
+    assert len(tasks) + len(skipped) == 57
+    for env_id in skipped:
+        assert not suite_installed(BY_ID[env_id].suite)
+
+
+def test_expand_gives_every_run_its_own_directory(tmp_path):
+    configs = [parse_config("simbav2-small"), parse_config("td3=simbav2-small:algo=td3")]
+    specs = expand(["Pendulum-v1", "dmc:cartpole-swingup"], configs, [0, 1], tmp_path)
+    assert len(specs) == 8 and len({s.run_dir for s in specs}) == 8
+    assert [s.seed for s in specs[:4]] == [0] * 4  # seed-major
+    s = specs[3]
+    assert s.run_dir == str(tmp_path / "dmc-cartpole-swingup" / "td3" / "seed0")
+    cfg = s.train_config()
+    assert (cfg.env, cfg.seed, cfg.algo, cfg.run_dir) == (
+        "dmc:cartpole-swingup",
+        0,
+        "td3",
+        s.run_dir,
+    )
+    with pytest.raises(ValueError, match="labels must differ"):
+        expand(["Pendulum-v1"], [configs[0], configs[0]], [0], tmp_path)
+
+
+def _rows():
+    rows = []
+    for seed, (a, b) in enumerate([(500.0, 5000.0), (700.0, 6000.0), (600.0, 7000.0)]):
+        for step, frac in ((50_000, 0.5), (100_000, 1.0)):
+            for task, v in (("dmc:cartpole-swingup", a), ("HalfCheetah-v5", b)):
+                rows.append(
+                    dict(
+                        system="s",
+                        task=task,
+                        metric="avg_return",
+                        env_step=step,
+                        value=v * frac,
+                        seed=seed,
+                    )
+                )
+    rows.append(
+        dict(
+            system="s",
+            task="Pendulum-v1",
+            metric="avg_return",
+            env_step=100_000,
+            value=-150.0,
+            seed=0,
+        )
+    )
+    return rows
+
+
+def test_tables_normalize_and_aggregate(tmp_path):
+    rows = _rows()
+    write_csv(tmp_path / "r.csv", rows)
+    back = read_csv(tmp_path / "r.csv")
+    assert sorted(map(str, back)) == sorted(
+        map(str, [{**r, "value": float(r["value"])} for r in rows])
+    )
+    assert final_values(rows)[("s", "HalfCheetah-v5")] == {0: 5000.0, 1: 6000.0, 2: 7000.0}
+    assert final_values(rows, step=60_000)[("s", "dmc:cartpole-swingup")][1] == 350.0
+    table = {r["task"]: r for r in task_table(rows)}
+    hc = BY_ID["HalfCheetah-v5"]
+    assert table["HalfCheetah-v5"]["normalized"] == pytest.approx(hc.normalize(6000.0))
+    assert table["dmc:cartpole-swingup"]["normalized"] == pytest.approx(0.6)
+    assert table["Pendulum-v1"]["normalized"] is None and table["Pendulum-v1"]["seeds"] == 1
+    assert table["dmc:cartpole-swingup"]["published"] is not None  # from the shipped curves
+    aggs = {a["group"]: a for a in aggregate_table(rows, reps=200)}
+    assert set(aggs) == {"mujoco", "dmc-em", "overall"}  # Pendulum is not one of the 57
+    scores = np.array(
+        [[0.5, hc.normalize(5000)], [0.7, hc.normalize(6000)], [0.6, hc.normalize(7000)]]
+    )
+    assert aggs["overall"]["mean"]["value"] == pytest.approx(scores.mean())
+    assert aggs["dmc-em"]["median"]["value"] == pytest.approx(0.6)
+    lo, hi = aggs["overall"]["iqm"]["ci_low"], aggs["overall"]["iqm"]["ci_high"]
+    assert lo <= aggs["overall"]["iqm"]["value"] <= hi
+
+
+def _count_eval_steps(run_dir):
+    return [r["env_step"] for r in read_metrics(run_dir) if "eval/return" in r]
+
+
+def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, capsys):
+    out = tmp_path / "sweep"
+    argv = [
+        "sweep",
+        "--tasks",
+        "Pendulum-v1",
+        "Nonexistent-v0",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--set",
+        *TINY,
+    ]
+    # Seed 1 was interrupted half way (as by a cluster's time limit).
+    (spec,) = [s for s in expand(["Pendulum-v1"], [parse_config("simbav2-small", TINY)], [1], out)]
+    part = train(dataclasses.replace(spec.train_config(), pause_at=200, progress=False))
+    assert part.interrupted and runner.status(spec) == "resume"
+
+    assert main(argv) == 1  # the unknown task's runs fail; the others finish
+    err = capsys.readouterr().err
+    assert err.count("FAILED Nonexistent-v0") == 2 and "unknown environment id" in err
+    seed0, seed1 = (out / "Pendulum-v1" / "simbav2-small" / f"seed{k}" for k in (0, 1))
+    assert _count_eval_steps(seed0) == [200, 400]
+    assert _count_eval_steps(seed1) == [200, 400]  # resumed, the first evaluation kept once
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["seed"], r["env_step"]) for r in rows} == {
+        ("0", "200"),
+        ("0", "400"),
+        ("1", "200"),
+        ("1", "400"),
+    }
+    assert all(r["system"] == "simbav2-small" and r["metric"] == "avg_return" for r in rows)
+    assert len({r["value"] for r in rows if r["env_step"] == "400"}) == 2  # seeds differ
+
+    # Running it again starts nothing for the finished runs.
+    stamp = (seed0 / "checkpoint.npz").stat().st_mtime_ns
+    calls = []
+    real_run = backends.subprocess.run
+    backends.subprocess.run = lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw)
+    try:
+        assert main([*argv[:3], "--seeds", "2", "--out", str(out), "--set", *TINY]) == 0
+    finally:
+        backends.subprocess.run = real_run
+    assert calls == [] and (seed0 / "checkpoint.npz").stat().st_mtime_ns == stamp
+    assert "2 finished, 0 to resume, 0 new" in capsys.readouterr().out
+
+
+def test_ray_backend_runs_a_micro_sweep(tmp_path, shared_cache):
+    ray = pytest.importorskip("ray")
+    configs = [parse_config("simbav2-small", TINY)]
+    specs = expand(["Pendulum-v1", "InvertedPendulum-v5"], configs, [0, 1], tmp_path)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        runtime_env={"env_vars": shared_cache},
+        log_to_driver=False,
+    )
+    try:
+        seen = []
+        outcomes = backends.run_ray(specs, None, 1, 0, seen.append)
+    finally:
+        ray.shutdown()
+    assert len(seen) == 4 and {o.state for o in outcomes} == {"done"}, [o.error for o in outcomes]
+    for o in outcomes:
+        assert [r["env_step"] for r in o.rows] == [200, 400] and runner.status(o.spec) == "done"
+    finals = {(o.spec.task, o.spec.seed): o.rows[-1]["value"] for o in outcomes}
+    assert finals[("Pendulum-v1", 0)] != finals[("Pendulum-v1", 1)]
