@@ -22,6 +22,7 @@ commands:
   tasks     list the 57 benchmark tasks and their score normalization
   sweep     run tasks x configs x seeds locally or on Ray (simbarl sweep --help)
   scores    score tables of a sweep's results.csv  (simbarl scores --help)
+  plot      learning curves and aggregate intervals of a results.csv  (simbarl plot --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -201,6 +202,12 @@ def scores_cli(argv: list[str]) -> int:
     return run(argv)
 
 
+def plot_cli(argv: list[str]) -> int:
+    from simbarl.sweep.command import plot_cli as run
+
+    return run(argv)
+
+
 COMMANDS = {
     "train": train_cli,
     "eval": eval_cli,
@@ -208,6 +215,7 @@ COMMANDS = {
     "tasks": tasks_cli,
     "sweep": sweep_cli,
     "scores": scores_cli,
+    "plot": plot_cli,
 }
 
 

@@ -192,3 +192,55 @@ def scores_cli(argv: list[str]) -> int:
         }
         Path(args.json).write_text(json.dumps(tables, indent=1))
     return 0
+
+
+def plot_cli(argv: list[str]) -> int:
+    from simbarl.analysis import plots
+    from simbarl.sweep.results import aggregate_table, read_csv
+
+    p = argparse.ArgumentParser(
+        prog="simbarl plot",
+        description="Learning curves of a sweep's results.csv (mean over seeds, 95%% bootstrap "
+        "band) against the published curves, and the aggregate-score interval plot.",
+    )
+    p.add_argument("csv", help="results.csv written by simbarl sweep")
+    p.add_argument("--out", default=None, help="folder for the figures (default: the CSV's)")
+    p.add_argument("--tasks", nargs="+", default=None, help="only these tasks")
+    p.add_argument("--systems", nargs="+", default=None, help="only these configs (labels)")
+    p.add_argument(
+        "--published",
+        nargs="*",
+        default=["simbaV2_utd2"],
+        help="published systems to draw (simbaV2_utd2 simba_utd2 sac tdmpc2 crossq bro_utd2); "
+        "none: --published with no value",
+    )
+    p.add_argument("--format", nargs="+", default=["png", "svg"], choices=("png", "svg", "pdf"))
+    p.add_argument("--step", type=int, default=None, help="aggregates at this env step")
+    args = p.parse_args(argv)
+    try:
+        rows = read_csv(args.csv)
+    except (OSError, ValueError) as e:
+        print(f"simbarl plot: error: {e}", file=sys.stderr)
+        return 2
+    rows = [
+        r
+        for r in rows
+        if (args.tasks is None or r["task"] in args.tasks)
+        and (args.systems is None or r["system"] in args.systems)
+    ]
+    if not rows:
+        print("simbarl plot: error: no rows left to plot", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.csv).parent
+    out.mkdir(parents=True, exist_ok=True)
+    paths = plots.save(
+        plots.learning_curves(rows, tuple(args.published)), out / "curves", args.format
+    )
+    aggs = aggregate_table(rows, args.step)
+    if aggs:
+        fig = plots.aggregate_intervals(aggs)
+        paths += plots.save(fig, out / "aggregates", args.format)
+    else:
+        print("no aggregate plot: none of the tasks is one of the 57 (simbarl tasks)")
+    print("\n".join(paths))
+    return 0
