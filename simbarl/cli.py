@@ -129,7 +129,7 @@ def eval_cli(argv: list[str]) -> int:
         print(f"simbarl eval: error: {e}", file=sys.stderr)
         return 2
     env = agent.make_env(render_mode="rgb_array" if args.video else None)
-    returns, lengths, frames = evaluate(
+    returns, lengths, frames, successes = evaluate(
         env, agent.act, args.episodes, args.seed, round_index=10**6, render=bool(args.video)
     )
     print(
@@ -137,6 +137,8 @@ def eval_cli(argv: list[str]) -> int:
         f"+- {returns.std():.2f} over {len(returns)} episodes "
         f"(min {returns.min():.2f}, max {returns.max():.2f}, mean length {lengths.mean():.0f})"
     )
+    if successes is not None:
+        print(f"success rate (solved at any step): {successes.mean():.2f}")
     if args.video:
         import imageio
 

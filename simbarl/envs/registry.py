@@ -1,6 +1,7 @@
 """Task ids, suite presets and the discount heuristic (NOTES.md).
 
-Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``) or ``dmc:DOMAIN-TASK``
+Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``, MyoSuite's
+``myoHandReachFixed-v0``, HumanoidBench's ``h1-walk-v0``) or ``dmc:DOMAIN-TASK``
 (``dmc:cartpole-swingup``). Per suite: action repeat, whether the clipped
 double-Q rule is used, and the raw episode length H that sets the discount
 ``clip((H'/5 - 1) / (H'/5), 0.95, 0.995)`` with ``H' = H / action_repeat``.
@@ -9,6 +10,7 @@ double-Q rule is used, and the raw episode length H that sets the discount
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -28,8 +30,49 @@ class SuitePreset:
 SUITES = {
     "mujoco": SuitePreset(action_repeat=1, clipped_double_q=True),
     "dmc": SuitePreset(action_repeat=2, clipped_double_q=False),
+    "myosuite": SuitePreset(action_repeat=2, clipped_double_q=False),
+    "humanoid_bench": SuitePreset(action_repeat=2, clipped_double_q=True),
     "gym": SuitePreset(action_repeat=1, clipped_double_q=True),
 }
+
+# Suites whose Gymnasium ids exist only once their package is imported:
+# suite -> (id prefixes, module, how to install it).
+PLUGIN_SUITES = {
+    "myosuite": (
+        ("myo",),
+        "myosuite",
+        "pip install -e '.[myosuite]' (MyoSuite pins gymnasium<1.3; see the README)",
+    ),
+    "humanoid_bench": (
+        ("h1-", "h1hand-", "h1strong-", "h1touch-", "g1-"),
+        "humanoid_bench",
+        "HumanoidBench is not on PyPI: git clone https://github.com/carlosferrazza/"
+        "humanoid-bench && pip install -e humanoid-bench",
+    ),
+}
+
+
+def plugin_suite(env_id: str) -> str | None:
+    """The plugin suite an id belongs to by its prefix (``myoHand...``, ``h1-...``), or None."""
+    for suite, (prefixes, _, _) in PLUGIN_SUITES.items():
+        if env_id.startswith(prefixes):
+            return suite
+    return None
+
+
+def _import_plugin(env_id: str) -> None:
+    """Import the package that registers the id's suite, or say how to install it."""
+    suite = plugin_suite(env_id)
+    if suite is None:
+        return
+    _, module, install = PLUGIN_SUITES[suite]
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise ValueError(
+            f"{env_id} is a {suite} task and {module} cannot be imported ({e}). "
+            f"Install it: {install}"
+        ) from e
 
 
 @dataclass(frozen=True)
@@ -53,11 +96,14 @@ def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
 def _suite_of(env_id: str) -> str:
     if env_id.startswith(DMC_PREFIX):
         return "dmc"
+    if plugin_suite(env_id) is not None:
+        return plugin_suite(env_id)
     entry = str(gym.registry[env_id].entry_point)
     return "mujoco" if "mujoco" in entry else "gym"
 
 
 def _check_known(env_id: str) -> None:
+    _import_plugin(env_id)
     if env_id.startswith(DMC_PREFIX):
         from simbarl.envs.dmc import dmc_tasks
 
@@ -79,6 +125,7 @@ def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
 
         domain, task = env_id[len(DMC_PREFIX) :].split("-", 1)
         return DMCEnv(domain, task, render_mode=render_mode)
+    _import_plugin(env_id)
     return gym.make(env_id, render_mode=render_mode)
 
 

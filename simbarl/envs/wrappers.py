@@ -18,12 +18,15 @@ class ActionRepeat(gym.Wrapper):
         self.repeat = repeat
 
     def step(self, action):
-        total = 0.0
+        total, solved = 0.0, False
         for _ in range(self.repeat):
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
+            solved = solved or bool(info.get("solved", False))
             if terminated or truncated:
                 break
+        if "solved" in info:  # MyoSuite: solved at any of the repeated raw steps
+            info = {**info, "solved": solved}
         return obs, total, terminated, truncated, info
 
 

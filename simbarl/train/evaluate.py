@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -13,24 +15,38 @@ def episode_seed(seed: int, stream: int, index: int) -> int:
 EVAL_STREAM = 1_000_003  # seed stream of evaluation episodes, apart from train envs
 
 
-def evaluate(env, policy, episodes: int, seed: int, round_index: int = 0, render: bool = False):
+class EvalResult(NamedTuple):
+    returns: np.ndarray  # (episodes,)
+    lengths: np.ndarray  # (episodes,) agent steps
+    frames: list  # the first episode's rendered frames, when asked for
+    successes: np.ndarray | None  # (episodes,) solved at any step; None if never reported
+
+
+def evaluate(
+    env, policy, episodes: int, seed: int, round_index: int = 0, render: bool = False
+) -> EvalResult:
     """Run ``episodes`` episodes; ``policy(obs (1, d)) -> action (1, A)``.
 
-    Returns ``(returns, lengths, frames)``; ``frames`` holds the first
-    episode's rendered frames when ``render``.
+    An episode counts as a success when ``info['solved']`` is true at any of
+    its steps (MyoSuite); envs that never report it give ``successes=None``.
     """
-    returns, lengths, frames = [], [], []
+    returns, lengths, frames, successes = [], [], [], []
+    reported = False
     for ep in range(episodes):
         obs, _ = env.reset(seed=episode_seed(seed, EVAL_STREAM + round_index, ep))
-        total, n, done = 0.0, 0, False
+        total, n, done, solved = 0.0, 0, False, False
         while not done:
             if render and ep == 0:
                 frames.append(env.render())
             action = np.asarray(policy(obs[None].astype(np.float32)))[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(action)
+            reported = reported or "solved" in info
+            solved = solved or bool(info.get("solved", False))
             total += reward
             n += 1
             done = terminated or truncated
         returns.append(total)
         lengths.append(n)
-    return np.asarray(returns), np.asarray(lengths), frames
+        successes.append(float(solved))
+    success = np.asarray(successes) if reported else None
+    return EvalResult(np.asarray(returns), np.asarray(lengths), frames, success)

@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
 
     def run_eval_and_checkpoint():
         norm = normalization(cfg, loop)
-        returns, lengths, _ = evaluate(
+        returns, lengths, _, successes = evaluate(
             eval_env,
             lambda o: policy(learner.actor, o, norm),
             cfg.eval_episodes,
@@ -185,6 +185,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             "eval/return_std": float(returns.std()),
             "eval/episode_length": float(lengths.mean()),
         }
+        if successes is not None:  # MyoSuite's score: solved at any step
+            row["eval/success"] = float(successes.mean())
         logger.log(row)
         eval_returns.append((loop.env_step, row["eval/return"]))
         progress.set_eval(row["eval/return"])
