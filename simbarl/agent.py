@@ -25,6 +25,12 @@ class Agent:
 
         self.run_dir = Path(run_dir)
         self.config = rd.load_config(self.run_dir)
+        if self.config.vmap_seeds > 1:
+            seeds = sorted(str(p) for p in self.run_dir.glob("seed*"))
+            raise ValueError(
+                f"{self.run_dir} holds {self.config.vmap_seeds} --vmap-seeds runs; "
+                f"load one of them: {', '.join(seeds)}"
+            )
         self.config, self.task = rd.resolve(self.config)
         path = self.run_dir / rd.CHECKPOINT_FILE
         if not path.is_file():

@@ -186,6 +186,10 @@ class TrainConfig:
     """Random-action transitions collected before learning starts."""
     num_envs: int = 1
     """Parallel training environments."""
+    vmap_seeds: int = 1
+    """Train seeds seed..seed+N-1 of the task together: one learner vmapped over seeds,
+    one jitted call per agent step for all of them (for GPUs). Each seed is a normal run
+    directory RUN_DIR/seed<k>; results match separate runs in distribution."""
     action_repeat: int | None = None
     """Raw simulator steps per action. None: by suite (MuJoCo 1, DMC 2)."""
     eval_every: int = 10_000
@@ -274,6 +278,7 @@ def validate(cfg: TrainConfig) -> None:
         "updates_per_step": cfg.updates_per_step,
         "buffer_size": cfg.buffer_size,
         "num_envs": cfg.num_envs,
+        "vmap_seeds": cfg.vmap_seeds,
         "eval_every": cfg.eval_every,
         "eval_episodes": cfg.eval_episodes,
         "log_every": cfg.log_every,

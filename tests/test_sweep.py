@@ -68,6 +68,8 @@ def test_parse_config_labels_overrides_and_errors(tmp_path):
         parse_config("simbav3")
     with pytest.raises(ValueError, match="batch_size must be positive"):
         parse_config("simbav2:batch_size=0")
+    with pytest.raises(ValueError, match="runs its seeds itself"):
+        parse_config("simbav2:vmap_seeds=2")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         apply_overrides({"a": 1}, ["a"])
 

@@ -86,6 +86,10 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
     overrides = [o for o in _NEXT_KEY.split(tail) if o.strip()] if tail else []
     d = apply_overrides(d, [*common, *overrides])
     d["run_dir"] = None
+    if d.get("vmap_seeds", 1) != 1:
+        raise ValueError(
+            f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
+        )
     label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
     validate(rd.config_from_dict(d))
     return label, d

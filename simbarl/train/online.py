@@ -40,6 +40,7 @@ from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
+from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.step import Normalization, make_step_fns
 
 
@@ -49,6 +50,7 @@ class RunResult:
     env_step: int
     eval_returns: list[tuple[int, float]]  # (env_step, mean return) per evaluation
     interrupted: bool = False
+    seeds: list[RunResult] = dataclasses.field(default_factory=list)  # --vmap-seeds runs
 
 
 def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
@@ -107,144 +109,211 @@ class _StopFlag:
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
-    """Train online. ``resume``: a run directory whose checkpoint to continue."""
+    """Train online. ``resume``: a run directory whose checkpoint to continue.
+
+    With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
+    trained together by one vmapped learner (``train/seeds.py``).
+    """
     cfg, task = rd.resolve(cfg)
     if resume is not None:
-        run_dir = Path(resume)
-        cfg = rd.check_resumable(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
+        group_dir = Path(resume)
+        cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
+    else:
+        group_dir = rd.create(cfg) if cfg.vmap_seeds > 1 else None
+    seeds = Seeds(cfg.vmap_seeds)
     bounds = rd.action_bounds(cfg)
-    runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed, bounds)
-    eval_env = make_env(cfg.env, cfg.action_repeat, bounds=bounds)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg)
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
+    seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
     if resume is not None:  # keep the ring's geometry even if --steps changed
-        capacity = read_meta(run_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
-    learner = agent.init(jax.random.PRNGKey(cfg.seed))
-    buffer = init_replay(capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized)
-    loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
-    loop.obs_stats = init_stats((task.obs_dim,))
-    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
-    noise_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
-    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
-    if resume is not None:
-        learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
-    else:
-        run_dir = rd.create(cfg)
-    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume is not None else None)
+        first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
+        capacity = read_meta(first).get("replay_capacity", capacity)
+
+    seats, learners, buffers = [], [], []
+    for scfg in seat_cfgs:
+        learner = agent.init(jax.random.PRNGKey(scfg.seed))
+        buffer = init_replay(capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized)
+        loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
+        loop.obs_stats = init_stats((task.obs_dim,))
+        loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+        noise_key = jax.random.fold_in(jax.random.PRNGKey(scfg.seed), 1)
+        loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
+        if resume is not None:
+            run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
+            if cfg.vmap_seeds > 1:
+                rd.check_resumable(run_dir, scfg)
+            learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
+        else:
+            run_dir = rd.create(scfg)
+        runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, scfg.seed, bounds)
+        eval_env = make_env(cfg.env, cfg.action_repeat, bounds=bounds)
+        seats.append(
+            Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, runner, eval_env, loop)
+        )
+        learners.append(learner)
+        buffers.append(buffer)
+    learner, buffer = seeds.stack(learners), seeds.stack(buffers)
+    noise = seeds.stack([s.loop.noise for s in seats])
+    main = seats[0].loop  # counters are the same for every seed
     warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
 
-    obs, fresh = runner.start(loop)
-    action = loop.action
-    if resume is not None:
-        buffer = cut_episodes(buffer, fresh, cfg.num_envs)
-    if fresh:  # new episodes: count their observations, restart their returns G
-        keep = np.ones(cfg.num_envs)
-        keep[fresh] = 0.0
-        loop.reward_scaler = loop.reward_scaler.replace(returns=loop.reward_scaler.returns * keep)
-        loop.obs_stats = update_stats(loop.obs_stats, obs[fresh])
-        random = loop.iteration < warmup_iters
-        learner, new_action, loop.noise = act_fn(
-            learner,
-            obs.astype(np.float32),
-            normalization(cfg, loop),
-            loop.noise,
-            _env_mask(cfg.num_envs, fresh),
-            explore=True,
-            random=random,
+    starts = []
+    for seat in seats:
+        seat.logger = Logger(
+            seat.run_dir, cfg.tensorboard, seat.loop.env_step if resume is not None else None
         )
+        seat.obs, fresh = seat.runner.start(seat.loop)
+        if resume is not None:
+            k = len(starts)
+            cut = cut_episodes(seeds.take(buffer, k), fresh, cfg.num_envs)
+            buffer = seeds.put(buffer, k, cut)
+        if fresh:  # new episodes: count their observations, restart their returns G
+            keep = np.ones(cfg.num_envs)
+            keep[fresh] = 0.0
+            scaler = seat.loop.reward_scaler
+            seat.loop.reward_scaler = scaler.replace(returns=scaler.returns * keep)
+            seat.loop.obs_stats = update_stats(seat.loop.obs_stats, seat.obs[fresh])
+        starts.append(fresh)
+    action = seeds.stack([s.loop.action for s in seats])
+    if any(starts):
+        new_learner, new_action, new_noise = act_fn(
+            learner,
+            seeds.stack_host([s.obs.astype(np.float32) for s in seats]),
+            seeds.stack_host([normalization(cfg, s.loop) for s in seats]),
+            noise,
+            seeds.stack_host([_env_mask(cfg.num_envs, f) for f in starts]),
+            explore=True,
+            random=main.iteration < warmup_iters,
+        )
+        # Only seeds with fresh envs acted (as each would alone): keep the others' state.
+        acted = np.array([bool(f) for f in starts])
+        pick = lambda new, old: seeds.where(acted, new, old)
+        learner = learner.replace(key=pick(new_learner.key, learner.key))
+        noise = jax.tree.map(pick, new_noise, noise)
         action = np.array(action)
-        action[fresh] = np.asarray(new_action)[fresh]
+        for k, fresh in enumerate(starts):
+            if fresh:
+                seeds.host(action, k)[fresh] = np.asarray(seeds.take(new_action, k))[fresh]
 
-    progress = Progress(cfg.steps, loop.env_step, enabled=cfg.progress)
-    eval_returns: list[tuple[int, float]] = []
-    metrics, recent_returns = {}, []
-    last_log = (time.time(), loop.env_step, int(learner.step))
+    progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
     policy = jax.jit(lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
-    interrupted, start_step = False, loop.env_step
+    reset_fn = seeds.vmap(lambda s: agent.reset(s, cfg.reset_networks))
+    updates_now = lambda: int(np.asarray(learner.step).reshape(-1)[0])
+    for seat in seats:
+        seat.last_log = (time.time(), main.env_step, updates_now())
+    interrupted, start_step, metrics = False, main.env_step, {}
     per_iter = cfg.num_envs * cfg.action_repeat
-    crossed = lambda every: loop.env_step // every > (loop.env_step - per_iter) // every
-    crossed_step = lambda step: loop.env_step - per_iter < step <= loop.env_step
+    crossed = lambda every: main.env_step // every > (main.env_step - per_iter) // every
+    crossed_step = lambda step: main.env_step - per_iter < step <= main.env_step
+
+    def save(seat: Seat, k: int) -> None:
+        seat.loop.noise = seeds.take(noise, k)
+        save_loop(
+            seat.run_dir / rd.CHECKPOINT_FILE,
+            seeds.take(learner, k),
+            seeds.take(buffer, k),
+            seat.loop,
+            np.asarray(seeds.take(action, k)),
+        )
 
     def run_eval_and_checkpoint():
-        norm = normalization(cfg, loop)
-        returns, lengths, _, successes = evaluate(
-            eval_env,
-            lambda o: policy(learner.actor, o, norm),
-            cfg.eval_episodes,
-            cfg.seed,
-            loop.eval_round,
-        )
-        loop.eval_round += 1
-        row = {
-            "env_step": loop.env_step,
-            "agent_step": loop.agent_step,
-            "eval/return": float(returns.mean()),
-            "eval/return_std": float(returns.std()),
-            "eval/episode_length": float(lengths.mean()),
-        }
-        if successes is not None:  # MyoSuite's score: solved at any step
-            row["eval/success"] = float(successes.mean())
-        logger.log(row)
-        eval_returns.append((loop.env_step, row["eval/return"]))
-        progress.set_eval(row["eval/return"])
-        if cfg.checkpoint:
-            save_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop, np.asarray(action))
+        for k, seat in enumerate(seats):
+            norm = normalization(cfg, seat.loop)
+            actor = seeds.take(learner.actor, k)
+            returns, lengths, _, successes = evaluate(
+                seat.eval_env,
+                lambda o, actor=actor, norm=norm: policy(actor, o, norm),
+                cfg.eval_episodes,
+                seat.cfg.seed,
+                seat.loop.eval_round,
+            )
+            seat.loop.eval_round += 1
+            row = {
+                "env_step": seat.loop.env_step,
+                "agent_step": seat.loop.agent_step,
+                "eval/return": float(returns.mean()),
+                "eval/return_std": float(returns.std()),
+                "eval/episode_length": float(lengths.mean()),
+            }
+            if successes is not None:  # MyoSuite's score: solved at any step
+                row["eval/success"] = float(successes.mean())
+            seat.logger.log(row)
+            seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
+            if cfg.checkpoint:
+                save(seat, k)
+        progress.set_eval(float(np.mean([s.eval_returns[-1][1] for s in seats])))
 
     with _StopFlag() as stop:
-        while loop.iteration < iterations:
-            a = np.asarray(action)
-            transition, next_obs, reward, done = runner.step(obs, a)
-            loop.reward_scaler = update_reward_scaler(
-                loop.reward_scaler, reward, done, cfg.agent.discount
-            )
-            loop.obs_stats = update_stats(loop.obs_stats, next_obs)
-            loop.episode_return += reward
-            obs, ended, ended_returns = runner.reset_ended(next_obs, done, loop)
-            if len(ended):
-                recent_returns += ended_returns
-                loop.obs_stats = update_stats(loop.obs_stats, obs[ended])
-            learner, buffer, action, loop.noise, m = step_fn(
+        while main.iteration < iterations:
+            transitions, next_obs, norms, masks = [], [], [], []
+            for k, seat in enumerate(seats):
+                loop = seat.loop
+                a = np.asarray(seeds.take(action, k))
+                transition, nxt, reward, done = seat.runner.step(seat.obs, a)
+                loop.reward_scaler = update_reward_scaler(
+                    loop.reward_scaler, reward, done, cfg.agent.discount
+                )
+                loop.obs_stats = update_stats(loop.obs_stats, nxt)
+                loop.episode_return += reward
+                seat.obs, ended, ended_returns = seat.runner.reset_ended(nxt, done, loop)
+                if len(ended):
+                    seat.recent_returns += ended_returns
+                    loop.obs_stats = update_stats(loop.obs_stats, seat.obs[ended])
+                transitions.append(transition)
+                next_obs.append(seat.obs.astype(np.float32))
+                norms.append(normalization(cfg, loop))
+                masks.append(_env_mask(cfg.num_envs, ended))  # new episodes: fresh noise
+            learner, buffer, action, noise, m = step_fn(
                 learner,
                 buffer,
-                transition,
-                obs.astype(np.float32),
-                normalization(cfg, loop),
-                loop.noise,
-                _env_mask(cfg.num_envs, ended),  # new episodes: fresh exploration noise
-                learn=loop.iteration + 1 >= warmup_iters,
+                seeds.stack_host(transitions),
+                seeds.stack_host(next_obs),
+                seeds.stack_host(norms),
+                noise,
+                seeds.stack_host(masks),
+                learn=main.iteration + 1 >= warmup_iters,
             )
-            metrics = m or metrics
-            loop.iteration += 1
-            loop.agent_step += cfg.num_envs
-            loop.env_step += per_iter
+            for seat in seats:
+                seat.loop.iteration += 1
+                seat.loop.agent_step += cfg.num_envs
+                seat.loop.env_step += per_iter
             progress.advance(per_iter)
 
             resets = [s for s in cfg.reset_at if crossed_step(s)]
             if resets or (cfg.reset_every and crossed(cfg.reset_every)):
-                learner = agent.reset(learner, cfg.reset_networks)
-                logger.log({"env_step": loop.env_step, "train/reset": 1.0})
+                learner = reset_fn(learner)
+                for seat in seats:
+                    seat.logger.log({"env_step": main.env_step, "train/reset": 1.0})
+            metrics = m or metrics
             if crossed(cfg.log_every):
-                last_log = _log_train(
-                    logger, progress, loop, learner, metrics, recent_returns, last_log
-                )
-                recent_returns = []
-            final = loop.iteration >= iterations
+                for k, seat in enumerate(seats):
+                    seat.last_log = _log_train(
+                        seat, progress, seeds.take(metrics, k), updates_now()
+                    )
+                    seat.recent_returns = []
+            final = main.iteration >= iterations
             if crossed(cfg.eval_every) or final:
                 run_eval_and_checkpoint()
-            paused = cfg.pause_at is not None and start_step < cfg.pause_at <= loop.env_step
+            paused = cfg.pause_at is not None and start_step < cfg.pause_at <= main.env_step
             if (stop.requested or paused) and not final:
                 if cfg.checkpoint:
-                    save_loop(
-                        run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop, np.asarray(action)
-                    )
+                    for k, seat in enumerate(seats):
+                        save(seat, k)
                 interrupted = True
                 break
     progress.close()
-    logger.close()
-    return RunResult(run_dir, loop.env_step, eval_returns, interrupted)
+    for seat in seats:
+        seat.logger.close()
+    results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
+    if seeds.n == 1:
+        return results[0]
+    mean_returns = [
+        (step, float(np.mean([r.eval_returns[i][1] for r in results])))
+        for i, (step, _) in enumerate(results[0].eval_returns)
+    ]
+    return RunResult(group_dir, main.env_step, mean_returns, interrupted, results)
 
 
 def _env_mask(num_envs: int, envs) -> np.ndarray:
@@ -254,9 +323,9 @@ def _env_mask(num_envs: int, envs) -> np.ndarray:
     return mask
 
 
-def _log_train(logger, progress, loop, learner, metrics, recent_returns, last_log):
-    now, updates = time.time(), int(learner.step)
-    t0, step0, updates0 = last_log
+def _log_train(seat: Seat, progress, metrics, updates: int):
+    loop, now = seat.loop, time.time()
+    t0, step0, updates0 = seat.last_log
     row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     if metrics.get("actor/updates") == 0:  # a delayed actor did not step in that call
@@ -268,12 +337,12 @@ def _log_train(logger, progress, loop, learner, metrics, recent_returns, last_lo
             f"non-finite training metrics at env step {loop.env_step}: {', '.join(bad)}; "
             "the last checkpoint is kept. Lower the learning rate or check the rewards."
         )
-    if recent_returns:
-        row["train/episode_return"] = float(np.mean(recent_returns))
+    if seat.recent_returns:
+        row["train/episode_return"] = float(np.mean(seat.recent_returns))
     dt = max(now - t0, 1e-9)
     row["perf/env_steps_per_s"] = (loop.env_step - step0) / dt
     row["perf/updates_per_s"] = (updates - updates0) / dt
     row["perf/updates"] = updates
-    logger.log(row)
+    seat.logger.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
     return now, loop.env_step, updates

@@ -167,7 +167,8 @@ def create(cfg: TrainConfig) -> Path:
 def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
     """The saved config, after checking ``cfg`` asks for the same run."""
     saved = load_config(run_dir)
-    if not (run_dir / CHECKPOINT_FILE).is_file():
+    # A --vmap-seeds run keeps its checkpoints in its seed<k> directories.
+    if saved.vmap_seeds == 1 and not (run_dir / CHECKPOINT_FILE).is_file():
         raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
     a, b = config_to_dict(saved), config_to_dict(cfg)
     diffs = [k for k in a if k not in RESUMABLE_FIELDS and a[k] != b.get(k)]

@@ -130,18 +130,24 @@ def train_step(
 
 
 def make_step_fns(agent: ActorCritic, cfg):
-    """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig."""
-    step = jax.jit(
-        partial(
-            train_step,
-            agent,
-            utd=cfg.updates_per_step,
-            batch_size=cfg.batch_size,
-            replay=cfg.replay,
-            num_envs=cfg.num_envs,
-        ),
-        static_argnames="learn",
-        donate_argnums=(0, 1),
+    """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig.
+
+    With ``cfg.vmap_seeds > 1`` both map over a leading seed axis of every argument.
+    """
+    step = partial(
+        train_step,
+        agent,
+        utd=cfg.updates_per_step,
+        batch_size=cfg.batch_size,
+        replay=cfg.replay,
+        num_envs=cfg.num_envs,
     )
-    act_fn = jax.jit(partial(act, agent), static_argnames=("explore", "random"))
-    return step, act_fn
+    act_fn = partial(act, agent)
+    if cfg.vmap_seeds > 1:
+        step_one, act_one = step, act_fn
+        step = lambda *args, learn: jax.vmap(partial(step_one, learn=learn))(*args)
+        act_fn = lambda *args, explore, random: jax.vmap(
+            partial(act_one, explore=explore, random=random)
+        )(*args)
+    step_fn = jax.jit(step, static_argnames="learn", donate_argnums=(0, 1))
+    return step_fn, jax.jit(act_fn, static_argnames=("explore", "random"))
