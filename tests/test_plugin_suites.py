@@ -116,4 +116,4 @@ def test_real_myosuite_task():
     env = make_env("myoHandReachFixed-v0", cfg.action_repeat)
     result = evaluate(env, lambda o: np.zeros((1, task.action_dim)), episodes=1, seed=0)
     assert result.successes is not None and result.successes.shape == (1,)
-    assert result.lengths[0] == task.max_episode_steps // 2
+    assert 1 <= result.lengths[0] <= task.max_episode_steps // 2  # it may terminate early
