@@ -2,10 +2,18 @@
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from simbarl.cli import main
-from simbarl.envs.benchmark_tasks import BENCHMARK_TASKS, benchmark_task, tasks_of
+from simbarl.envs.benchmark_tasks import (
+    BENCHMARK_TASKS,
+    SUITE_PACKAGES,
+    benchmark_task,
+    suite_installed,
+    tasks_of,
+)
+from simbarl.envs.registry import make_env, resolve_task
 from simbarl.reference import _rows, published_task_name
 
 
@@ -61,3 +69,18 @@ def test_tasks_command(capsys):
     out = capsys.readouterr().out
     assert "dmc-hard (7 tasks)" in out and "h1-sit_hard-v0" in out
     assert "(return + 289.415) / (10574 + 289.415)" in out
+
+
+@pytest.mark.parametrize("task", BENCHMARK_TASKS, ids=lambda t: t.env_id)
+def test_every_task_constructs_and_steps(task):
+    if not suite_installed(task.suite):
+        pytest.skip(f"{task.suite} is not installed ({SUITE_PACKAGES[task.suite]})")
+    spec = resolve_task(task.env_id)
+    env = make_env(task.env_id, spec.preset.action_repeat)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (spec.obs_dim,)
+        obs, reward, terminated, truncated, _ = env.step(np.zeros(spec.action_dim))
+        assert obs.shape == (spec.obs_dim,) and np.isfinite(reward)
+    finally:
+        env.close()

@@ -6,34 +6,12 @@ import json
 import jax
 import numpy as np
 import pytest
+from tiny_config import TINY_AGENT, tiny
 
-from simbarl.config import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
+from simbarl.config import NetworkConfig, ReplayConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
-
-TINY_AGENT = AgentConfig(
-    actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1)
-)
-
-
-def tiny(tmp_path, name="run", **kw) -> TrainConfig:
-    base = dict(
-        env="dmc:cartpole-swingup",
-        steps=2000,
-        batch_size=32,
-        updates_per_step=1,
-        warmup_steps=200,
-        eval_every=1000,
-        eval_episodes=1,
-        log_every=500,
-        agent=TINY_AGENT,
-        progress=False,
-        tensorboard=False,
-        run_dir=str(tmp_path / name),
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _load_ckpt(run_dir):

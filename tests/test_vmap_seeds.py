@@ -5,31 +5,17 @@ import json
 
 import numpy as np
 import pytest
+import tiny_config
 
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+from simbarl.config import TrainConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
 
-AGENT = AgentConfig(actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1))
-
 
 def tiny(path, **kw) -> TrainConfig:
-    base = dict(
-        env="Pendulum-v1",
-        steps=600,
-        batch_size=16,
-        updates_per_step=1,
-        warmup_steps=100,
-        eval_every=200,
-        eval_episodes=1,
-        log_every=200,
-        agent=AGENT,
-        progress=False,
-        tensorboard=False,
-        run_dir=str(path),
-    )
-    return TrainConfig(**{**base, **kw})
+    small = dict(env="Pendulum-v1", steps=600, batch_size=16, warmup_steps=100)
+    return tiny_config.tiny(path.parent, path.name, **small, eval_every=200, log_every=200, **kw)
 
 
 def _learner(run_dir):

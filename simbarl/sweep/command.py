@@ -167,8 +167,18 @@ def _run(args, specs, left: int) -> list:
     return outcomes
 
 
+def _read_rows(prog: str, path: str) -> list[dict] | None:
+    from simbarl.sweep.results import read_csv
+
+    try:
+        return read_csv(path)
+    except (OSError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None
+
+
 def scores_cli(argv: list[str]) -> int:
-    from simbarl.sweep.results import aggregate_table, format_tables, read_csv, task_table
+    from simbarl.sweep.results import aggregate_table, format_tables, task_table
 
     p = argparse.ArgumentParser(
         prog="simbarl scores",
@@ -179,10 +189,8 @@ def scores_cli(argv: list[str]) -> int:
     p.add_argument("--step", type=int, default=None, help="use evaluations at this env step")
     p.add_argument("--json", default=None, help="also write the tables as JSON here")
     args = p.parse_args(argv)
-    try:
-        rows = read_csv(args.csv)
-    except (OSError, ValueError) as e:
-        print(f"simbarl scores: error: {e}", file=sys.stderr)
+    rows = _read_rows(p.prog, args.csv)
+    if rows is None:
         return 2
     print(format_tables(rows, args.step))
     if args.json:
@@ -196,7 +204,7 @@ def scores_cli(argv: list[str]) -> int:
 
 def plot_cli(argv: list[str]) -> int:
     from simbarl.analysis import plots
-    from simbarl.sweep.results import aggregate_table, read_csv
+    from simbarl.sweep.results import aggregate_table
 
     p = argparse.ArgumentParser(
         prog="simbarl plot",
@@ -217,10 +225,8 @@ def plot_cli(argv: list[str]) -> int:
     p.add_argument("--format", nargs="+", default=["png", "svg"], choices=("png", "svg", "pdf"))
     p.add_argument("--step", type=int, default=None, help="aggregates at this env step")
     args = p.parse_args(argv)
-    try:
-        rows = read_csv(args.csv)
-    except (OSError, ValueError) as e:
-        print(f"simbarl plot: error: {e}", file=sys.stderr)
+    rows = _read_rows(p.prog, args.csv)
+    if rows is None:
         return 2
     rows = [
         r

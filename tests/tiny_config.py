@@ -1,0 +1,26 @@
+"""The tiny training configuration the end-to-end tests share."""
+
+from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+
+TINY_AGENT = AgentConfig(
+    actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1)
+)
+
+
+def tiny(tmp_path, name="run", **kw) -> TrainConfig:
+    base = dict(
+        env="dmc:cartpole-swingup",
+        steps=2000,
+        batch_size=32,
+        updates_per_step=1,
+        warmup_steps=200,
+        eval_every=1000,
+        eval_episodes=1,
+        log_every=500,
+        agent=TINY_AGENT,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path / name),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
