@@ -23,6 +23,8 @@ commands:
   sweep     run tasks x configs x seeds locally or on Ray (simbarl sweep --help)
   scores    score tables of a sweep's results.csv  (simbarl scores --help)
   plot      learning curves and aggregate intervals of a results.csv  (simbarl plot --help)
+  collect   record a run's policy as a Minari dataset  (simbarl collect --help)
+  export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -210,6 +212,18 @@ def plot_cli(argv: list[str]) -> int:
     return run(argv)
 
 
+def collect_cli(argv: list[str]) -> int:
+    from simbarl.offline.command import collect_cli as run
+
+    return run(argv)
+
+
+def export_replay_cli(argv: list[str]) -> int:
+    from simbarl.offline.command import export_replay_cli as run
+
+    return run(argv)
+
+
 COMMANDS = {
     "train": train_cli,
     "eval": eval_cli,
@@ -218,6 +232,8 @@ COMMANDS = {
     "sweep": sweep_cli,
     "scores": scores_cli,
     "plot": plot_cli,
+    "collect": collect_cli,
+    "export-replay": export_replay_cli,
 }
 
 

@@ -1,0 +1,1 @@
+"""Offline RL: Minari datasets from runs and files (``simbarl collect``, ``export-replay``)."""
