@@ -58,7 +58,13 @@ class AgentConfig:
     learning_rate: float = 1e-4
     """Initial Adam learning rate (actor, critic and temperature)."""
     learning_rate_end: float = 5e-5
-    """Learning rate reached, linearly, at the last update of the run."""
+    """Learning rate reached, linearly, at the end of the decay (see learning_rate_decay)."""
+    learning_rate_decay: float = 1.0
+    """Fraction of the run's updates over which the learning rate decays to
+    learning_rate_end, then stays there (offline SimbaV2: 0.5)."""
+    bc_alpha: float = 0.0
+    """Behaviour cloning weight (offline RL): adds bc_alpha * stopgrad(mean|Q|) *
+    mean((a_pi - a_data)^2) to the actor loss (SimbaV2-BC, TD3+BC); 0: off."""
     weight_decay: float = 0.0
     """Decoupled weight decay (AdamW) for actor and critic; SimBa uses 1e-2."""
     temperature_init: float = 0.01
@@ -306,6 +312,12 @@ def validate(cfg: TrainConfig) -> None:
         problems.append("--agent.temperature-init must be positive")
     if a.learning_rate <= 0 or a.learning_rate_end < 0:
         problems.append("learning rates must be positive")
+    if not 0.0 < a.learning_rate_decay <= 1.0:
+        problems.append(
+            f"--agent.learning-rate-decay must be in (0, 1] (got {a.learning_rate_decay})"
+        )
+    if a.bc_alpha < 0:
+        problems.append(f"--agent.bc-alpha must be >= 0 (got {a.bc_alpha})")
     if a.critic_type == "categorical" and a.num_bins < 2:
         problems.append("--agent.num-bins must be at least 2")
     if a.critic_type == "quantile" and cfg.algo != "tqc":

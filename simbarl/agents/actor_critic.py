@@ -96,9 +96,10 @@ class ActorCritic:
         self.actor_net = self.make_actor()
         # The actor steps once per policy_delay updates: its schedule is that long.
         opt = partial(make_optimizer, cfg.learning_rate, cfg.learning_rate_end)
-        self.actor_tx = opt(-(-total_updates // self.policy_delay), cfg.weight_decay)
-        self.critic_tx = opt(total_updates, cfg.weight_decay)
-        self.temp_tx = opt(-(-total_updates // self.policy_delay), 0.0)
+        decay = cfg.learning_rate_decay
+        self.actor_tx = opt(-(-total_updates // self.policy_delay), cfg.weight_decay, decay)
+        self.critic_tx = opt(total_updates, cfg.weight_decay, decay)
+        self.temp_tx = opt(-(-total_updates // self.policy_delay), 0.0, decay)
         self.update_many = jax.jit(lambda s, b: self.learn(s, b)[:2], donate_argnums=0)
 
     def make_actor(self):
@@ -165,6 +166,15 @@ class ActorCritic:
         DDPG add ``agents.exploration`` noise (``reset`` marks new episodes).
         """
         return self.policy(actor_params, obs, key), noise
+
+    def behaviour_cloning(self, q, action, data_action) -> tuple[jnp.ndarray, dict]:
+        """Offline BC term: ``bc_alpha * stopgrad(mean|Q|) * mean((a_pi - a_data)^2)``
+        (SimbaV2-BC; TD3+BC's normalization). Zero when ``bc_alpha`` is 0."""
+        if self.cfg.bc_alpha == 0 or data_action is None:
+            return jnp.zeros(()), {}
+        mse = jnp.mean((action - data_action) ** 2)
+        loss = self.cfg.bc_alpha * jax.lax.stop_gradient(jnp.mean(jnp.abs(q))) * mse
+        return loss, {"actor/bc_loss": loss, "actor/bc_mse": mse}
 
     # -------------------------------------------------------------- values
     def q_values(self, critic_params, obs, action, member: int | None = None) -> jnp.ndarray:

@@ -29,9 +29,17 @@ def project(params):
     )
 
 
-def make_optimizer(lr: float, lr_end: float, total_updates: int, weight_decay: float = 0.0):
-    """Adam (AdamW when ``weight_decay`` > 0) with a linear learning-rate decay."""
-    schedule = optax.linear_schedule(lr, lr_end, max(int(total_updates), 1))
+def lr_schedule(lr: float, lr_end: float, total_updates: int, decay: float = 1.0):
+    """Linear decay from ``lr`` to ``lr_end`` over the first ``decay`` fraction of
+    ``total_updates``, then constant."""
+    return optax.linear_schedule(lr, lr_end, max(int(total_updates * decay), 1))
+
+
+def make_optimizer(
+    lr: float, lr_end: float, total_updates: int, weight_decay: float = 0.0, decay: float = 1.0
+):
+    """Adam (AdamW when ``weight_decay`` > 0) with ``lr_schedule``."""
+    schedule = lr_schedule(lr, lr_end, total_updates, decay)
     if weight_decay > 0:
         return optax.adamw(schedule, weight_decay=weight_decay)
     return optax.adam(schedule)

@@ -63,18 +63,21 @@ class SAC(ActorCritic):
         return q.min(axis=0)
 
     # -------------------------------------------------------------- losses
-    def actor_loss(self, actor_params, *, critic_params, log_temp, obs, key):
+    def actor_loss(self, actor_params, *, critic_params, log_temp, obs, key, data_action=None):
         mean, log_std = self.actor_net.apply(actor_params, obs)
         action, log_prob = self.sample(mean, log_std, key)
         q = self.actor_q(self.q_values(critic_params, obs, action))  # (batch,)
         loss = jnp.mean(jnp.exp(log_temp) * log_prob - q)
         if self.cfg.action_penalty > 0:
             loss = loss + self.cfg.action_penalty * jnp.mean(mean**2)
+        bc, bc_metrics = self.behaviour_cloning(q, action, data_action)
+        loss = loss + bc
         entropy = -jnp.mean(log_prob)
         metrics = {
             "actor/loss": loss,
             "actor/entropy": entropy,
             "actor/mean_log_std": jnp.mean(log_std),
+            **bc_metrics,
         }
         return loss, (entropy, metrics)
 
@@ -99,13 +102,18 @@ class SAC(ActorCritic):
         )
 
     # -------------------------------------------------------------- update
-    def policy_step(self, state: LearnerState, obs, key):
+    def policy_step(self, state: LearnerState, obs, key, data_action=None):
         """Actor then temperature (steps 1-2); returns the new parts and metrics."""
 
         def step(carry):
             actor, actor_opt, log_temp, temp_opt = carry
             grads, (entropy, metrics) = jax.grad(self.actor_loss, has_aux=True)(
-                actor, critic_params=state.critic, log_temp=log_temp, obs=obs, key=key
+                actor,
+                critic_params=state.critic,
+                log_temp=log_temp,
+                obs=obs,
+                key=key,
+                data_action=data_action,
             )
             actor, actor_opt = self.apply_grads(self.actor_tx, grads, actor_opt, actor)
             if self.cfg.learn_temperature:
@@ -125,7 +133,7 @@ class SAC(ActorCritic):
     def update(self, state: LearnerState, batch: Batch) -> tuple[LearnerState, dict]:
         key, k_actor, k_critic = jax.random.split(state.key, 3)
         (actor, actor_opt, log_temp, temp_opt), policy_metrics, ran = self.policy_step(
-            state, batch.obs, k_actor
+            state, batch.obs, k_actor, batch.action
         )
         grads, critic_metrics = jax.grad(self.critic_loss, has_aux=True)(
             state.critic,

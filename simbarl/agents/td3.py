@@ -48,12 +48,13 @@ class TD3(ActorCritic):
         return jnp.clip(self.actor_net.apply(actor_params, obs) + eps, -1.0, 1.0), noise
 
     # -------------------------------------------------------------- losses
-    def actor_loss(self, actor_params, *, critic_params, obs):
+    def actor_loss(self, actor_params, *, critic_params, obs, data_action=None):
         action = self.actor_net.apply(actor_params, obs)
         q = self.q_values(critic_params, obs, action, member=0)[0]  # first critic, as in TD3
-        loss = -jnp.mean(q)
+        bc, bc_metrics = self.behaviour_cloning(q, action, data_action)  # TD3+BC
+        loss = -jnp.mean(q) + bc
         metrics = {"actor/loss": loss, "actor/action_abs": jnp.mean(jnp.abs(action))}
-        return loss, metrics
+        return loss, {**metrics, **bc_metrics}
 
     def next_action(self, target_actor_params, next_obs, key):
         """Target policy smoothing: clipped noise on the target policy's action."""
@@ -88,7 +89,7 @@ class TD3(ActorCritic):
         def policy_step(carry):
             actor, actor_opt, target_actor, target_critic = carry
             grads, metrics = jax.grad(self.actor_loss, has_aux=True)(
-                actor, critic_params=critic, obs=batch.obs
+                actor, critic_params=critic, obs=batch.obs, data_action=batch.action
             )
             actor, actor_opt = self.apply_grads(self.actor_tx, grads, actor_opt, actor)
             target_actor = ema(actor, target_actor, self.cfg.tau)
