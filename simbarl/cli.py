@@ -25,6 +25,7 @@ commands:
   plot      learning curves and aggregate intervals of a results.csv  (simbarl plot --help)
   collect   record a run's policy as a Minari dataset  (simbarl collect --help)
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
+  offline   train on a dataset with behaviour cloning  (simbarl offline --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -224,6 +225,12 @@ def export_replay_cli(argv: list[str]) -> int:
     return run(argv)
 
 
+def offline_cli(argv: list[str]) -> int:
+    from simbarl.offline.command import offline_cli as run
+
+    return run(argv)
+
+
 COMMANDS = {
     "train": train_cli,
     "eval": eval_cli,
@@ -234,6 +241,7 @@ COMMANDS = {
     "plot": plot_cli,
     "collect": collect_cli,
     "export-replay": export_replay_cli,
+    "offline": offline_cli,
 }
 
 

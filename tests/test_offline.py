@@ -2,6 +2,7 @@
 schedule, and normalizers fitted from a dataset."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -36,36 +37,49 @@ def test_bc_term_matches_a_hand_computation(algo):
     kw = dict(critic_params=state.critic, obs=obs)
     if algo == "sac":
         kw.update(log_temp=state.log_temp, key=key)
-        mean, log_std = plain.actor_net.apply(state.actor, obs)
-        action, _ = plain.sample(mean, log_std, key)
-        q = plain.actor_q(plain.q_values(state.critic, obs, action))
-        base, (_, _) = plain.actor_loss(state.actor, **kw)
-        loss, (_, metrics) = bc.actor_loss(state.actor, data_action=data_action, **kw)
-    else:
-        action = plain.actor_net.apply(state.actor, obs)
-        q = plain.q_values(state.critic, obs, action, member=0)[0]
-        base, _ = plain.actor_loss(state.actor, **kw)
-        loss, metrics = bc.actor_loss(state.actor, data_action=data_action, **kw)
-    a, a_data, q = (np.asarray(x, np.float64) for x in (action, data_action, q))
+
+    def policy_action(p):
+        if algo == "sac":
+            mean, log_std = plain.actor_net.apply(p, obs)
+            return plain.sample(mean, log_std, key)[0]
+        return plain.actor_net.apply(p, obs)
+
+    def q_of(p):
+        if algo == "sac":
+            return plain.actor_q(plain.q_values(state.critic, obs, policy_action(p)))
+        return plain.q_values(state.critic, obs, policy_action(p), member=0)[0]
+
+    @jax.jit
+    def everything(actor):
+        loss_of = lambda agent, p, da: agent.actor_loss(p, data_action=da, **kw)
+        loss, aux = loss_of(bc, actor, data_action)
+        metrics = aux[1] if algo == "sac" else aux
+        scale = jax.lax.stop_gradient(jnp.mean(jnp.abs(q_of(actor))))
+        by_hand = lambda p: (
+            loss_of(plain, p, None)[0]
+            + 0.1 * scale * jnp.mean((policy_action(p) - data_action) ** 2)
+        )
+        return dict(
+            action=policy_action(actor),
+            q=q_of(actor),
+            base=loss_of(plain, actor, None)[0],
+            plain_with_data=loss_of(plain, actor, data_action)[0],
+            loss=loss,
+            bc_loss=metrics["actor/bc_loss"],
+            grad=jax.grad(lambda p: loss_of(bc, p, data_action)[0])(actor),
+            grad_by_hand=jax.grad(by_hand)(actor),
+        )
+
+    r = everything(state.actor)
+    a, a_data, q = (np.asarray(x, np.float64) for x in (r["action"], data_action, r["q"]))
     expected = 0.1 * np.mean(np.abs(q)) * np.mean((a - a_data) ** 2)
-    assert float(loss) - float(base) == pytest.approx(expected, rel=1e-4)
-    assert float(metrics["actor/bc_loss"]) == pytest.approx(expected, rel=1e-4)
-    # Without data actions, or with bc_alpha 0, the loss is the plain one.
-    assert float(plain.actor_loss(state.actor, data_action=data_action, **kw)[0]) == float(base)
-    # The |Q| scale is a constant: the BC gradient only moves the action toward the data.
-    if algo == "td3":
-        grad_q = jax.grad(lambda p: bc.actor_loss(p, data_action=data_action, **kw)[0])(state.actor)
-        scale = jax.lax.stop_gradient(jnp.mean(jnp.abs(q)))
-        by_hand = jax.grad(
-            lambda p: (
-                -jnp.mean(
-                    plain.q_values(state.critic, obs, plain.actor_net.apply(p, obs), member=0)[0]
-                )
-                + 0.1 * scale * jnp.mean((plain.actor_net.apply(p, obs) - data_action) ** 2)
-            )
-        )(state.actor)
-        for g1, g2 in zip(jax.tree.leaves(grad_q), jax.tree.leaves(by_hand), strict=True):
-            np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-7)
+    assert float(r["loss"]) - float(r["base"]) == pytest.approx(expected, rel=1e-4)
+    assert float(r["bc_loss"]) == pytest.approx(expected, rel=1e-4)
+    # With bc_alpha 0 the data actions change nothing.
+    assert float(r["plain_with_data"]) == float(r["base"])
+    # The |Q| scale is a constant (stop-gradient): the gradient is the hand-written one.
+    for g1, g2 in zip(jax.tree.leaves(r["grad"]), jax.tree.leaves(r["grad_by_hand"]), strict=True):
+        np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
 
 
 def test_offline_learning_rate_decays_over_the_first_half():
@@ -108,3 +122,65 @@ def test_normalizers_fitted_from_a_dataset_equal_numpy_statistics():
     scaler = fit_reward_scaler(eps, 0.9)
     np.testing.assert_allclose(scaler.stats.var, np.var(by_hand), rtol=1e-4)
     assert float(scaler.g_abs_max) == pytest.approx(np.max(np.abs(by_hand)))
+
+
+class Swingup:
+    """A good Pendulum policy without learning: energy pumping, then PD at the top."""
+
+    def make_env(self):
+        from simbarl.envs.registry import make_env
+
+        return make_env("Pendulum-v1", 1)
+
+    def act(self, obs):
+        c, s, w = obs
+        if c > 0.85:
+            u = -(10.0 * np.arctan2(s, c) + 2.0 * w)
+        elif abs(w) > 1e-3:
+            u = 2.0 * np.sign(w) * (1.0 if 0.5 * w**2 + 10.0 * (c - 1.0) < 0 else -1.0)
+        else:
+            u = 2.0
+        return np.clip([u / 2.0], -1.0, 1.0).astype(np.float32)
+
+
+def test_offline_run_writes_the_online_layout(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("minari")
+    from simbarl.agent import load_agent
+    from simbarl.cli import main
+    from simbarl.offline.datasets import EnvSpec, save_dataset
+    from simbarl.offline.record import record_episodes
+    from simbarl.offline.trainer import OfflineConfig, d4rl_score, train_offline
+    from simbarl.train.logger import read_metrics
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    episodes = record_episodes(Swingup(), 4, seed=0)
+    assert np.mean([e.rewards.sum() for e in episodes]) > -400  # a good behaviour policy
+    save_dataset("swingup", episodes, EnvSpec("Pendulum-v1", 1), "controller")
+    small = ("agent.actor.width=16", "agent.critic.width=32", "agent.critic.num_blocks=1")
+    cfg = OfflineConfig(
+        dataset="simbarl/swingup-v0",
+        preset="simbav2-bc-small",
+        steps=300,
+        batch_size=32,
+        eval_every=150,
+        log_every=150,
+        eval_episodes=1,
+        run_dir=str(tmp_path / "run"),
+        overrides=small,
+        tensorboard=False,
+        progress=False,
+    )
+    run_dir, evals = train_offline(cfg)
+    assert [u for u, _ in evals] == [150, 300]
+    rows = read_metrics(run_dir)
+    assert any("train/actor/bc_loss" in r for r in rows)
+    assert json.loads((run_dir / "offline.json").read_text())["transitions"] == 800
+    saved = load_agent(run_dir).config
+    assert saved.agent.bc_alpha == 0.1 and saved.agent.learning_rate_end == 1e-5
+    assert saved.agent.critic.width == 32 and saved.env == "Pendulum-v1"
+    assert main(["eval", str(run_dir), "--episodes", "1"]) == 0
+    assert main(["offline", "--dataset", "simbarl/nothing-v0", "--no-progress"]) == 2
+    assert "no dataset" in capsys.readouterr().err
+    assert d4rl_score("HalfCheetah-v5", 12135.0) == pytest.approx(100.0)
+    assert d4rl_score("hopper-medium", -20.272305) == pytest.approx(0.0)
+    assert d4rl_score("Pendulum-v1", 0.0) is None
