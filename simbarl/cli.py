@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
+import importlib
 import os
 import sys
 import warnings
@@ -152,14 +153,16 @@ def eval_cli(argv: list[str]) -> int:
 
 def presets_cli(argv: list[str]) -> int:
     from simbarl.config import PRESETS
+    from simbarl.offline.trainer import OFFLINE_PRESETS
 
-    for name, cfg in PRESETS.items():
+    for name, cfg in {**PRESETS, **OFFLINE_PRESETS}.items():
         a = cfg.agent
+        offline = f"  bc_alpha {a.bc_alpha:g} (simbarl offline)" if name in OFFLINE_PRESETS else ""
         print(
-            f"{name:14s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
+            f"{name:16s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
             f"critic {a.critic.encoder}/{a.critic.width}x{a.critic.num_blocks} "
             f"{a.critic_type}  UTD {cfg.updates_per_step}  lr {a.learning_rate:g}->"
-            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}"
+            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}{offline}"
         )
     return 0
 
@@ -195,40 +198,20 @@ def tasks_cli(argv: list[str]) -> int:
     return 0
 
 
-def sweep_cli(argv: list[str]) -> int:
-    from simbarl.sweep.command import sweep_cli as run
-
-    return run(argv)
-
-
-def scores_cli(argv: list[str]) -> int:
-    from simbarl.sweep.command import scores_cli as run
-
-    return run(argv)
-
-
-def plot_cli(argv: list[str]) -> int:
-    from simbarl.sweep.command import plot_cli as run
-
-    return run(argv)
+# Commands in other modules, imported only when run: name -> "module:function".
+LAZY_COMMANDS = {
+    "sweep": "simbarl.sweep.command:sweep_cli",
+    "scores": "simbarl.sweep.command:scores_cli",
+    "plot": "simbarl.sweep.command:plot_cli",
+    "collect": "simbarl.offline.command:collect_cli",
+    "export-replay": "simbarl.offline.command:export_replay_cli",
+    "offline": "simbarl.offline.command:offline_cli",
+}
 
 
-def collect_cli(argv: list[str]) -> int:
-    from simbarl.offline.command import collect_cli as run
-
-    return run(argv)
-
-
-def export_replay_cli(argv: list[str]) -> int:
-    from simbarl.offline.command import export_replay_cli as run
-
-    return run(argv)
-
-
-def offline_cli(argv: list[str]) -> int:
-    from simbarl.offline.command import offline_cli as run
-
-    return run(argv)
+def _lazy(target: str):
+    module, name = target.split(":")
+    return lambda argv: getattr(importlib.import_module(module), name)(argv)
 
 
 COMMANDS = {
@@ -236,12 +219,7 @@ COMMANDS = {
     "eval": eval_cli,
     "presets": presets_cli,
     "tasks": tasks_cli,
-    "sweep": sweep_cli,
-    "scores": scores_cli,
-    "plot": plot_cli,
-    "collect": collect_cli,
-    "export-replay": export_replay_cli,
-    "offline": offline_cli,
+    **{name: _lazy(target) for name, target in LAZY_COMMANDS.items()},
 }
 
 
