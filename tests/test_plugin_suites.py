@@ -5,6 +5,7 @@ the real ones do (``import myosuite`` / ``import humanoid_bench`` registers
 Gymnasium ids); ``test_real_myosuite_task`` runs where MyoSuite is installed.
 """
 
+import importlib.util
 import sys
 import textwrap
 
@@ -50,6 +51,8 @@ def fake_package(tmp_path, monkeypatch):
     made = []
 
     def make(module, env_id, steps, reports=False, kwargs=None):
+        if importlib.util.find_spec(module) is not None:  # never shadow the real package
+            pytest.skip(f"the real {module} is installed (test_real_* covers it)")
         pkg = tmp_path / module
         pkg.mkdir()
         (pkg / "__init__.py").write_text(
