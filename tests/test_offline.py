@@ -30,7 +30,7 @@ def _agent(algo, **kw):
 @pytest.mark.parametrize("algo", ["sac", "td3"])
 def test_bc_term_matches_a_hand_computation(algo):
     plain, bc = _agent(algo), _agent(algo, bc_alpha=0.1)
-    state = plain.init(jax.random.PRNGKey(0))
+    state = jax.jit(plain.init)(jax.random.PRNGKey(0))  # eager init is slow to start
     obs = jax.random.normal(jax.random.PRNGKey(1), (8, 5))
     data_action = jax.random.uniform(jax.random.PRNGKey(2), (8, 2), minval=-1, maxval=1)
     key = jax.random.PRNGKey(3)
