@@ -30,6 +30,16 @@ from simbarl.networks.heads import CriticEnsemble
 
 # Metrics of the delayed (actor) step are averaged over the steps that ran it.
 DELAYED_PREFIXES = ("actor/", "temperature/")
+
+
+def reported_metrics(metrics: dict) -> dict[str, float]:
+    """Floats of a call's last metrics, without the actor's when it did not step."""
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if metrics.get("actor/updates") == 0:  # a delayed actor did not step in that call
+        metrics = {k: v for k, v in metrics.items() if not k.startswith(DELAYED_PREFIXES)}
+    return metrics
+
+
 # Per-sample |TD error| of the critic step; ``learn`` returns it apart from the metrics.
 TD_ERROR = "replay/td_error"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simbarl.offline.datasets import EnvSpec, Episode
+from simbarl.replay import init_replay
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
 from simbarl.train.evaluate import episode_seed
@@ -79,10 +80,7 @@ def replay_episodes(run_dir) -> tuple[list[Episode], EnvSpec]:
     path = Path(run_dir) / rd.CHECKPOINT_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} has no {rd.CHECKPOINT_FILE}: no replay to export")
-    from simbarl.replay import Transition
-
-    z = lambda *shape: np.zeros((0, *shape), np.float32)
-    template = Transition(z(task.obs_dim), z(task.action_dim), z(), z(task.obs_dim), z(), z())
+    template = init_replay(0, task.obs_dim, task.action_dim).data  # shapes, axis 0 ragged
     trees, meta = checkpoint.load(path, {"replay": template}, ragged=("replay",))
     data, size = trees["replay"], meta["replay_size"]
     capacity, pos, n = meta["replay_capacity"], meta["replay_pos"], cfg.num_envs

@@ -24,11 +24,10 @@ import jax
 import numpy as np
 
 from simbarl.agents import ALGORITHMS
-from simbarl.agents.actor_critic import DELAYED_PREFIXES
+from simbarl.agents.actor_critic import reported_metrics
 from simbarl.agents.exploration import init_noise
 from simbarl.config import PRESETS, TrainConfig
 from simbarl.envs.registry import make_env
-from simbarl.normalizers import EPS, reward_scale
 from simbarl.offline.datasets import (
     EnvSpec,
     env_spec_of,
@@ -42,8 +41,9 @@ from simbarl.train import run_dir as rd
 from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, save_loop
+from simbarl.train.online import StopFlag, normalization
 from simbarl.train.progress import Progress
-from simbarl.train.step import Normalization, draw, prepare
+from simbarl.train.step import draw, prepare
 
 # D4RL reference scores (random, expert) for the normalized score 100 (R - min) / (max - min).
 D4RL_REFERENCE = {
@@ -141,8 +141,6 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
 
 def train_offline(ocfg: OfflineConfig):
     """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``."""
-    from simbarl.train.online import _StopFlag
-
     dataset = load_dataset(ocfg.dataset, download=ocfg.download)
     episodes = episodes_of(dataset)
     spec = env_spec_of(dataset)
@@ -180,10 +178,7 @@ def train_offline(ocfg: OfflineConfig):
     loop.obs_stats = fit_observations(episodes)
     loop.reward_scaler = fit_reward_scaler(episodes, cfg.agent.discount)
     loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
-    mean = loop.obs_stats.mean if cfg.agent.observation_norm else np.zeros(obs_dim)
-    std = np.sqrt(loop.obs_stats.var + EPS) if cfg.agent.observation_norm else np.ones(obs_dim)
-    scale = reward_scale(loop.reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else 1.0
-    norm = Normalization(mean.astype(np.float32), std.astype(np.float32), np.float32(scale))
+    norm = normalization(cfg, loop)
 
     buffer = add(init_replay(n, obs_dim, act_dim), transitions_of(episodes))
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
@@ -222,28 +217,20 @@ def train_offline(ocfg: OfflineConfig):
     empty = init_replay(1, obs_dim, act_dim)
 
     def evaluate_and_save():
-        returns, lengths, _, successes = evaluate(
+        result = evaluate(
             env, lambda o: policy(learner.actor, o), cfg.eval_episodes, cfg.seed, len(evals)
         )
-        row = {
-            "env_step": done,
-            "update": done,
-            "eval/return": float(returns.mean()),
-            "eval/return_std": float(returns.std()),
-            "eval/episode_length": float(lengths.mean()),
-        }
+        row = {"env_step": done, "update": done, **result.metrics()}
         score = d4rl_score(cfg.env, row["eval/return"])
         if score is not None:
             row["eval/normalized_score"] = score
-        if successes is not None:
-            row["eval/success"] = float(successes.mean())
         logger.log(row)
         evals.append((done, row["eval/return"]))
         progress.set_eval(row["eval/return"])
         loop.iteration = loop.eval_round = done  # env_step stays 0: no env steps are taken
         save_loop(run_dir / rd.CHECKPOINT_FILE, learner, empty, loop, np.zeros((1, act_dim)))
 
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while done < updates and not stop.requested:
             length = min(cfg.log_every, updates - done, cfg.eval_every - done % cfg.eval_every)
             learner, metrics = chunk(learner, length=length)
@@ -251,10 +238,7 @@ def train_offline(ocfg: OfflineConfig):
             progress.advance(length)
             if done % cfg.log_every == 0 or done == updates:
                 now = time.time()
-                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if m.get("actor/updates") == 0:  # a delayed actor did not step last
-                    m = {k: v for k, v in m.items() if not k.startswith(DELAYED_PREFIXES)}
-                row = {f"train/{k}": v for k, v in m.items()}
+                row = {f"train/{k}": v for k, v in reported_metrics(metrics).items()}
                 rate = (done - last[1]) / max(now - last[0], 1e-9)
                 logger.log({"env_step": done, "update": done, **row, "perf/updates_per_s": rate})
                 progress.set_rates(0.0, rate)

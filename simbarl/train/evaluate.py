@@ -21,6 +21,17 @@ class EvalResult(NamedTuple):
     frames: list  # the first episode's rendered frames, when asked for
     successes: np.ndarray | None  # (episodes,) solved at any step; None if never reported
 
+    def metrics(self) -> dict[str, float]:
+        """The ``eval/*`` entries of a metrics row."""
+        row = {
+            "eval/return": float(self.returns.mean()),
+            "eval/return_std": float(self.returns.std()),
+            "eval/episode_length": float(self.lengths.mean()),
+        }
+        if self.successes is not None:  # MyoSuite's score: solved at any step
+            row["eval/success"] = float(self.successes.mean())
+        return row
+
 
 def evaluate(
     env, policy, episodes: int, seed: int, round_index: int = 0, render: bool = False

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from simbarl.agents import ALGORITHMS, ActorCritic
-from simbarl.agents.actor_critic import DELAYED_PREFIXES
+from simbarl.agents.actor_critic import reported_metrics
 from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
@@ -85,7 +85,7 @@ def normalization(cfg: TrainConfig, loop: LoopState) -> Normalization:
     )
 
 
-class _StopFlag:
+class StopFlag:
     """First Ctrl-C asks the loop to checkpoint and stop; a second one aborts."""
 
     def __init__(self):
@@ -195,7 +195,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         action = np.array(action)
         for k, fresh in enumerate(starts):
             if fresh:
-                seeds.host(action, k)[fresh] = np.asarray(seeds.take(new_action, k))[fresh]
+                seeds.take(action, k)[fresh] = np.asarray(seeds.take(new_action, k))[fresh]
 
     progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
     policy = jax.jit(lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
@@ -222,7 +222,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         for k, seat in enumerate(seats):
             norm = normalization(cfg, seat.loop)
             actor = seeds.take(learner.actor, k)
-            returns, lengths, _, successes = evaluate(
+            result = evaluate(
                 seat.eval_env,
                 lambda o, actor=actor, norm=norm: policy(actor, o, norm),
                 cfg.eval_episodes,
@@ -233,25 +233,23 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             row = {
                 "env_step": seat.loop.env_step,
                 "agent_step": seat.loop.agent_step,
-                "eval/return": float(returns.mean()),
-                "eval/return_std": float(returns.std()),
-                "eval/episode_length": float(lengths.mean()),
+                **result.metrics(),
             }
-            if successes is not None:  # MyoSuite's score: solved at any step
-                row["eval/success"] = float(successes.mean())
             seat.logger.log(row)
             seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
             if cfg.checkpoint:
                 save(seat, k)
         progress.set_eval(float(np.mean([s.eval_returns[-1][1] for s in seats])))
 
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while main.iteration < iterations:
             transitions, next_obs, norms, masks = [], [], [], []
+            host_action = np.asarray(action)  # one device-to-host copy for every seed
             for k, seat in enumerate(seats):
                 loop = seat.loop
-                a = np.asarray(seeds.take(action, k))
-                transition, nxt, reward, done = seat.runner.step(seat.obs, a)
+                transition, nxt, reward, done = seat.runner.step(
+                    seat.obs, seeds.take(host_action, k)
+                )
                 loop.reward_scaler = update_reward_scaler(
                     loop.reward_scaler, reward, done, cfg.agent.discount
                 )
@@ -327,10 +325,7 @@ def _log_train(seat: Seat, progress, metrics, updates: int):
     loop, now = seat.loop, time.time()
     t0, step0, updates0 = seat.last_log
     row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if metrics.get("actor/updates") == 0:  # a delayed actor did not step in that call
-        metrics = {k: v for k, v in metrics.items() if not k.startswith(DELAYED_PREFIXES)}
-    row.update({f"train/{k}": v for k, v in metrics.items()})
+    row.update({f"train/{k}": v for k, v in reported_metrics(metrics).items()})
     bad = [k for k, v in row.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(

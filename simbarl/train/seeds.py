@@ -43,6 +43,7 @@ class Seeds:
         return jax.tree.map(lambda *x: np.stack(x), *arrays)
 
     def take(self, tree, k: int):
+        """Seed ``k``'s slice (of a numpy array: a writable view)."""
         return tree if self.n == 1 else jax.tree.map(lambda x: x[k], tree)
 
     def vmap(self, fn):
@@ -60,10 +61,6 @@ class Seeds:
             return new if chosen[0] else old
         c = jnp.asarray(chosen).reshape((-1,) + (1,) * (jnp.ndim(new) - 1))
         return jnp.where(c, new, old)
-
-    def host(self, array: np.ndarray, k: int) -> np.ndarray:
-        """A writable view of seed ``k``'s rows of a host array."""
-        return array if self.n == 1 else array[k]
 
 
 @dataclasses.dataclass
