@@ -142,6 +142,9 @@ class ReplayConfig:
     """beta at the first update; annealed linearly to 1 at the last."""
     priority_eps: float = 1e-6
     """eps: keeps every transition's priority above zero."""
+    obs_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Storage type of observations in the buffer; bfloat16 halves their memory (for
+    large device-resident buffers). Batches are computed in float32 either way."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,9 @@ class TrainConfig:
     """An online training run."""
 
     env: str = "dmc:cartpole-swingup"
-    """Task id: a Gymnasium id such as ``HalfCheetah-v5`` or ``dmc:DOMAIN-TASK``."""
+    """Task id: a Gymnasium id such as ``HalfCheetah-v5``, ``dmc:DOMAIN-TASK``, or a
+    device-loop task ``mjx:NAME`` (MuJoCo Playground, e.g. mjx:CartpoleBalance) or
+    ``jax:PointMass``, which train fully on the accelerator."""
     seed: int = 0
     """Seed for networks, exploration, replay sampling and environments."""
     steps: int = 30_000
@@ -196,6 +201,9 @@ class TrainConfig:
     """Train seeds seed..seed+N-1 of the task together: one learner vmapped over seeds,
     one jitted call per agent step for all of them (for GPUs). Each seed is a normal run
     directory RUN_DIR/seed<k>; results match separate runs in distribution."""
+    mjx_impl: Literal["auto", "jax", "warp"] = "auto"
+    """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
+    MJX path on a CPU and the task's own default (Warp) on an accelerator."""
     action_repeat: int | None = None
     """Raw simulator steps per action. None: by suite (MuJoCo 1, DMC 2)."""
     eval_every: int = 10_000
@@ -208,6 +216,9 @@ class TrainConfig:
     """Checkpoint and stop once this many env steps are done, keeping the budget
     (and so the learning-rate schedule) of ``steps``; continue with --resume.
     For jobs cut into chunks by a cluster's time limit."""
+    stop_at_return: float | None = None
+    """Stop (with a checkpoint) at the first evaluation whose mean return reaches this;
+    for time-to-threshold measurements. With --vmap-seeds: the mean over seeds."""
     checkpoint: bool = True
     """Write a resumable checkpoint at each evaluation and at the end."""
     tensorboard: bool = True
@@ -255,15 +266,72 @@ def _sac_mlp(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, agent=agent, updates_per_step=1)
 
 
+def _parallel(cfg: TrainConfig) -> TrainConfig:
+    """Massively parallel device-loop recipe (FastTD3/FastSAC, Raffin 2025), per value:
+
+    * num_envs 1024: many simulators per step keep the accelerator busy.
+    * batch_size 8192, updates_per_step 2: large batches and few gradient steps per
+      env step (2 updates per 1024 transitions), so the data, not the update count,
+      grows with the envs.
+    * discount 0.97: shorter horizons learn faster from massive on-policy-ish data.
+    * tau 0.05: with few updates per env step, a faster target keeps up.
+    * learning_rate 3e-4 -> 1.5e-4: fewer, larger updates take larger steps.
+    * warmup_steps 10 * num_envs: ten random steps per env fill the buffer.
+    * buffer_size 1024 transitions per env (1,048,576).
+    * evaluation every 500k steps over 128 parallel episodes on the device.
+    Action bounds: narrow them with --action-low/--action-high (or
+    --action-bounds-from) when a robot's declared range is far wider than useful.
+    """
+    agent = dataclasses.replace(
+        cfg.agent, discount=0.97, tau=0.05, learning_rate=3e-4, learning_rate_end=1.5e-4
+    )
+    return dataclasses.replace(
+        cfg,
+        agent=agent,
+        env="mjx:CartpoleBalance",
+        steps=10_000_000,
+        num_envs=1024,
+        batch_size=8192,
+        updates_per_step=2,
+        warmup_steps=10 * 1024,
+        buffer_size=1024 * 1024,
+        eval_every=500_000,
+        eval_episodes=128,
+        log_every=100_000,
+    )
+
+
+def _simbav2_parallel(cfg: TrainConfig) -> TrainConfig:
+    """SAC with SimbaV2 networks; temperature 1e-3 (a small initial entropy bonus:
+    the temperature acts as an inverse reward scale and parallel data needs less
+    exploration from it)."""
+    cfg = _parallel(cfg)
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, temperature_init=1e-3))
+
+
+def _td3_parallel(cfg: TrainConfig) -> TrainConfig:
+    """TD3 with SimbaV2 networks and FastTD3's exploration: each env draws its noise
+    std from [0.001, 0.4] at every episode start; target smoothing std 0.001."""
+    cfg = _parallel(cfg)
+    agent = dataclasses.replace(
+        cfg.agent, exploration_noise=0.001, exploration_noise_max=0.4, policy_noise=0.001
+    )
+    return dataclasses.replace(cfg, algo="td3", agent=agent)
+
+
 PRESETS: dict[str, TrainConfig] = {
     "simbav2": TrainConfig(preset="simbav2"),
     "simbav2-small": _small(TrainConfig(preset="simbav2-small")),
     "simba": _simba(TrainConfig(preset="simba")),
     "sac-mlp": _sac_mlp(TrainConfig(preset="sac-mlp")),
+    "simbav2-parallel": _simbav2_parallel(TrainConfig(preset="simbav2-parallel")),
+    "td3-parallel": _td3_parallel(TrainConfig(preset="td3-parallel")),
 }
 """Named starting points. ``simbav2``: the published defaults (UTD 2).
 ``simbav2-small``: critic width 128, actor width 64, for CPUs. ``simba``: SimBa v1
-(scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs."""
+(scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs.
+``simbav2-parallel`` / ``td3-parallel``: the massively parallel device-loop recipes
+for ``mjx:`` tasks on a GPU (1024 envs, batch 8192; see ``_parallel``)."""
 
 DEFAULT_PRESET = "simbav2-small"
 

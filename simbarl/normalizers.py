@@ -31,12 +31,23 @@ def init_stats(shape: tuple[int, ...], dtype=np.float64) -> RunningStats:
     )
 
 
-def update_stats(stats: RunningStats, batch) -> RunningStats:
-    """Merge a batch ``(n, *shape)`` into the statistics (Chan et al. 1979)."""
-    n = batch.shape[0]
+def update_stats(stats: RunningStats, batch, mask=None) -> RunningStats:
+    """Merge a batch ``(n, *shape)`` into the statistics (Chan et al. 1979).
+
+    ``mask`` (n,) of 0/1 merges only the marked rows (fixed shapes for jitted
+    loops); with no row marked the statistics are unchanged.
+    """
     batch = batch.astype(stats.mean.dtype)
-    batch_mean = batch.mean(axis=0)
-    batch_var = batch.var(axis=0)
+    if mask is None:
+        n = batch.shape[0]
+        batch_mean = batch.mean(axis=0)
+        batch_var = batch.var(axis=0)
+    else:
+        w = mask.astype(stats.mean.dtype).reshape(mask.shape + (1,) * (batch.ndim - 1))
+        n = w.sum()
+        safe = n + (n == 0)
+        batch_mean = (w * batch).sum(axis=0) / safe
+        batch_var = (w * (batch - batch_mean) ** 2).sum(axis=0) / safe
     total = stats.count + n
     delta = batch_mean - stats.mean
     mean = stats.mean + delta * (n / total)

@@ -212,3 +212,19 @@ def test_reward_scaler_on_jax_arrays():
     np.testing.assert_allclose(float(s.stats.var), float(ref.stats.var), rtol=1e-4)
     np.testing.assert_allclose(float(s.g_abs_max), float(ref.g_abs_max), rtol=1e-5)
     assert reward_scale(s, g_max) == pytest.approx(reward_scale(ref, g_max), rel=1e-4)
+
+
+def test_masked_update_merges_only_the_marked_rows():
+    rng = np.random.default_rng(0)
+    stats = update_stats(init_stats((3,)), rng.normal(size=(50, 3)))
+    batch = rng.normal(size=(6, 3))
+    mask = np.array([1, 0, 1, 1, 0, 0], np.float32)
+    masked = update_stats(stats, batch, mask)
+    subset = update_stats(stats, batch[mask > 0])
+    np.testing.assert_allclose(masked.mean, subset.mean, rtol=1e-12)
+    np.testing.assert_allclose(masked.var, subset.var, rtol=1e-12)
+    assert masked.count == subset.count
+    none = update_stats(stats, batch, np.zeros(6))
+    np.testing.assert_array_equal(none.mean, stats.mean)
+    np.testing.assert_allclose(none.var, stats.var, rtol=1e-15)
+    assert none.count == stats.count

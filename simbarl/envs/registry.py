@@ -2,8 +2,10 @@
 
 Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``, MyoSuite's
 ``myoHandReachFixed-v0``, HumanoidBench's ``h1-walk-v0``) or ``dmc:DOMAIN-TASK``
-(``dmc:cartpole-swingup``). Per suite: action repeat, whether the clipped
-double-Q rule is used, and the raw episode length H that sets the discount
+(``dmc:cartpole-swingup``), or a device-loop task: ``mjx:NAME`` (MuJoCo
+Playground) or ``jax:NAME`` (``envs/toy.py``), see ``envs/device_tasks.py``.
+Per suite: action repeat, whether the clipped double-Q rule is used, and the
+raw episode length H that sets the discount
 ``clip((H'/5 - 1) / (H'/5), 0.95, 0.995)`` with ``H' = H / action_repeat``.
 """
 
@@ -33,6 +35,9 @@ SUITES = {
     "myosuite": SuitePreset(action_repeat=2, clipped_double_q=False),
     "humanoid_bench": SuitePreset(action_repeat=2, clipped_double_q=True),
     "gym": SuitePreset(action_repeat=1, clipped_double_q=True),
+    # Device-loop tasks: Playground's control step already holds its substeps.
+    "playground": SuitePreset(action_repeat=1, clipped_double_q=False),
+    "jax": SuitePreset(action_repeat=1, clipped_double_q=False),
 }
 
 # Suites whose Gymnasium ids exist only once their package is imported:
@@ -120,6 +125,12 @@ def _check_known(env_id: str) -> None:
 
 
 def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
+    from simbarl.envs.device_tasks import is_device_task, load_device_task
+
+    if is_device_task(env_id):
+        from simbarl.envs.jax_gym import JaxGymEnv
+
+        return JaxGymEnv(load_device_task(env_id), render_mode)
     if env_id.startswith(DMC_PREFIX):
         from simbarl.envs.dmc import DMCEnv
 
@@ -129,8 +140,30 @@ def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
     return gym.make(env_id, render_mode=render_mode)
 
 
+def _device_task_spec(env_id: str) -> TaskSpec:
+    from simbarl.envs.device_tasks import MJX_PREFIX, load_device_task
+
+    task = load_device_task(env_id)
+    suite = "playground" if env_id.startswith(MJX_PREFIX) else "jax"
+    ones = (1.0,) * task.action_dim
+    return TaskSpec(
+        env_id=env_id,
+        suite=suite,
+        obs_dim=task.obs_dim,
+        action_dim=task.action_dim,
+        max_episode_steps=task.episode_length,
+        preset=SUITES[suite],
+        action_low=tuple(-x for x in ones),
+        action_high=ones,
+    )
+
+
 def resolve_task(env_id: str) -> TaskSpec:
     """Look a task up (failing fast with close matches) and read its shapes."""
+    from simbarl.envs.device_tasks import is_device_task
+
+    if is_device_task(env_id):
+        return _device_task_spec(env_id)
     _check_known(env_id)
     env = _make_raw(env_id)
     try:

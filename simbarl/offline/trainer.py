@@ -178,7 +178,7 @@ def train_offline(ocfg: OfflineConfig):
     loop.obs_stats = fit_observations(episodes)
     loop.reward_scaler = fit_reward_scaler(episodes, cfg.agent.discount)
     loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
-    norm = normalization(cfg, loop)
+    norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
 
     buffer = add(init_replay(n, obs_dim, act_dim), transitions_of(episodes))
     learner = agent.init(jax.random.PRNGKey(cfg.seed))

@@ -45,10 +45,16 @@ class ReplayBuffer:
 
 
 def init_replay(
-    capacity: int, obs_dim: int, action_dim: int, prioritized: bool = False
+    capacity: int,
+    obs_dim: int,
+    action_dim: int,
+    prioritized: bool = False,
+    obs_dtype: str = "float32",
 ) -> ReplayBuffer:
-    z = lambda *shape: jnp.zeros((capacity, *shape), jnp.float32)
-    data = Transition(z(obs_dim), z(action_dim), z(), z(obs_dim), z(), z())
+    """An empty ring; ``obs_dtype="bfloat16"`` halves the observations' memory."""
+    z = lambda *shape, dtype=jnp.float32: jnp.zeros((capacity, *shape), dtype)
+    obs = lambda: z(obs_dim, dtype=jnp.dtype(obs_dtype))
+    data = Transition(obs(), z(action_dim), z(), obs(), z(), z())
     return ReplayBuffer(
         data=data,
         pos=jnp.zeros((), jnp.int32),
@@ -77,8 +83,8 @@ def uniform_indices(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]
 
 
 def gather(buffer: ReplayBuffer, idx: jnp.ndarray) -> Transition:
-    """The transitions at ``idx`` (any shape)."""
-    return jax.tree.map(lambda d: d[idx], buffer.data)
+    """The transitions at ``idx`` (any shape), as float32."""
+    return jax.tree.map(lambda d: d[idx].astype(jnp.float32), buffer.data)
 
 
 def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]) -> Transition:

@@ -64,7 +64,8 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
     size = int(buffer.size)
     trees = {
         "learner": learner,
-        "replay": jax.tree.map(lambda x: x[:size], buffer.data),
+        # float32 on disk whatever the storage type (npz has no bfloat16)
+        "replay": jax.tree.map(lambda x: x[:size].astype(jnp.float32), buffer.data),
         "loop": loop.arrays(),
     }
     if buffer.prioritized:
@@ -76,7 +77,8 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
 
 def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
     """Restore into templates built from the run's config; bit for bit."""
-    size_template = {"learner": learner, "replay": buffer.data, "loop": loop.arrays()}
+    replay = jax.tree.map(lambda d: np.zeros((0, *d.shape[1:]), np.float32), buffer.data)
+    size_template = {"learner": learner, "replay": replay, "loop": loop.arrays()}
     if buffer.prioritized:
         size_template["priorities"] = buffer.priorities
     trees, meta = checkpoint.load(path, size_template, ragged=("replay",))
@@ -86,7 +88,9 @@ def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
             f"checkpoint {path} holds {size} transitions; the buffer fits "
             f"{buffer.capacity}: different --buffer-size or --steps"
         )
-    data = jax.tree.map(lambda d, x: d.at[:size].set(jnp.asarray(x)), buffer.data, trees["replay"])
+    data = jax.tree.map(
+        lambda d, x: d.at[:size].set(jnp.asarray(x, d.dtype)), buffer.data, trees["replay"]
+    )
     buffer = buffer.replace(
         data=data,
         pos=jnp.asarray(meta["replay_pos"], jnp.int32),

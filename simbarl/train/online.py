@@ -33,6 +33,7 @@ from simbarl.normalizers import (
     update_stats,
 )
 from simbarl.replay import init_replay
+from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.env_runner import EnvRunner
@@ -72,16 +73,19 @@ def iterations_for(cfg: TrainConfig) -> int:
     return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
 
 
-def normalization(cfg: TrainConfig, loop: LoopState) -> Normalization:
+def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
+    """Float32 normalization from the running statistics: numpy float64 on the host,
+    jax float32 inside the device loop (array methods only, so both work)."""
     if cfg.agent.observation_norm:
-        mean, std = loop.obs_stats.mean, np.sqrt(loop.obs_stats.var + EPS)
+        mean, std = obs_stats.mean, (obs_stats.var + EPS) ** 0.5
     else:
-        mean, std = np.zeros_like(loop.obs_stats.mean), np.ones_like(loop.obs_stats.var)
-    scale = reward_scale(loop.reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else 1.0
+        mean, std = obs_stats.mean * 0, obs_stats.var * 0 + 1
+    one = obs_stats.count * 0 + 1
+    scale = reward_scale(reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else one
     return Normalization(
         obs_mean=mean.astype(np.float32),
         obs_std=std.astype(np.float32),
-        reward_scale=np.float32(scale),
+        reward_scale=(scale * one).astype(np.float32),
     )
 
 
@@ -114,6 +118,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
     trained together by one vmapped learner (``train/seeds.py``).
     """
+    from simbarl.envs.device_tasks import is_device_task
+
+    if is_device_task(cfg.env):
+        from simbarl.train.device import train_device
+
+        return train_device(cfg, resume)
     cfg, task = rd.resolve(cfg)
     if resume is not None:
         group_dir = Path(resume)
@@ -121,6 +131,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     else:
         group_dir = rd.create(cfg) if cfg.vmap_seeds > 1 else None
     seeds = Seeds(cfg.vmap_seeds)
+    norm_of = lambda loop: normalization(cfg, loop.obs_stats, loop.reward_scaler)
     bounds = rd.action_bounds(cfg)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg)
@@ -130,11 +141,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     if resume is not None:  # keep the ring's geometry even if --steps changed
         first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
         capacity = read_meta(first).get("replay_capacity", capacity)
+    r = cfg.replay
+    nbytes = replay_bytes(capacity, task.obs_dim, task.action_dim, r.obs_dtype, r.prioritized)
+    check_replay_fits(nbytes, copies=cfg.vmap_seeds)
 
     seats, learners, buffers = [], [], []
     for scfg in seat_cfgs:
         learner = agent.init(jax.random.PRNGKey(scfg.seed))
-        buffer = init_replay(capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized)
+        buffer = init_replay(
+            capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized, cfg.replay.obs_dtype
+        )
         loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
         loop.obs_stats = init_stats((task.obs_dim,))
         loop.reward_scaler = init_reward_scaler(cfg.num_envs)
@@ -181,7 +197,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         new_learner, new_action, new_noise = act_fn(
             learner,
             seeds.stack_host([s.obs.astype(np.float32) for s in seats]),
-            seeds.stack_host([normalization(cfg, s.loop) for s in seats]),
+            seeds.stack_host([norm_of(s.loop) for s in seats]),
             noise,
             seeds.stack_host([_env_mask(cfg.num_envs, f) for f in starts]),
             explore=True,
@@ -218,9 +234,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             np.asarray(seeds.take(action, k)),
         )
 
-    def run_eval_and_checkpoint():
+    def run_eval_and_checkpoint() -> bool:
+        """Evaluate, log and checkpoint every seed; True once --stop-at-return is reached."""
         for k, seat in enumerate(seats):
-            norm = normalization(cfg, seat.loop)
+            norm = norm_of(seat.loop)
             actor = seeds.take(learner.actor, k)
             result = evaluate(
                 seat.eval_env,
@@ -239,7 +256,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
             if cfg.checkpoint:
                 save(seat, k)
-        progress.set_eval(float(np.mean([s.eval_returns[-1][1] for s in seats])))
+        mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
+        progress.set_eval(mean)
+        return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
 
     with StopFlag() as stop:
         while main.iteration < iterations:
@@ -261,7 +280,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                     loop.obs_stats = update_stats(loop.obs_stats, seat.obs[ended])
                 transitions.append(transition)
                 next_obs.append(seat.obs.astype(np.float32))
-                norms.append(normalization(cfg, loop))
+                norms.append(norm_of(loop))
                 masks.append(_env_mask(cfg.num_envs, ended))  # new episodes: fresh noise
             learner, buffer, action, noise, m = step_fn(
                 learner,
@@ -287,13 +306,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             metrics = m or metrics
             if crossed(cfg.log_every):
                 for k, seat in enumerate(seats):
-                    seat.last_log = _log_train(
-                        seat, progress, seeds.take(metrics, k), updates_now()
-                    )
+                    seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
                     seat.recent_returns = []
             final = main.iteration >= iterations
-            if crossed(cfg.eval_every) or final:
-                run_eval_and_checkpoint()
+            if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
+                break  # --stop-at-return reached; the evaluation checkpointed
             paused = cfg.pause_at is not None and start_step < cfg.pause_at <= main.env_step
             if (stop.requested or paused) and not final:
                 if cfg.checkpoint:
@@ -321,7 +338,7 @@ def _env_mask(num_envs: int, envs) -> np.ndarray:
     return mask
 
 
-def _log_train(seat: Seat, progress, metrics, updates: int):
+def log_train(seat: Seat, progress, metrics, updates: int):
     loop, now = seat.loop, time.time()
     t0, step0, updates0 = seat.last_log
     row = {"env_step": loop.env_step, "agent_step": loop.agent_step}

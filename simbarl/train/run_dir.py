@@ -20,7 +20,15 @@ from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 # Fields a resumed run may change: they do not alter what the learner computes.
-RESUMABLE_FIELDS = {"steps", "run_dir", "progress", "tensorboard", "log_every", "pause_at"}
+RESUMABLE_FIELDS = {
+    "steps",
+    "run_dir",
+    "progress",
+    "tensorboard",
+    "log_every",
+    "pause_at",
+    "stop_at_return",
+}
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
@@ -179,5 +187,5 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
             + "\n  ".join(lines)
         )
     return dataclasses.replace(
-        saved, **{k: getattr(cfg, k) for k in ("steps", "progress", "pause_at")}
+        saved, **{k: getattr(cfg, k) for k in ("steps", "progress", "pause_at", "stop_at_return")}
     )

@@ -1,0 +1,106 @@
+"""Tasks that run on the accelerator: MuJoCo Playground (``mjx:NAME``) and
+simbarl's pure-JAX tasks (``jax:NAME``), trained by the device loop.
+
+Playground ids are its registry names: ``mjx:CartpoleBalance``,
+``mjx:CheetahRun``, ``mjx:Go1JoystickFlatTerrain``. Its physics backend is
+chosen by ``impl``: ``auto`` uses the pure-JAX MJX path on a CPU (Playground's
+default Warp path is about 100x slower there) and the task's own default on an
+accelerator; ``jax`` or ``warp`` force one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MJX_PREFIX = "mjx:"
+JAX_PREFIX = "jax:"
+PLAYGROUND_INSTALL = "pip install -e '.[playground]' (MuJoCo Playground, MJX, Warp)"
+
+
+def is_device_task(env_id: str) -> bool:
+    return env_id.startswith((MJX_PREFIX, JAX_PREFIX))
+
+
+@dataclass(frozen=True)
+class DeviceTask:
+    env_id: str
+    env: Any  # reset(key) / step(state, action), see envs/vector_jax.py
+    obs_dim: int
+    action_dim: int
+    episode_length: int  # raw simulator (control) steps
+    obs_fn: Callable  # state -> observation array
+
+
+def _playground():
+    try:
+        from mujoco_playground import registry
+    except ImportError as e:
+        raise ValueError(
+            f"mjx: tasks need MuJoCo Playground, which cannot be imported ({e}). "
+            f"Install it: {PLAYGROUND_INSTALL}"
+        ) from e
+    return registry
+
+
+def playground_tasks() -> list[str]:
+    """Every task name in the installed Playground's registry."""
+    return sorted(_playground().ALL_ENVS)
+
+
+def resolve_impl(impl: str) -> str | None:
+    """The ``impl`` override for Playground, or None for the task's default."""
+    if impl != "auto":
+        return impl
+    import jax
+
+    return "jax" if jax.default_backend() == "cpu" else None
+
+
+def _check_name(env_id: str, known: list[str]) -> str:
+    name = env_id.split(":", 1)[1]
+    if name not in known:
+        prefix = env_id.split(":", 1)[0] + ":"
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(prefix + c for c in close)}?" if close else ""
+        raise ValueError(f"unknown environment id {env_id!r}.{hint}")
+    return name
+
+
+def _state_obs(state):
+    """Locomotion tasks observe a dict; the actor and critic see its ``state``."""
+    obs = state.obs
+    return obs["state"] if isinstance(obs, dict) else obs
+
+
+def load_device_task(env_id: str, impl: str = "auto") -> DeviceTask:
+    """Load a ``jax:`` or ``mjx:`` task (cached: loading a Playground task takes seconds)."""
+    return _load(env_id, resolve_impl(impl) if env_id.startswith(MJX_PREFIX) else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(env_id: str, impl: str | None) -> DeviceTask:
+    if env_id.startswith(JAX_PREFIX):
+        from simbarl.envs.toy import TOY_TASKS
+
+        env = TOY_TASKS[_check_name(env_id, sorted(TOY_TASKS))]()
+        size, length = env.observation_size, env.episode_length
+        return DeviceTask(env_id, env, size, env.action_size, length, _state_obs)
+    registry = _playground()
+    name = _check_name(env_id, sorted(registry.ALL_ENVS))
+    overrides = {} if impl is None else {"impl": impl}
+    env = registry.load(name, config_overrides=overrides)
+    config = registry.get_default_config(name)
+    size = env.observation_size
+    if isinstance(size, dict):
+        if "state" not in size:
+            raise ValueError(f"{env_id} observes {sorted(size)}; simbarl needs a 'state' entry")
+        size = size["state"]
+    obs_dim = int(np.prod(size))
+    length = int(getattr(config, "episode_length", 1000))
+    return DeviceTask(env_id, env, obs_dim, int(env.action_size), length, _state_obs)

@@ -1,0 +1,364 @@
+"""The device loop: env stepping, replay and updates in one jitted ``lax.scan``.
+
+For JAX environments (MuJoCo Playground ``mjx:`` tasks, simbarl's ``jax:``
+tasks) everything an agent step does stays on the accelerator: step N envs
+(auto-reset keeping the true final observation), update the RSNorm statistics
+and the reward scaler (float32 here), insert into a device-resident replay
+ring, run the ``utd`` scanned updates and pick the next actions. The body is
+the host loop's own ``train_step`` (same learner, same replay semantics, same
+checkpoint format); a chunk of iterations is one ``lax.scan`` in one call, and
+the host only logs, evaluates (also on the device, many parallel episodes),
+checkpoints and draws the progress bar between chunks.
+
+With ``--vmap-seeds N`` the whole chunk is vmapped over seeds: each seed has
+its own envs, learner, replay and statistics, in one call.
+
+Resuming restarts the envs' episodes (their simulator state is not saved) and
+marks each env's last stored step as truncated, as the host loop does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from simbarl.agents.exploration import init_noise
+from simbarl.config import TrainConfig
+from simbarl.envs.device_tasks import load_device_task
+from simbarl.envs.vector_jax import VecEnv, VecState, run_episodes
+from simbarl.normalizers import (
+    RewardScaler,
+    RunningStats,
+    init_reward_scaler,
+    init_stats,
+    update_reward_scaler,
+    update_stats,
+)
+from simbarl.replay import Transition, init_replay
+from simbarl.replay.memory import check_replay_fits, replay_bytes
+from simbarl.train import run_dir as rd
+from simbarl.train.checkpoint import read_meta
+from simbarl.train.evaluate import EVAL_STREAM, EvalResult
+from simbarl.train.logger import Logger
+from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
+from simbarl.train.online import (
+    RunResult,
+    StopFlag,
+    build_agent,
+    iterations_for,
+    log_train,
+    normalization,
+)
+from simbarl.train.progress import Progress
+from simbarl.train.seeds import Seat, Seeds, seat_configs
+from simbarl.train.step import act, train_step
+
+
+@struct.dataclass
+class Carry:
+    """Everything one chunk reads and writes, for one seed (stacked for several)."""
+
+    learner: object
+    buffer: object
+    env: VecState
+    obs: jnp.ndarray  # (num_envs, obs_dim) observations the next actions are for
+    action: jnp.ndarray  # (num_envs, action_dim) the chosen next actions
+    noise: object
+    obs_stats: RunningStats  # float32 on the device
+    scaler: RewardScaler
+    episode_return: jnp.ndarray  # (num_envs,) of the episodes in flight
+    ended_sum: jnp.ndarray  # () returns of episodes ended since the last log
+    ended_count: jnp.ndarray  # () int32 (a distinct buffer from ended_sum: both are donated)
+
+
+def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
+    bounds = rd.action_bounds(cfg)
+    low, high = bounds if bounds is not None else (None, None)
+    return VecEnv(
+        task.env, num_envs, task.episode_length, cfg.action_repeat, low, high, task.obs_fn
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def device_fns(cfg: TrainConfig, n_seeds: int):
+    """``(agent, begin, chunk, evaluate)`` for a resolved config, cached so that a
+    resumed or repeated run in the same process reuses the compiled programs."""
+    task = load_device_task(cfg.env, cfg.mjx_impl)
+    agent = build_agent(cfg, task.obs_dim, task.action_dim)
+    return (agent, *make_device_fns(agent, cfg, task, Seeds(n_seeds)))
+
+
+def _cache_key(cfg: TrainConfig) -> TrainConfig:
+    """The config without the fields the compiled programs do not depend on."""
+    return dataclasses.replace(
+        cfg, seed=0, run_dir=None, pause_at=None, progress=False, tensorboard=False
+    )
+
+
+def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
+    """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config."""
+    venv = _vec_env(cfg, task, cfg.num_envs)
+    eval_env = _vec_env(cfg, task, cfg.eval_episodes)
+    step = partial(
+        train_step,
+        agent,
+        utd=cfg.updates_per_step,
+        batch_size=cfg.batch_size,
+        replay=cfg.replay,
+        num_envs=cfg.num_envs,
+    )
+    gamma = cfg.agent.discount
+
+    def begin(learner, buffer, noise, stats, scaler, key, *, random):
+        """Start fresh episodes in every env and choose their first actions."""
+        env, obs = venv.reset(key)
+        stats = update_stats(stats, obs)
+        scaler = scaler.replace(returns=scaler.returns * 0)
+        norm = normalization(cfg, stats, scaler)
+        ones = jnp.ones((cfg.num_envs,), jnp.float32)
+        learner, action, noise = act(
+            agent, learner, obs, norm, noise, ones, explore=True, random=random
+        )
+        ret, ended_sum, ended_count = ones * 0, jnp.zeros(()), jnp.zeros((), jnp.int32)
+        return Carry(
+            learner, buffer, env, obs, action, noise, stats, scaler, ret, ended_sum, ended_count
+        )
+
+    def body(c: Carry, _, learn: bool):
+        out = venv.step(c.env, c.action)
+        done = jnp.maximum(out.terminated, out.truncated)
+        scaler = update_reward_scaler(c.scaler, out.reward, done, gamma)
+        stats = update_stats(c.obs_stats, out.final_obs)
+        stats = update_stats(stats, out.obs, done)  # first observations of new episodes
+        tr = Transition(c.obs, c.action, out.reward, out.final_obs, out.terminated, out.truncated)
+        norm = normalization(cfg, stats, scaler)
+        learner, buffer, action, noise, metrics = step(
+            c.learner, c.buffer, tr, out.obs, norm, c.noise, done, learn=learn
+        )
+        ret = c.episode_return + out.reward
+        c = Carry(
+            learner,
+            buffer,
+            out.state,
+            out.obs,
+            action,
+            noise,
+            stats,
+            scaler,
+            ret * (1.0 - done),
+            c.ended_sum + (ret * done).sum(),
+            c.ended_count + done.sum().astype(jnp.int32),
+        )
+        return c, metrics
+
+    def chunk(carry: Carry, active, length: int, learn: bool):
+        """``length`` scanned iterations of which the first ``active`` run: one
+        compiled length serves every chunk, the budget's last short one included."""
+        step_fn = partial(body, learn=learn)
+        skipped = jax.tree.map(jnp.zeros_like, jax.eval_shape(step_fn, carry, None)[1])
+
+        def maybe(c, i):
+            return jax.lax.cond(i < active, step_fn, lambda c, _: (c, skipped), c, None)
+
+        carry, metrics = jax.lax.scan(maybe, carry, jnp.arange(length))
+        return carry, jax.tree.map(lambda x: x[active - 1], metrics)
+
+    def evaluate(actor, stats, scaler, key):
+        norm = normalization(cfg, stats, scaler)
+        policy = lambda o: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
+        return run_episodes(eval_env, policy, key)
+
+    def chunk_all(carry, active, length, learn):
+        return seeds.vmap(partial(chunk, active=active, length=length, learn=learn))(carry)
+
+    def begin_all(learner, buffer, noise, stats, scaler, key, random):
+        return seeds.vmap(partial(begin, random=random))(learner, buffer, noise, stats, scaler, key)
+
+    return (
+        jax.jit(begin_all, static_argnames="random", donate_argnums=(0, 1)),
+        jax.jit(chunk_all, static_argnames=("length", "learn"), donate_argnums=0),
+        jax.jit(seeds.vmap(evaluate)),
+    )
+
+
+def _next_event(cfg: TrainConfig, env_step: int, per_iter: int) -> int:
+    """The first iteration at which the host has work after ``env_step``: a log,
+    an evaluation, a reset or the pause, each at the first iteration whose env
+    step count reaches it (where the host loop does it too)."""
+    targets = [v for v in (cfg.pause_at, *cfg.reset_at) if v is not None and v > env_step]
+    for every in (cfg.log_every, cfg.eval_every, cfg.reset_every):
+        if every:
+            targets.append((env_step // every + 1) * every)
+    return min(-(-t // per_iter) for t in targets)
+
+
+def _crossed(now: int, steps: int, every: int) -> bool:
+    """A multiple of ``every`` lies in ``(now - steps, now]``."""
+    return now // every > (now - steps) // every
+
+
+def _f64(tree):
+    return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
+
+
+def _f32(tree):
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+
+
+def _env_key(seed: int, iteration: int) -> jax.Array:
+    """Key of the episodes begun at ``iteration`` (start or resume) of a seed."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 2), iteration)
+
+
+def _eval_key(seed: int, round_index: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
+
+
+def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+    """Train on a ``mjx:``/``jax:`` task with the device loop (``online.train`` routes here)."""
+    cfg, _ = rd.resolve(cfg)
+    if resume is not None:
+        group_dir = Path(resume)
+        cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
+    task = load_device_task(cfg.env, cfg.mjx_impl)
+    seeds = Seeds(cfg.vmap_seeds)
+    agent, begin, chunk, evaluate = device_fns(_cache_key(cfg), cfg.vmap_seeds)
+    iterations = iterations_for(cfg)
+    capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
+    r = cfg.replay
+    if resume is None:
+        nbytes = replay_bytes(capacity, task.obs_dim, task.action_dim, r.obs_dtype, r.prioritized)
+        check_replay_fits(nbytes, copies=cfg.vmap_seeds)
+        group_dir = rd.create(cfg) if cfg.vmap_seeds > 1 else None
+    seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
+    warm_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+
+    seats, parts = [], []
+    for scfg in seat_cfgs:
+        learner = agent.init(jax.random.PRNGKey(scfg.seed))
+        if resume is not None:  # keep the ring's geometry even if --steps changed
+            seat_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
+            capacity = read_meta(seat_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
+        buffer = init_replay(capacity, task.obs_dim, task.action_dim, r.prioritized, r.obs_dtype)
+        loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
+        loop.obs_stats = init_stats((task.obs_dim,))
+        loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+        noise_key = jax.random.fold_in(jax.random.PRNGKey(scfg.seed), 1)
+        loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
+        if resume is not None:
+            run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
+            if cfg.vmap_seeds > 1:
+                rd.check_resumable(run_dir, scfg)
+            learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
+            buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
+        else:
+            run_dir = rd.create(scfg)
+        seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
+        seat.logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume else None)
+        seats.append(seat)
+        key = _env_key(scfg.seed, loop.iteration)
+        stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
+        parts.append((learner, buffer, loop.noise, *stats, key))
+    main = seats[0].loop
+    stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
+    del parts
+    carry = begin(*stacked, random=main.iteration < warm_iters)
+    del stacked
+
+    progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
+    updates_now = lambda: int(np.asarray(carry.learner.step).reshape(-1)[0])
+    for seat in seats:
+        seat.last_log = (time.time(), main.env_step, updates_now())
+    per_iter = cfg.num_envs * cfg.action_repeat
+    chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
+    quiet = max(warm_iters - 1, 0)  # iteration i learns once i + 1 >= warm_iters
+    # eager, as in the host loop: a jitted init with batched QR can deadlock XLA:CPU
+    reset_fn = seeds.vmap(lambda s: agent.reset(s, cfg.reset_networks))
+    start_step, interrupted = main.env_step, False
+
+    def save(k: int) -> None:
+        seat = seats[k]
+        one = seeds.take(carry, k)
+        seat.loop.obs_stats, seat.loop.reward_scaler = _f64(one.obs_stats), _f64(one.scaler)
+        seat.loop.noise = one.noise
+        seat.loop.episode_return = np.asarray(one.episode_return, np.float64)
+        save_loop(seat.run_dir / rd.CHECKPOINT_FILE, one.learner, one.buffer, seat.loop, one.action)
+
+    def run_eval_and_checkpoint() -> bool:
+        keys = seeds.stack([_eval_key(s.cfg.seed, main.eval_round) for s in seats])
+        returns, lengths = evaluate(carry.learner.actor, carry.obs_stats, carry.scaler, keys)
+        returns, lengths = np.asarray(returns), np.asarray(lengths)
+        for k, seat in enumerate(seats):
+            result = EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None)
+            seat.loop.eval_round += 1
+            row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
+            row.update(result.metrics())
+            seat.logger.log(row)
+            seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
+            if cfg.checkpoint:
+                save(k)
+        mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
+        progress.set_eval(mean)
+        return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
+
+    with StopFlag() as stop:
+        while main.iteration < iterations:
+            learn = main.iteration >= quiet
+            end = iterations if learn else min(quiet, iterations)
+            end = min(end, _next_event(cfg, main.env_step, per_iter))
+            length = min(chunk_iters, end - main.iteration)
+            carry, metrics = chunk(carry, length, length=chunk_iters, learn=learn)
+            done_steps = length * per_iter
+            for seat in seats:
+                seat.loop.iteration += length
+                seat.loop.agent_step += length * cfg.num_envs
+                seat.loop.env_step += done_steps
+            progress.advance(done_steps)
+            now = main.env_step
+            crossed = partial(_crossed, now, done_steps)
+            if any(now - done_steps < s <= now for s in cfg.reset_at) or (
+                cfg.reset_every and crossed(cfg.reset_every)
+            ):
+                carry = carry.replace(learner=reset_fn(carry.learner))
+                for seat in seats:
+                    seat.logger.log({"env_step": now, "train/reset": 1.0})
+            if crossed(cfg.log_every) and learn:
+                sums, counts = np.asarray(carry.ended_sum), np.asarray(carry.ended_count)
+                for k, seat in enumerate(seats):
+                    count = float(seeds.take(counts, k))
+                    seat.recent_returns = [float(seeds.take(sums, k)) / count] if count else []
+                    seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
+                carry = carry.replace(
+                    ended_sum=jnp.zeros_like(carry.ended_sum),
+                    ended_count=jnp.zeros_like(carry.ended_count),
+                )
+            final = main.iteration >= iterations
+            if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
+                break  # --stop-at-return reached; the evaluation checkpointed
+            paused = cfg.pause_at is not None and start_step < cfg.pause_at <= now
+            if (stop.requested or paused) and not final:
+                if cfg.checkpoint:
+                    for k in range(len(seats)):
+                        save(k)
+                interrupted = True
+                break
+    progress.close()
+    for seat in seats:
+        seat.logger.close()
+    results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
+    if seeds.n == 1:
+        return results[0]
+    mean_returns = [
+        (step, float(np.mean([res.eval_returns[i][1] for res in results])))
+        for i, (step, _) in enumerate(results[0].eval_returns)
+    ]
+    return RunResult(group_dir, main.env_step, mean_returns, interrupted, results)
