@@ -5,19 +5,14 @@ Run locally with ``pip install -e ".[playground]"``; CI does not install it.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tiny_config import TINY_AGENT, tiny
 
-from simbarl.config import NetworkConfig
 from simbarl.envs.device_tasks import load_device_task, resolve_impl
 from simbarl.envs.registry import resolve_task
 from simbarl.envs.vector_jax import VecEnv
-from simbarl.train.online import train
 
 pytest.importorskip("mujoco_playground")
 
@@ -46,28 +41,3 @@ def test_time_limit_and_final_observation_on_a_real_task():
     np.testing.assert_array_equal(out.truncated, [1, 1])
     assert not np.allclose(out.final_obs, out.obs)  # reset observations differ from final
     assert np.abs(np.asarray(out.final_obs) - np.asarray(last)).max() < 0.5  # one step on
-
-
-def test_tiny_agent_improves_on_cartpole_balance(tmp_path):
-    agent = dataclasses.replace(
-        TINY_AGENT,
-        actor=NetworkConfig("simbav2", 32, 1),
-        critic=NetworkConfig("simbav2", 64, 1),
-        learning_rate=3e-4,
-        learning_rate_end=3e-4,
-    )
-    cfg = tiny(
-        tmp_path,
-        env="mjx:CartpoleBalance",
-        steps=12_000,
-        num_envs=16,
-        warmup_steps=1000,
-        batch_size=128,
-        eval_every=2000,
-        eval_episodes=8,
-        log_every=2000,
-        agent=agent,
-    )
-    result = train(cfg)
-    returns = [r for _, r in result.eval_returns]
-    assert returns[-1] > returns[0] + 200, returns
