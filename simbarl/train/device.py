@@ -31,15 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig
 from simbarl.envs.device_tasks import load_device_task
 from simbarl.envs.vector_jax import VecEnv, VecState, run_episodes
 from simbarl.normalizers import (
     RewardScaler,
     RunningStats,
-    init_reward_scaler,
-    init_stats,
     update_reward_scaler,
     update_stats,
 )
@@ -49,18 +46,20 @@ from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
+from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.online import (
     RunResult,
     StopFlag,
     build_agent,
+    fresh_loop,
+    gather_results,
     iterations_for,
     log_train,
     normalization,
 )
 from simbarl.train.progress import Progress
 from simbarl.train.seeds import Seat, Seeds, seat_configs
-from simbarl.train.step import act, train_step
+from simbarl.train.step import act, configured_step
 
 
 @struct.dataclass
@@ -108,14 +107,7 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
     """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config."""
     venv = _vec_env(cfg, task, cfg.num_envs)
     eval_env = _vec_env(cfg, task, cfg.eval_episodes)
-    step = partial(
-        train_step,
-        agent,
-        utd=cfg.updates_per_step,
-        batch_size=cfg.batch_size,
-        replay=cfg.replay,
-        num_envs=cfg.num_envs,
-    )
+    step = configured_step(agent, cfg)
     gamma = cfg.agent.discount
 
     def begin(learner, buffer, noise, stats, scaler, key, *, random):
@@ -249,11 +241,7 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
             seat_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             capacity = read_meta(seat_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
         buffer = init_replay(capacity, task.obs_dim, task.action_dim, r.prioritized, r.obs_dtype)
-        loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
-        loop.obs_stats = init_stats((task.obs_dim,))
-        loop.reward_scaler = init_reward_scaler(cfg.num_envs)
-        noise_key = jax.random.fold_in(jax.random.PRNGKey(scfg.seed), 1)
-        loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
+        loop = fresh_loop(cfg, task.obs_dim, task.action_dim, scfg.seed)
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
@@ -352,13 +340,4 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
                 interrupted = True
                 break
     progress.close()
-    for seat in seats:
-        seat.logger.close()
-    results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
-    if seeds.n == 1:
-        return results[0]
-    mean_returns = [
-        (step, float(np.mean([res.eval_returns[i][1] for res in results])))
-        for i, (step, _) in enumerate(results[0].eval_returns)
-    ]
-    return RunResult(group_dir, main.env_step, mean_returns, interrupted, results)
+    return gather_results(seats, seeds, group_dir, main.env_step, interrupted)

@@ -151,11 +151,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         buffer = init_replay(
             capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized, cfg.replay.obs_dtype
         )
-        loop = LoopState.fresh(cfg.num_envs, task.obs_dim, task.action_dim)
-        loop.obs_stats = init_stats((task.obs_dim,))
-        loop.reward_scaler = init_reward_scaler(cfg.num_envs)
-        noise_key = jax.random.fold_in(jax.random.PRNGKey(scfg.seed), 1)
-        loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, task.action_dim)
+        loop = fresh_loop(cfg, task.obs_dim, task.action_dim, scfg.seed)
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
@@ -319,6 +315,21 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 interrupted = True
                 break
     progress.close()
+    return gather_results(seats, seeds, group_dir, main.env_step, interrupted)
+
+
+def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:
+    """A new run's loop state: counters, RSNorm, reward scaler and exploration noise."""
+    loop = LoopState.fresh(cfg.num_envs, obs_dim, action_dim)
+    loop.obs_stats = init_stats((obs_dim,))
+    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+    noise_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, action_dim)
+    return loop
+
+
+def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: bool) -> RunResult:
+    """Close the loggers; one seed's result, or a group's with the mean evaluations."""
     for seat in seats:
         seat.logger.close()
     results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
@@ -328,7 +339,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         (step, float(np.mean([r.eval_returns[i][1] for r in results])))
         for i, (step, _) in enumerate(results[0].eval_returns)
     ]
-    return RunResult(group_dir, main.env_step, mean_returns, interrupted, results)
+    return RunResult(group_dir, env_step, mean_returns, interrupted, results)
 
 
 def _env_mask(num_envs: int, envs) -> np.ndarray:

@@ -129,12 +129,9 @@ def train_step(
     return learner, buffer, action, noise, metrics
 
 
-def make_step_fns(agent: ActorCritic, cfg):
-    """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig.
-
-    With ``cfg.vmap_seeds > 1`` both map over a leading seed axis of every argument.
-    """
-    step = partial(
+def configured_step(agent: ActorCritic, cfg):
+    """``train_step`` with a TrainConfig's UTD, batch, replay and env count bound."""
+    return partial(
         train_step,
         agent,
         utd=cfg.updates_per_step,
@@ -142,6 +139,14 @@ def make_step_fns(agent: ActorCritic, cfg):
         replay=cfg.replay,
         num_envs=cfg.num_envs,
     )
+
+
+def make_step_fns(agent: ActorCritic, cfg):
+    """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig.
+
+    With ``cfg.vmap_seeds > 1`` both map over a leading seed axis of every argument.
+    """
+    step = configured_step(agent, cfg)
     act_fn = partial(act, agent)
     if cfg.vmap_seeds > 1:
         step_one, act_one = step, act_fn
