@@ -44,7 +44,8 @@ class Agent:
         template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": loop.arrays()}
         trees, self.meta = checkpoint.load(path, template)
         self.learner = trees["learner"]
-        stats = trees["loop"]["obs_stats"]
+        self.obs_stats = stats = trees["loop"]["obs_stats"]
+        self.reward_scaler = trees["loop"]["reward_scaler"]
         if self.config.agent.observation_norm:
             self._mean = stats.mean.astype(np.float32)
             self._std = np.sqrt(stats.var + EPS).astype(np.float32)

@@ -49,12 +49,18 @@ def train_cli(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
     pre.add_argument("--resume", default=None)
+    pre.add_argument("--init-from", default=None)
     known, rest = pre.parse_known_args(argv)
     try:
         if known.resume:
             base = rd.load_config(known.resume)
             if known.preset and known.preset != base.preset:
                 raise ValueError(f"{known.resume} was started from preset {base.preset!r}")
+        elif known.init_from:
+            from simbarl.train.warm_start import init_config, online_preset
+
+            name = known.preset or online_preset(known.init_from)
+            base = init_config(known.init_from, preset(name))
         else:
             base = preset(known.preset or DEFAULT_PRESET)
     except ValueError as e:
@@ -66,7 +72,12 @@ def train_cli(argv: list[str]) -> int:
         f"--preset NAME   start from a preset: {', '.join(PRESETS)} "
         f"(default {DEFAULT_PRESET}); any flag below overrides it.\n"
         "--resume DIR    continue a run from its checkpoint (learner, replay, "
-        "statistics, RNG and counters); --steps may raise the budget."
+        "statistics, RNG and counters); --steps may raise the budget.\n"
+        "--init-from RUN offline-to-online: start from RUN's weights and statistics, on "
+        "its task with its algorithm, networks and BC weight, with the online preset's "
+        "learning rates (its own, or the one its offline preset was built from; --preset "
+        "overrides). An offline RUN's dataset is kept in --init-data-ratio (default 0.5) "
+        "of every batch."
     )
     cfg = tyro.cli(
         type(base), default=base, args=rest, prog="simbarl train", description=description

@@ -194,7 +194,17 @@ class TrainConfig:
     reset_networks: Literal["both", "actor", "critic"] = "both"
     """Which networks a reset re-initializes."""
     warmup_steps: int = 5_000
-    """Random-action transitions collected before learning starts."""
+    """Transitions collected before learning starts: random actions, or the loaded
+    policy's (exploring) actions with --init-from."""
+    init_from: str | None = None
+    """Offline-to-online: start from this run directory's weights (actor, critics,
+    targets, temperature) and normalizer statistics, e.g. a ``simbarl offline`` run.
+    Optimizers and the learning-rate schedule start fresh. Without --resume the
+    source's task, algorithm and networks are used (see ``simbarl train --help``)."""
+    init_data_ratio: float = 0.0
+    """With --init-from an offline run: the fraction of every batch drawn from its
+    dataset, kept beside the online replay (0.5: symmetric sampling as in RLPD;
+    0: the dataset is not used online)."""
     num_envs: int = 1
     """Parallel training environments."""
     vmap_seeds: int = 1
@@ -363,6 +373,12 @@ def validate(cfg: TrainConfig) -> None:
     problems += [f"--{k} must be positive (got {v})" for k, v in positive.items() if v <= 0]
     if cfg.pause_at is not None and cfg.pause_at <= 0:
         problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
+    if not 0.0 <= cfg.init_data_ratio < 1.0:
+        problems.append(f"--init-data-ratio must be in [0, 1) (got {cfg.init_data_ratio})")
+    if cfg.init_data_ratio > 0 and cfg.init_from is None:
+        problems.append("--init-data-ratio needs --init-from OFFLINE_RUN (the dataset's run)")
+    if cfg.init_data_ratio > 0 and cfg.replay.prioritized:
+        problems.append("--init-data-ratio does not combine with prioritized replay")
     if cfg.warmup_steps < 0:
         problems.append(f"--warmup-steps must be >= 0 (got {cfg.warmup_steps})")
     if cfg.action_repeat is not None and cfg.action_repeat <= 0:

@@ -205,3 +205,24 @@ def test_stop_at_return_ends_the_run_at_that_evaluation(tmp_path, counter_task):
     assert result.env_step == 60 and not result.interrupted
     assert [s for s, _ in result.eval_returns] == [60]
     assert len(_replay(result.run_dir)["reward"]) == 60
+
+
+def test_device_runs_warm_start_with_a_dataset_shared_by_vmapped_seeds(tmp_path, monkeypatch):
+    """--init-from on the device loop; the dataset rides in each seed's carry."""
+    pytest.importorskip("minari")
+    import json
+
+    from simbarl.cli import main
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    source = train(_device_cfg(tmp_path, "source", steps=400, eval_every=400)).run_dir
+    assert main(["export-replay", str(source), "--name", "pm"]) == 0
+    # stands in for a `simbarl offline` run on that dataset (offline.json names it)
+    (source / "offline.json").write_text(json.dumps({"dataset": "simbarl/pm-v0"}))
+    cfg = _device_cfg(
+        tmp_path, "ft", steps=400, eval_every=400, vmap_seeds=2, init_from=str(source)
+    )
+    result = train(dataclasses.replace(cfg, init_data_ratio=0.5))
+    for seed in result.seeds:
+        assert [s for s, _ in seed.eval_returns] == [0, 400]  # step 0: the loaded policy
+        assert len(_replay(seed.run_dir)["reward"]) == 400  # the dataset is not checkpointed

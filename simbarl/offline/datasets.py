@@ -23,7 +23,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from simbarl.replay import Transition
+from simbarl.replay import ReplayBuffer, Transition, add, init_replay
 
 META_KEY = "simbarl_env"
 
@@ -146,6 +146,13 @@ def transitions_of(episodes: list[Episode]) -> Transition:
         terminated=cat(lambda e: e.terminations),
         truncated=cat(lambda e: e.truncations),
     )
+
+
+def dataset_replay(episodes: list[Episode]) -> ReplayBuffer:
+    """A full replay buffer holding every step, episode after episode (stride 1)."""
+    obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
+    n = sum(len(ep) for ep in episodes)
+    return add(init_replay(n, obs_dim, act_dim), transitions_of(episodes))
 
 
 def env_spec_of(dataset) -> EnvSpec | None:

@@ -30,13 +30,13 @@ from simbarl.config import PRESETS, TrainConfig
 from simbarl.envs.registry import make_env
 from simbarl.offline.datasets import (
     EnvSpec,
+    dataset_replay,
     env_spec_of,
     episodes_of,
     load_dataset,
-    transitions_of,
 )
 from simbarl.offline.fit import fit_observations, fit_reward_scaler
-from simbarl.replay import add, init_replay
+from simbarl.replay import init_replay
 from simbarl.train import run_dir as rd
 from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
@@ -180,7 +180,7 @@ def train_offline(ocfg: OfflineConfig):
     loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
     norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
 
-    buffer = add(init_replay(n, obs_dim, act_dim), transitions_of(episodes))
+    buffer = dataset_replay(episodes)
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
     run_dir = rd.create(cfg)
     (run_dir / "offline.json").write_text(

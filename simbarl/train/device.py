@@ -51,15 +51,16 @@ from simbarl.train.online import (
     RunResult,
     StopFlag,
     build_agent,
-    fresh_loop,
     gather_results,
     iterations_for,
     log_train,
     normalization,
+    start,
 )
 from simbarl.train.progress import Progress
 from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.step import act, configured_step
+from simbarl.train.warm_start import dataset_buffer
 
 
 @struct.dataclass
@@ -77,6 +78,7 @@ class Carry:
     episode_return: jnp.ndarray  # (num_envs,) of the episodes in flight
     ended_sum: jnp.ndarray  # () returns of episodes ended since the last log
     ended_count: jnp.ndarray  # () int32 (a distinct buffer from ended_sum: both are donated)
+    dataset: object = ()  # the --init-from run's dataset with --init-data-ratio, else ()
 
 
 def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
@@ -110,7 +112,7 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
     step = configured_step(agent, cfg)
     gamma = cfg.agent.discount
 
-    def begin(learner, buffer, noise, stats, scaler, key, *, random):
+    def begin(learner, buffer, noise, stats, scaler, key, dataset, *, random):
         """Start fresh episodes in every env and choose their first actions."""
         env, obs = venv.reset(key)
         stats = update_stats(stats, obs)
@@ -122,7 +124,18 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
         )
         ret, ended_sum, ended_count = ones * 0, jnp.zeros(()), jnp.zeros((), jnp.int32)
         return Carry(
-            learner, buffer, env, obs, action, noise, stats, scaler, ret, ended_sum, ended_count
+            learner,
+            buffer,
+            env,
+            obs,
+            action,
+            noise,
+            stats,
+            scaler,
+            ret,
+            ended_sum,
+            ended_count,
+            dataset,
         )
 
     def body(c: Carry, _, learn: bool):
@@ -134,7 +147,7 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
         tr = Transition(c.obs, c.action, out.reward, out.final_obs, out.terminated, out.truncated)
         norm = normalization(cfg, stats, scaler)
         learner, buffer, action, noise, metrics = step(
-            c.learner, c.buffer, tr, out.obs, norm, c.noise, done, learn=learn
+            c.learner, c.buffer, tr, out.obs, norm, c.noise, done, c.dataset, learn=learn
         )
         ret = c.episode_return + out.reward
         c = Carry(
@@ -149,6 +162,7 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
             ret * (1.0 - done),
             c.ended_sum + (ret * done).sum(),
             c.ended_count + done.sum().astype(jnp.int32),
+            c.dataset,
         )
         return c, metrics
 
@@ -172,8 +186,9 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
     def chunk_all(carry, active, length, learn):
         return seeds.vmap(partial(chunk, active=active, length=length, learn=learn))(carry)
 
-    def begin_all(learner, buffer, noise, stats, scaler, key, random):
-        return seeds.vmap(partial(begin, random=random))(learner, buffer, noise, stats, scaler, key)
+    def begin_all(learner, buffer, noise, stats, scaler, key, dataset, random):
+        args = (learner, buffer, noise, stats, scaler, key, dataset)
+        return seeds.vmap(partial(begin, random=random))(*args)
 
     return (
         jax.jit(begin_all, static_argnames="random", donate_argnums=(0, 1)),
@@ -235,13 +250,13 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
     warm_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
 
     seats, parts = [], []
+    dataset = dataset_buffer(cfg, task.obs_dim, task.action_dim)  # copied per seed
     for scfg in seat_cfgs:
-        learner = agent.init(jax.random.PRNGKey(scfg.seed))
+        learner, loop = start(agent, cfg, scfg.seed, warm=resume is None)
         if resume is not None:  # keep the ring's geometry even if --steps changed
             seat_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             capacity = read_meta(seat_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
         buffer = init_replay(capacity, task.obs_dim, task.action_dim, r.prioritized, r.obs_dtype)
-        loop = fresh_loop(cfg, task.obs_dim, task.action_dim, scfg.seed)
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
@@ -255,11 +270,11 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
         seats.append(seat)
         key = _env_key(scfg.seed, loop.iteration)
         stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
-        parts.append((learner, buffer, loop.noise, *stats, key))
+        parts.append((learner, buffer, loop.noise, *stats, key, dataset))
     main = seats[0].loop
     stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
     del parts
-    carry = begin(*stacked, random=main.iteration < warm_iters)
+    carry = begin(*stacked, random=main.iteration < warm_iters and cfg.init_from is None)
     del stacked
 
     progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
@@ -298,6 +313,8 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
         progress.set_eval(mean)
         return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
 
+    if resume is None and cfg.init_from is not None:
+        run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data
     with StopFlag() as stop:
         while main.iteration < iterations:
             learn = main.iteration >= quiet

@@ -43,6 +43,7 @@ from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_lo
 from simbarl.train.progress import Progress
 from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.step import Normalization, make_step_fns
+from simbarl.train.warm_start import dataset_buffer, warm_start
 
 
 @dataclasses.dataclass
@@ -147,11 +148,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
 
     seats, learners, buffers = [], [], []
     for scfg in seat_cfgs:
-        learner = agent.init(jax.random.PRNGKey(scfg.seed))
+        learner, loop = start(agent, cfg, scfg.seed, warm=resume is None)
         buffer = init_replay(
             capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized, cfg.replay.obs_dtype
         )
-        loop = fresh_loop(cfg, task.obs_dim, task.action_dim, scfg.seed)
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
@@ -167,6 +167,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         learners.append(learner)
         buffers.append(buffer)
     learner, buffer = seeds.stack(learners), seeds.stack(buffers)
+    dataset = dataset_buffer(cfg, task.obs_dim, task.action_dim)  # () without --init-data-ratio
     noise = seeds.stack([s.loop.noise for s in seats])
     main = seats[0].loop  # counters are the same for every seed
     warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
@@ -197,7 +198,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
             noise,
             seeds.stack_host([_env_mask(cfg.num_envs, f) for f in starts]),
             explore=True,
-            random=main.iteration < warmup_iters,
+            random=main.iteration < warmup_iters and cfg.init_from is None,
         )
         # Only seeds with fresh envs acted (as each would alone): keep the others' state.
         acted = np.array([bool(f) for f in starts])
@@ -256,6 +257,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
         progress.set_eval(mean)
         return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
 
+    if resume is None and cfg.init_from is not None:
+        run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data
     with StopFlag() as stop:
         while main.iteration < iterations:
             transitions, next_obs, norms, masks = [], [], [], []
@@ -286,6 +289,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 seeds.stack_host(norms),
                 noise,
                 seeds.stack_host(masks),
+                dataset,
                 learn=main.iteration + 1 >= warmup_iters,
             )
             for seat in seats:
@@ -316,6 +320,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 break
     progress.close()
     return gather_results(seats, seeds, group_dir, main.env_step, interrupted)
+
+
+def start(agent: ActorCritic, cfg: TrainConfig, seed: int, warm: bool):
+    """``(learner, loop state)`` of a new run: fresh, or with ``warm`` and
+    ``--init-from`` the source run's weights and statistics (``warm_start.py``)."""
+    learner = agent.init(jax.random.PRNGKey(seed))
+    loop = fresh_loop(cfg, agent.obs_dim, agent.action_dim, seed)
+    if warm and cfg.init_from is not None:
+        learner, loop = warm_start(cfg, learner, loop)
+    return learner, loop
 
 
 def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:

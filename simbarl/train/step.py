@@ -60,6 +60,26 @@ def draw(buffer: ReplayBuffer, key, shape, replay: ReplayConfig, gamma: float, s
     return gather(buffer, idx), None, idx, weight
 
 
+def draw_mixed(buffer, dataset, ratio: float, key, shape, replay, gamma, stride, beta):
+    """``draw`` with ``round(ratio * batch)`` of each batch (the last rows) taken
+    from ``dataset``, a fixed buffer laid out episode after episode (stride 1);
+    ``dataset`` ``()``: all from ``buffer``. ``idx`` covers the ``buffer`` rows."""
+    utd, batch = shape
+    from_data = 0
+    if isinstance(dataset, ReplayBuffer):
+        from_data = min(round(ratio * batch), batch - 1)
+    tr, horizon, idx, weight = draw(
+        buffer, key, (utd, batch - from_data), replay, gamma, stride, beta
+    )
+    if from_data:
+        k_data = jax.random.fold_in(key, 1)
+        old, old_horizon, _, _ = draw(dataset, k_data, (utd, from_data), replay, gamma, 1, beta)
+        join = lambda a, b: jnp.concatenate([a, b], axis=1)
+        tr = jax.tree.map(join, tr, old)
+        horizon = None if horizon is None else join(horizon, old_horizon)
+    return tr, horizon, idx, weight
+
+
 def act(
     agent: ActorCritic,
     learner: LearnerState,
@@ -97,15 +117,21 @@ def train_step(
     norm: Normalization,
     noise,
     reset,
+    dataset=(),
     *,
     utd: int,
     batch_size: int,
     replay: ReplayConfig,
     num_envs: int,
     learn: bool,
+    dataset_ratio: float = 0.0,
+    random_warmup: bool = True,
 ):
     """Insert ``transition``, run ``utd`` updates if ``learn``, act on ``next_obs``.
 
+    ``dataset``: a fixed buffer (an offline dataset, stride 1) from which
+    ``dataset_ratio`` of every batch is drawn, or ``()``. Before learning starts
+    the actions are uniform random, or the policy's if not ``random_warmup``.
     Returns ``(learner, buffer, action, noise, metrics)``.
     """
     buffer = add(buffer, transition)
@@ -114,9 +140,16 @@ def train_step(
         key, k_sample = jax.random.split(learner.key)
         progress = jnp.minimum(learner.step / max(agent.total_updates, 1), 1.0)
         beta = replay.importance_exponent + (1.0 - replay.importance_exponent) * progress
-        shape = (utd, batch_size)
-        tr, horizon, idx, weight = draw(
-            buffer, k_sample, shape, replay, agent.discount, num_envs, beta
+        tr, horizon, idx, weight = draw_mixed(
+            buffer,
+            dataset,
+            dataset_ratio,
+            k_sample,
+            (utd, batch_size),
+            replay,
+            agent.discount,
+            num_envs,
+            beta,
         )
         batches = prepare(tr, norm, horizon, weight)
         learner, metrics, td = agent.learn(learner.replace(key=key), batches)  # td (utd, batch)
@@ -124,7 +157,14 @@ def train_step(
             priority = (td + replay.priority_eps) ** replay.priority_exponent
             buffer = buffer.replace(priorities=per.set_priorities(buffer.priorities, idx, priority))
     learner, action, noise = act(
-        agent, learner, next_obs, norm, noise, reset, explore=True, random=not learn
+        agent,
+        learner,
+        next_obs,
+        norm,
+        noise,
+        reset,
+        explore=True,
+        random=random_warmup and not learn,
     )
     return learner, buffer, action, noise, metrics
 
@@ -138,6 +178,8 @@ def configured_step(agent: ActorCritic, cfg):
         batch_size=cfg.batch_size,
         replay=cfg.replay,
         num_envs=cfg.num_envs,
+        dataset_ratio=cfg.init_data_ratio,
+        random_warmup=cfg.init_from is None,
     )
 
 
@@ -150,7 +192,9 @@ def make_step_fns(agent: ActorCritic, cfg):
     act_fn = partial(act, agent)
     if cfg.vmap_seeds > 1:
         step_one, act_one = step, act_fn
-        step = lambda *args, learn: jax.vmap(partial(step_one, learn=learn))(*args)
+        # the dataset (last argument) is shared by the seeds
+        axes = (0,) * 7 + (None,)
+        step = lambda *args, learn: jax.vmap(partial(step_one, learn=learn), axes)(*args)
         act_fn = lambda *args, explore, random: jax.vmap(
             partial(act_one, explore=explore, random=random)
         )(*args)
