@@ -93,6 +93,15 @@ def test_collect_round_trip_keeps_truncations_and_the_env(datasets_dir):
         save_dataset("pendulum-zero", episodes, spec, "test")
 
 
+def test_a_relative_datasets_path_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "rel/datasets")  # minari alone fails on this
+    episodes = record_episodes(ZeroAgent(), 1, seed=0)
+    save_dataset("relative", episodes, EnvSpec("Pendulum-v1", 1), "test")
+    _same(episodes_of(load_dataset("simbarl/relative-v0")), episodes)
+    assert (tmp_path / "rel" / "datasets" / "simbarl" / "relative-v0").is_dir()
+
+
 def test_collect_from_a_run_with_terminations(run, capsys):
     agent = load_agent(run)
     episodes = record_episodes(agent, 3, seed=1)

@@ -75,7 +75,7 @@ def test_fine_tuning_starts_from_the_offline_policy_without_a_drop(offline_run, 
     # the task, algorithm, networks and BC weight are the offline run's
     assert cfg.env == "Pendulum-v1" and cfg.preset == "simbav2-small"
     assert cfg.agent.critic.width == 64 and cfg.agent.bc_alpha == 0.1  # BC kept
-    assert cfg.init_data_ratio == 0.5 and cfg.init_from == str(run_dir)
+    assert cfg.init_data_ratio == 0.5 and cfg.init_from == str(run_dir.resolve())
     returns = [(r["env_step"], r["eval/return"]) for r in read_metrics(tmp_path / "ft")
                if "eval/return" in r]  # fmt: skip
     assert [s for s, _ in returns] == [0, 1000]

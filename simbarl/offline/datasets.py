@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def _minari():
         import minari
     except ImportError as e:
         raise RuntimeError("datasets need minari with HDF5: pip install -e '.[offline]'") from e
+    # Minari joins a relative MINARI_DATASETS_PATH onto itself when writing a dataset
+    # (minari 0.5: FileNotFoundError on .../data/<same path>/data/main_data.hdf5).
+    root = os.environ.get("MINARI_DATASETS_PATH")
+    if root and not os.path.isabs(root):
+        os.environ["MINARI_DATASETS_PATH"] = os.path.abspath(root)
     return minari
 
 

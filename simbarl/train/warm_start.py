@@ -56,7 +56,7 @@ def init_config(source: str | Path, base: TrainConfig) -> TrainConfig:
         action_high=src.action_high,
         algo=src.algo,
         agent=agent,
-        init_from=str(source),
+        init_from=str(Path(source).resolve()),  # a resume from elsewhere finds it
         init_data_ratio=0.5 if (Path(source) / "offline.json").is_file() else 0.0,
     )
 
