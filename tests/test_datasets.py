@@ -102,6 +102,21 @@ def test_a_relative_datasets_path_works(tmp_path, monkeypatch):
     assert (tmp_path / "rel" / "datasets" / "simbarl" / "relative-v0").is_dir()
 
 
+def test_a_failed_save_leaves_no_dataset_behind(datasets_dir, monkeypatch):
+    import minari
+
+    episodes = record_episodes(ZeroAgent(), 1, seed=0)
+
+    def fail(*args, **kw):
+        (datasets_dir / "simbarl" / "broken-v0" / "data").mkdir(parents=True)  # half written
+        raise OSError("disk full")
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_dataset("broken", episodes, EnvSpec("Pendulum-v1", 1), "test")
+    assert not (datasets_dir / "simbarl" / "broken-v0").exists()  # the name is free again
+
+
 def test_collect_from_a_run_with_terminations(run, capsys):
     agent = load_agent(run)
     episodes = record_episodes(agent, 3, seed=1)

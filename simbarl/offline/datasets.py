@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -100,15 +101,24 @@ def save_dataset(
         )
         for i, ep in enumerate(episodes)
     ]
-    dataset = minari.create_dataset_from_buffers(
-        dataset_id=dataset_id(name),
-        buffer=buffers,
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
-        action_space=gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32),
-        algorithm_name=algorithm,
-        description=description or f"{spec.env} data recorded by simbarl",
-    )
-    dataset.storage.update_metadata({META_KEY: json.dumps(dataclasses.asdict(spec))})
+    from minari.storage import get_dataset_path
+
+    ds_id = dataset_id(name)
+    existed = get_dataset_path(ds_id).exists()
+    try:
+        dataset = minari.create_dataset_from_buffers(
+            dataset_id=ds_id,
+            buffer=buffers,
+            observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
+            action_space=gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32),
+            algorithm_name=algorithm,
+            description=description or f"{spec.env} data recorded by simbarl",
+        )
+        dataset.storage.update_metadata({META_KEY: json.dumps(dataclasses.asdict(spec))})
+    except BaseException:
+        if not existed:  # leave no half-written dataset that blocks the name
+            shutil.rmtree(get_dataset_path(ds_id), ignore_errors=True)
+        raise
     return dataset
 
 
