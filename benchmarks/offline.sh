@@ -5,7 +5,10 @@
 # behaviour policy's return beside the offline return and D4RL normalized score.
 #
 #   bash benchmarks/offline.sh                            # the full protocol (hours on a CPU)
-#   ONLINE_STEPS=30000 OFFLINE_STEPS=20000 bash benchmarks/offline.sh   # a short version
+#   ONLINE_STEPS=30000 EPISODES=10 EPOCHS=1000 OFFLINE_STEPS=20000 bash benchmarks/offline.sh
+#       a short version (about 35 min on 2 cores)
+# The paper's protocol is 100 epochs over 1M-transition D4RL datasets (390k updates):
+# a small dataset needs more epochs (EPOCHS) for the same number of updates.
 #   ENV=Hopper-v5 OUT=/tmp/hopper bash benchmarks/offline.sh
 #
 # Resumable: each finished stage leaves $OUT/.done-<stage> and is skipped when run
@@ -17,8 +20,9 @@ SIMBARL=${SIMBARL:-$( [ -x .venv/bin/simbarl ] && echo .venv/bin/simbarl || echo
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 ENV=${ENV:-HalfCheetah-v5}
 ONLINE_STEPS=${ONLINE_STEPS:-100000}
-OFFLINE_STEPS=${OFFLINE_STEPS:-100000}
-EPISODES=${EPISODES:-20}
+OFFLINE_STEPS=${OFFLINE_STEPS:-400000}
+EPOCHS=${EPOCHS:-100}  # passes over each dataset; OFFLINE_STEPS caps the updates
+EPISODES=${EPISODES:-1000}  # D4RL-sized: 1M transitions of HalfCheetah
 NOISE=${NOISE:-0.2}
 PRESET=${PRESET:-simbav2-bc-small}
 OUT=${OUT:-benchmarks/results/offline}
@@ -47,7 +51,8 @@ stage collect "$SIMBARL" collect --run-dir "$OUT/online" --episodes "$EPISODES" 
 stage export "$SIMBARL" export-replay "$OUT/online" --name offline-bench-replay
 for data in medium replay; do
   stage "offline-$data" "$SIMBARL" offline --dataset "simbarl/offline-bench-$data-v0" \
-    --preset "$PRESET" --steps "$OFFLINE_STEPS" --eval-every $(( OFFLINE_STEPS / 5 )) \
+    --preset "$PRESET" --epochs "$EPOCHS" --steps "$OFFLINE_STEPS" \
+    --eval-every $(( OFFLINE_STEPS / 5 )) \
     --run-dir "$OUT/offline-$data"
 done
 "$PYTHON" benchmarks/offline_table.py "$OUT"
