@@ -103,7 +103,13 @@ def offline_cli(argv: list[str]) -> int:
     p.add_argument("--run-dir", default=None, help="run directory (default runs/<env>/...)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
-    p.add_argument("--steps", type=int, default=None, help="cap on the number of updates")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="cap on the number of updates; the learning-rate decay spans the updates "
+        "that run (a short cap decays it early)",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="in updates")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)

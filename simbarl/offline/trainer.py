@@ -75,7 +75,9 @@ class OfflineConfig:
     epochs: int = 100
     """Passes over the dataset, counted in updates of batch_size transitions."""
     steps: int | None = None
-    """Cap on the number of updates (for quick runs)."""
+    """Cap on the number of updates (for quick runs). The learning-rate decay spans the
+    updates that run, so a cap shortens it too: under about 50k updates a mixed-quality
+    dataset may stop before the critic has improved on behaviour cloning."""
     batch_size: int = 256
     eval_every: int = 10_000
     """Evaluate every this many updates (and at the end)."""
