@@ -1,8 +1,8 @@
 """Learning curves: tasks x seeds for a budget, beside the published SimbaV2 curves.
 
 Runs (or resumes) one training run per task, algorithm (``--algos``) and seed
-under ``--out``, writes
-every evaluation to ``curves.json`` and prints mean +- std over seeds at each
+under ``--out``, adds every evaluation to ``curves.json`` (curves of earlier
+invocations with the same preset and budget are kept) and prints mean +- std over seeds at each
 evaluation step next to the ``simbaV2_utd2`` row of the published curves at the
 same env step (MuJoCo was published on -v4; DMC env steps include the action
 repeat of 2, as ours do).
@@ -63,6 +63,23 @@ def report(task: str, algo: str, preset_name: str, by_seed: dict, published: dic
     return rows
 
 
+def _earlier(path: Path, preset_name: str, steps: int) -> dict:
+    """The per-seed curves of an earlier ``curves.json`` with the same preset and budget,
+    so runs made by separate invocations (one algorithm or seed at a time) add up."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if old.get("preset") != preset_name or old.get("steps") != steps:
+        return {}
+    return {
+        task: {
+            algo: {int(k): [tuple(p) for p in v] for k, v in entry["per_seed"].items()}
+            for algo, entry in by_algo.items()
+        }
+        for task, by_algo in old.get("tasks", {}).items()
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=["dmc:cartpole-swingup"])
@@ -76,7 +93,7 @@ def main() -> None:
     args = p.parse_args()
 
     out = Path(args.out)
-    curves: dict = {}
+    curves = _earlier(out / "curves.json", args.preset, args.steps)
     started = time.time()
     for task in args.tasks:
         for algo in args.algos:
@@ -101,9 +118,9 @@ def main() -> None:
                 )
     summary = {
         "preset": args.preset,
-        "algos": args.algos,
+        "algos": sorted({a for by_algo in curves.values() for a in by_algo}),
         "steps": args.steps,
-        "seeds": args.seeds,
+        "seeds": sorted({k for t in curves.values() for a in t.values() for k in a}),
         "wall_clock_s": time.time() - started,
         "tasks": {},
     }
@@ -113,7 +130,7 @@ def main() -> None:
             rows = report(task, algo, args.preset, by_seed, published)
             summary["tasks"].setdefault(task, {})[algo] = {
                 "curve": rows,
-                "per_seed": {str(k): v for k, v in by_seed.items()},
+                "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
             }
     out.mkdir(parents=True, exist_ok=True)
     (out / "curves.json").write_text(json.dumps(summary, indent=2))
