@@ -14,8 +14,11 @@ repeat of 2, as ours do).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -93,7 +96,7 @@ def main() -> None:
     args = p.parse_args()
 
     out = Path(args.out)
-    curves = _earlier(out / "curves.json", args.preset, args.steps)
+    ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run
     started = time.time()
     for task in args.tasks:
         for algo in args.algos:
@@ -111,30 +114,52 @@ def main() -> None:
                 run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
                 t0 = time.time()
                 curve = run_one(cfg, run_dir)
-                curves.setdefault(task, {}).setdefault(algo, {})[seed] = curve
+                ours.setdefault(task, {}).setdefault(algo, {})[seed] = curve
                 print(
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
+                write_curves(out, args.preset, args.steps, ours, time.time() - started)
+    summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+    for task, entry in summary["tasks"].items():
+        for algo, by_seed in entry.items():
+            per_seed = {int(k): [tuple(p) for p in v] for k, v in by_seed["per_seed"].items()}
+            report(task, algo, args.preset, per_seed, published_curve(task))
+    print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
+
+
+def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: float) -> dict:
+    """Merge ``ours`` into ``out/curves.json`` as it is on disk now and write it atomically.
+
+    Re-reading before each write lets several invocations (one per algorithm or seed, run
+    side by side) share one file, and writing after each run keeps finished runs when a
+    later one is interrupted."""
+    path = out / "curves.json"
+    curves = _earlier(path, preset_name, steps)
+    for task, by_algo in ours.items():
+        for algo, by_seed in by_algo.items():
+            curves.setdefault(task, {}).setdefault(algo, {}).update(by_seed)
     summary = {
-        "preset": args.preset,
+        "preset": preset_name,
         "algos": sorted({a for by_algo in curves.values() for a in by_algo}),
-        "steps": args.steps,
+        "steps": steps,
         "seeds": sorted({k for t in curves.values() for a in t.values() for k in a}),
-        "wall_clock_s": time.time() - started,
+        "wall_clock_s": wall_s,
         "tasks": {},
     }
-    for task, by_algo in curves.items():
-        published = published_curve(task)
-        for algo, by_seed in by_algo.items():
-            rows = report(task, algo, args.preset, by_seed, published)
-            summary["tasks"].setdefault(task, {})[algo] = {
-                "curve": rows,
-                "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
-            }
+    with contextlib.redirect_stdout(io.StringIO()):
+        for task, by_algo in curves.items():
+            published = published_curve(task)
+            for algo, by_seed in by_algo.items():
+                summary["tasks"].setdefault(task, {})[algo] = {
+                    "curve": report(task, algo, preset_name, by_seed, published),
+                    "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
+                }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "curves.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, path)
+    return summary
 
 
 if __name__ == "__main__":
