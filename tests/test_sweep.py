@@ -201,8 +201,10 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     assert all(r["system"] == "simbav2-small" and r["metric"] == "avg_return" for r in rows)
     assert len({r["value"] for r in rows if r["env_step"] == "400"}) == 2  # seeds differ
 
-    # Running it again starts nothing for the finished runs.
+    # Running it again starts nothing for the finished runs, including one whose
+    # checkpoint was deleted to save disk (its metrics show the final evaluation).
     stamp = (seed0 / "checkpoint.npz").stat().st_mtime_ns
+    (seed1 / "checkpoint.npz").unlink()
     calls = []
     real_run = backends.subprocess.run
     backends.subprocess.run = lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw)
@@ -212,6 +214,22 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
         backends.subprocess.run = real_run
     assert calls == [] and (seed0 / "checkpoint.npz").stat().st_mtime_ns == stamp
     assert "2 finished, 0 to resume, 0 new" in capsys.readouterr().out
+    assert len(read_csv(out / "results.csv")) == 4  # the pruned run's results stay
+
+
+def test_only_a_log_that_reached_the_budget_stands_in_for_a_checkpoint(tmp_path):
+    (spec,) = expand(["Pendulum-v1"], [parse_config("simbav2-small", TINY)], [0], tmp_path)
+    run_dir = tmp_path / "Pendulum-v1" / "simbav2-small" / "seed0"
+    assert spec.run_dir == str(run_dir) and runner.status(spec) == "new"
+    run_dir.mkdir(parents=True)
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        f.write(json.dumps({"env_step": 200, "eval/return": -900.0}) + "\n")
+        f.write(json.dumps({"env_step": 300, "loss/critic": 1.0}) + "\n")
+    assert runner.status(spec) == "new"  # died before its first checkpoint: starts over
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"env_step": 400, "eval/return": -500.0}) + "\n")
+    assert runner.status(spec) == "done"
+    assert [r["value"] for r in runner.eval_rows(spec)] == [-900.0, -500.0]
 
 
 def test_ray_backend_runs_a_micro_sweep(tmp_path, shared_cache):

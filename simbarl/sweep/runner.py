@@ -33,11 +33,27 @@ def checkpoint_step(run_dir: str | Path) -> int | None:
         return None
 
 
+def logged_step(run_dir: str | Path) -> int | None:
+    """Env step of the last evaluation in a run's ``metrics.jsonl``, or None."""
+    from simbarl.train.logger import read_metrics
+
+    if not (Path(run_dir) / "metrics.jsonl").is_file():
+        return None
+    steps = [r["env_step"] for r in read_metrics(run_dir) if "eval/return" in r]
+    return max(steps, default=None)
+
+
 def status(spec: RunSpec) -> str:
-    """``done`` (budget reached), ``resume`` (has a checkpoint) or ``new``."""
+    """``done`` (budget reached), ``resume`` (has a checkpoint) or ``new``.
+
+    A run whose checkpoint was deleted after it finished (it holds the replay
+    buffer, the bulk of a run directory) still counts as done when its
+    ``metrics.jsonl`` has the evaluation at the budget, so finished runs can be
+    kept as their config and metrics alone."""
     step = checkpoint_step(spec.run_dir)
     if step is None:
-        return "new"
+        logged = logged_step(spec.run_dir)
+        return "done" if logged is not None and logged >= spec.config["steps"] else "new"
     return "done" if step >= spec.config["steps"] else "resume"
 
 
