@@ -9,9 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import struct
-from tiny_config import TINY_AGENT, tiny
+from tiny_config import LEARNING_AGENT, tiny
 
-from simbarl.config import NetworkConfig
 from simbarl.envs import device_tasks, toy
 from simbarl.envs.vector_jax import VecEnv, run_episodes
 from simbarl.replay.memory import check_replay_fits, replay_bytes
@@ -160,13 +159,7 @@ def test_vmapped_device_seeds_train_in_their_own_run_directories(tmp_path):
 
 def test_tiny_agent_learns_point_mass_on_the_device(tmp_path):
     """Standing still scores about 25 and random play less; heading home about 95."""
-    agent = dataclasses.replace(
-        TINY_AGENT,
-        actor=NetworkConfig("simbav2", 32, 1),
-        critic=NetworkConfig("simbav2", 64, 1),
-        learning_rate=3e-4,
-        learning_rate_end=3e-4,
-    )
+    agent = LEARNING_AGENT
     cfg = _device_cfg(
         tmp_path,
         steps=4000,

@@ -5,15 +5,12 @@ Run locally with ``pip install -e ".[playground]"``; CI does not install it.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tiny_config import TINY_AGENT, tiny
+from tiny_config import LEARNING_AGENT, tiny
 
-from simbarl.config import NetworkConfig
 from simbarl.envs.device_tasks import load_device_task, resolve_impl
 from simbarl.envs.registry import resolve_task
 from simbarl.envs.vector_jax import VecEnv
@@ -54,13 +51,7 @@ def test_tiny_agent_improves_on_cartpole_balance_in_the_device_loop(tmp_path):
     16 envs, action repeat 2 and 8 updates per iteration give 10k updates in 40k env
     steps; the tiny agent reached 712 with this seed (about 3 minutes on 2 busy cores,
     most of it compiling MJX)."""
-    agent = dataclasses.replace(
-        TINY_AGENT,
-        actor=NetworkConfig("simbav2", 32, 1),
-        critic=NetworkConfig("simbav2", 64, 1),
-        learning_rate=3e-4,
-        learning_rate_end=3e-4,
-    )
+    agent = LEARNING_AGENT
     cfg = tiny(
         tmp_path,
         env="mjx:CartpoleBalance",

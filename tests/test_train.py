@@ -6,9 +6,9 @@ import json
 import jax
 import numpy as np
 import pytest
-from tiny_config import TINY_AGENT, tiny
+from tiny_config import LEARNING_AGENT, tiny
 
-from simbarl.config import NetworkConfig, ReplayConfig
+from simbarl.config import ReplayConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
@@ -116,13 +116,7 @@ def test_tiny_agent_learns_pendulum(tmp_path, algo):
         eval_every=5000,
         eval_episodes=5,
         batch_size=64,
-        agent=dataclasses.replace(
-            TINY_AGENT,
-            actor=NetworkConfig("simbav2", 32, 1),
-            critic=NetworkConfig("simbav2", 64, 1),
-            learning_rate=3e-4,
-            learning_rate_end=3e-4,
-        ),
+        agent=LEARNING_AGENT,
     )
     result = train(cfg)
     first_train = [

@@ -6,6 +6,14 @@ TINY_AGENT = AgentConfig(
     actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1)
 )
 
+# A little wider, with a constant learning rate: what the "it learns" tests train.
+LEARNING_AGENT = AgentConfig(
+    actor=NetworkConfig("simbav2", 32, 1),
+    critic=NetworkConfig("simbav2", 64, 1),
+    learning_rate=3e-4,
+    learning_rate_end=3e-4,
+)
+
 
 def tiny(tmp_path, name="run", **kw) -> TrainConfig:
     base = dict(
