@@ -213,7 +213,8 @@ class TrainConfig:
     directory RUN_DIR/seed<k>; results match separate runs in distribution."""
     mjx_impl: Literal["auto", "jax", "warp"] = "auto"
     """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
-    MJX path on a CPU and the task's own default (Warp) on an accelerator."""
+    MJX path on a CPU and the task's own default (Warp) on an accelerator, or the JAX
+    path there when Warp is not installed."""
     action_repeat: int | None = None
     """Raw simulator steps per action. None: by suite (MuJoCo 1, DMC 2)."""
     eval_every: int = 10_000

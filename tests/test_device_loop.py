@@ -219,3 +219,20 @@ def test_device_runs_warm_start_with_a_dataset_shared_by_vmapped_seeds(tmp_path,
     for seed in result.seeds:
         assert [s for s, _ in seed.eval_returns] == [0, 400]  # step 0: the loaded policy
         assert len(_replay(seed.run_dir)["reward"]) == 400  # the dataset is not checkpointed
+
+
+def test_auto_physics_backend_falls_back_to_jax_without_warp(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert device_tasks.resolve_impl("auto") is None  # the task's own default (Warp)
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "warp" else real_find_spec(n)
+    )
+    assert device_tasks.resolve_impl("auto") == "jax"
+    assert device_tasks.resolve_impl("warp") == "warp"
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert device_tasks.resolve_impl("auto") == "jax"
