@@ -152,11 +152,18 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "throughput": [],
     }
+
+    def dump() -> None:  # after every measurement: a run cut short keeps what it measured
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=1))
+
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.tasks:
             for n in args.num_envs:
                 row = throughput(base, env, n, args.iterations, tmp)
                 out["throughput"].append(row)
+                dump()
                 print(
                     f"{env} N={n}: {row['env_steps_per_s']:.0f} env steps/s, "
                     f"{row['updates_per_s']:.1f} updates/s "
@@ -173,6 +180,7 @@ def main() -> None:
             tmp,
         )
         out["solve"] = solved
+        dump()
         state = "reached" if solved["solved"] else "did not reach"
         print(
             f"{args.solve_task} N={args.solve_num_envs}: {state} {args.threshold:g} "
@@ -183,15 +191,13 @@ def main() -> None:
         if twin and not args.no_host:
             host = host_twin(base, twin, wall, args.solve_eval_every, tmp)
             out["host_twin"] = host
+            dump()
             last = host["eval_returns"][-1][1] if host["eval_returns"] else float("nan")
             print(
                 f"host loop {twin}, same {wall:.0f} s: {host['env_steps']} env steps, "
                 f"last evaluation {last:.1f}",
                 flush=True,
             )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,11 @@ def main() -> None:
 
     limit = matmul_gflops()
     print(f"device {jax.devices()[0].device_kind}, float32 matmul {limit:.1f} GFLOP/s")
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+    }
     results = []
     for name in args.presets:
         for algo in args.algos:
@@ -190,16 +195,11 @@ def main() -> None:
             row = measure(base, name, args)
             row["matmul_gflops"] = limit
             row["fraction_of_matmul_limit"] = row["updates_per_s"] * row["gflop_per_update"] / limit
-            print(json.dumps(row))
+            print(json.dumps(row), flush=True)
             results.append(row)
-    if args.json:
-        meta = {
-            "machine": platform.processor() or platform.machine(),
-            "device": jax.devices()[0].device_kind,
-            "jax": jax.__version__,
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+            if args.json:  # after every row: a run cut short keeps what it measured
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

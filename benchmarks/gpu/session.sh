@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU measurements the issues ask for, in parts that each fit one 10-minute
+# command on a lent GPU machine (run fetch_wheels.sh first, carry .whl):
+#
+#   a: full-size update throughput (issue 2) and the device loop on
+#      mjx:CartpoleBalance: N in 64/1024/4096 and time to 900 (issue 5)  ~6 min
+#   b: 10 vmapped seeds against 10 separate processes (issue 4)          ~4 min
+#   c: full-size SimbaV2 on HalfCheetah-v5 toward 100k env steps, to compare
+#      with the published curve (issue 2); what time allows               <= 9 min
+#
+#   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
+#   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
+#
+# Every benchmark writes its JSON as it goes, so a part stopped by its time limit
+# keeps what it measured.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+PART=${1:?part a, b or c}
+OUT=${OUT:-benchmarks/results/gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if [ -d .whl ] && ! python3 -c "import mujoco_playground" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+PY=${PYTHON:-python3}
+nvidia-smi -L 2>/dev/null
+$PY -c "import jax; print('jax', jax.__version__, jax.devices())"
+S=${SMOKE:-0}
+pick() { if [ "$S" = 1 ]; then echo "$2"; else echo "$1"; fi; }  # full, smoke
+
+case $PART in
+a)
+  timeout "$(pick 200 120)" $PY benchmarks/throughput.py --env HalfCheetah-v5 \
+    --presets $(pick "simbav2 simbav2-small" simbav2-small) --algos sac \
+    --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
+  timeout "$(pick 360 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
+    --preset "$(pick simbav2-parallel simbav2-small)" --batch-size "$(pick 8192 64)" \
+    --updates-per-step 2 --num-envs $(pick "64 1024 4096" "16") --iterations "$(pick 40 8)" \
+    --solve-num-envs "$(pick 1024 16)" --solve-budget "$(pick 20000000 2000)" \
+    --solve-eval-every "$(pick 250000 1000)" --no-host --json "$OUT/device_loop_gpu.json"
+  ;;
+b)
+  timeout "$(pick 300 500)" $PY benchmarks/vmap_seeds.py --env HalfCheetah-v5 \
+    --preset "$(pick simbav2 simbav2-small)" --seeds "$(pick 10 2)" --steps "$(pick 4000 600)" \
+    --json "$OUT/vmap_seeds_gpu.json"
+  ;;
+c)
+  timeout "$(pick 540 120)" $PY benchmarks/learning.py --tasks HalfCheetah-v5 \
+    --preset "$(pick simbav2 simbav2-small)" --seeds 0 --steps "$(pick 100000 2000)" \
+    --eval-every "$(pick 10000 1000)" --out /tmp/gpu_learning
+  cp /tmp/gpu_learning/HalfCheetah-v5/*/metrics.jsonl "$OUT/halfcheetah_metrics.jsonl"
+  ;;
+*)
+  echo "unknown part $PART (a, b or c)" >&2
+  exit 2
+  ;;
+esac
+ls -la "$OUT"
