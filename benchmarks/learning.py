@@ -14,9 +14,7 @@ DMC env steps include the action repeat of 2, as ours do).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
 import json
 import os
 import time
@@ -42,17 +40,12 @@ def run_one(cfg, run_dir: Path) -> list[tuple[int, float]]:
     return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
 
 
-def report(task: str, algo: str, preset_name: str, by_seed: dict, published: dict) -> list:
-    """Print mean +- std over seeds beside the published curve; return the rows."""
-    steps = sorted({s for c in by_seed.values() for s, _ in c})
-    print(f"\n{task} {algo} ({preset_name}, {len(by_seed)} seeds) vs published SimbaV2 UTD2")
-    print(f"{'env_step':>9} {'simbarl':>16} {'published':>16}")
+def curve_rows(by_seed: dict, published: dict) -> list:
+    """Mean +- std over seeds at each evaluation step, beside the published curve."""
     rows = []
-    for step in steps:
+    for step in sorted({s for c in by_seed.values() for s, _ in c}):
         vals = [r for c in by_seed.values() for s, r in c if s == step]
         pub = published.get(step)
-        pub_s = f"{pub[0]:.1f} +- {pub[1]:.1f}" if pub else "-"
-        print(f"{step:>9} {np.mean(vals):>8.1f} +- {np.std(vals):<5.1f} {pub_s:>16}")
         rows.append(
             {
                 "env_step": step,
@@ -64,6 +57,16 @@ def report(task: str, algo: str, preset_name: str, by_seed: dict, published: dic
             }
         )
     return rows
+
+
+def report(task: str, algo: str, preset_name: str, rows: list) -> None:
+    """Print a curve's rows (``curve_rows``) beside the published curve."""
+    print(f"\n{task} {algo} ({preset_name}, {rows[0]['n']} seeds) vs published SimbaV2 UTD2")
+    print(f"{'env_step':>9} {'simbarl':>16} {'published':>16}")
+    for r in rows:
+        pub = r["published_mean"]
+        pub_s = f"{pub:.1f} +- {r['published_std']:.1f}" if pub is not None else "-"
+        print(f"{r['env_step']:>9} {r['mean']:>8.1f} +- {r['std']:<5.1f} {pub_s:>16}")
 
 
 def _earlier(path: Path, preset_name: str, steps: int) -> dict:
@@ -119,12 +122,12 @@ def main() -> None:
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                write_curves(out, args.preset, args.steps, ours, time.time() - started)
-    summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+                summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+    if not ours:  # nothing ran: rewrite the summary of what is there
+        summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
     for task, entry in summary["tasks"].items():
-        for algo, by_seed in entry.items():
-            per_seed = {int(k): [tuple(p) for p in v] for k, v in by_seed["per_seed"].items()}
-            report(task, algo, args.preset, per_seed, published_curve(task))
+        for algo, by_algo in entry.items():
+            report(task, algo, args.preset, by_algo["curve"])
     print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
 
 
@@ -147,14 +150,13 @@ def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: fl
         "wall_clock_s": wall_s,
         "tasks": {},
     }
-    with contextlib.redirect_stdout(io.StringIO()):
-        for task, by_algo in curves.items():
-            published = published_curve(task)
-            for algo, by_seed in by_algo.items():
-                summary["tasks"].setdefault(task, {})[algo] = {
-                    "curve": report(task, algo, preset_name, by_seed, published),
-                    "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
-                }
+    for task, by_algo in curves.items():
+        published = published_curve(task)
+        for algo, by_seed in by_algo.items():
+            summary["tasks"].setdefault(task, {})[algo] = {
+                "curve": curve_rows(by_seed, published),
+                "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
+            }
     out.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(summary, indent=2))

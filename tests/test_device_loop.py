@@ -159,7 +159,6 @@ def test_vmapped_device_seeds_train_in_their_own_run_directories(tmp_path):
 
 def test_tiny_agent_learns_point_mass_on_the_device(tmp_path):
     """Standing still scores about 25 and random play less; heading home about 95."""
-    agent = LEARNING_AGENT
     cfg = _device_cfg(
         tmp_path,
         steps=4000,
@@ -168,7 +167,7 @@ def test_tiny_agent_learns_point_mass_on_the_device(tmp_path):
         eval_every=4000,
         eval_episodes=32,
         log_every=1000,
-        agent=agent,
+        agent=LEARNING_AGENT,
     )
     result = train(cfg)
     rows = read_metrics(result.run_dir)

@@ -51,7 +51,6 @@ def test_tiny_agent_improves_on_cartpole_balance_in_the_device_loop(tmp_path):
     16 envs, action repeat 2 and 8 updates per iteration give 10k updates in 40k env
     steps; the tiny agent reached 712 with this seed (about 3 minutes on 2 busy cores,
     most of it compiling MJX)."""
-    agent = LEARNING_AGENT
     cfg = tiny(
         tmp_path,
         env="mjx:CartpoleBalance",
@@ -64,7 +63,7 @@ def test_tiny_agent_improves_on_cartpole_balance_in_the_device_loop(tmp_path):
         eval_every=40_000,
         eval_episodes=16,
         log_every=5_000,
-        agent=agent,
+        agent=LEARNING_AGENT,
     )
     result = train(cfg)
     rows = read_metrics(result.run_dir)
