@@ -58,7 +58,7 @@ from simbarl.train.online import (
     start,
 )
 from simbarl.train.progress import Progress
-from simbarl.train.seeds import Seat, Seeds, seat_configs
+from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 
@@ -301,17 +301,10 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
         returns, lengths = evaluate(carry.learner.actor, carry.obs_stats, carry.scaler, keys)
         returns, lengths = np.asarray(returns), np.asarray(lengths)
         for k, seat in enumerate(seats):
-            result = EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None)
-            seat.loop.eval_round += 1
-            row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
-            row.update(result.metrics())
-            seat.logger.log(row)
-            seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
+            seat.record_eval(EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None))
             if cfg.checkpoint:
                 save(k)
-        mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
-        progress.set_eval(mean)
-        return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
+        return target_reached(seats, cfg, progress)
 
     if resume is None and cfg.init_from is not None:
         run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data

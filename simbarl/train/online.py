@@ -41,7 +41,7 @@ from simbarl.train.evaluate import evaluate
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
-from simbarl.train.seeds import Seat, Seeds, seat_configs
+from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import Normalization, make_step_fns
 from simbarl.train.warm_start import dataset_buffer, warm_start
 
@@ -243,19 +243,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 seat.cfg.seed,
                 seat.loop.eval_round,
             )
-            seat.loop.eval_round += 1
-            row = {
-                "env_step": seat.loop.env_step,
-                "agent_step": seat.loop.agent_step,
-                **result.metrics(),
-            }
-            seat.logger.log(row)
-            seat.eval_returns.append((seat.loop.env_step, row["eval/return"]))
+            seat.record_eval(result)
             if cfg.checkpoint:
                 save(seat, k)
-        mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
-        progress.set_eval(mean)
-        return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
+        return target_reached(seats, cfg, progress)
 
     if resume is None and cfg.init_from is not None:
         run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data

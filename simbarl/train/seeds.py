@@ -78,6 +78,21 @@ class Seat:
     recent_returns: list = dataclasses.field(default_factory=list)
     last_log: tuple = ()
 
+    def record_eval(self, result) -> None:
+        """Log an evaluation (an ``EvalResult``) at this seat's step; start a new round."""
+        self.loop.eval_round += 1
+        row = {"env_step": self.loop.env_step, "agent_step": self.loop.agent_step}
+        row.update(result.metrics())
+        self.logger.log(row)
+        self.eval_returns.append((self.loop.env_step, row["eval/return"]))
+
+
+def target_reached(seats: list[Seat], cfg: TrainConfig, progress) -> bool:
+    """Show the mean of the seats' latest evaluations; True once ``--stop-at-return`` is met."""
+    mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
+    progress.set_eval(mean)
+    return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
+
 
 def seat_configs(cfg: TrainConfig, run_dir: Path) -> list[TrainConfig]:
     """One single-seed config per seed, each with its own run directory."""
