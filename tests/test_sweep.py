@@ -217,6 +217,28 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     assert len(read_csv(out / "results.csv")) == 4  # the pruned run's results stay
 
 
+def test_results_csv_holds_each_finished_run_even_if_the_sweep_dies(tmp_path, monkeypatch):
+    out = tmp_path / "sweep"
+    row = {
+        "system": "simbav2-small",
+        "task": "Pendulum-v1",
+        "metric": "avg_return",
+        "env_step": 400,
+        "value": -500.0,
+        "seed": 0,
+    }
+
+    def first_run_then_killed(specs, workers, log_dir, on_outcome):
+        on_outcome(backends.Outcome(specs[0], "done", 1.0, rows=[row]))
+        raise MemoryError  # the sweep process dies while the second run trains
+
+    monkeypatch.setattr(backends, "run_local", first_run_then_killed)
+    with pytest.raises(MemoryError):
+        main(["sweep", "--tasks", "Pendulum-v1", "--seeds", "2", "--out", str(out)])
+    assert read_csv(out / "results.csv") == [row]
+    assert [p.name for p in out.iterdir() if p.suffix == ".tmp"] == []
+
+
 def test_only_a_log_that_reached_the_budget_stands_in_for_a_checkpoint(tmp_path):
     (spec,) = expand(["Pendulum-v1"], [parse_config("simbav2-small", TINY)], [0], tmp_path)
     run_dir = tmp_path / "Pendulum-v1" / "simbav2-small" / "seed0"

@@ -81,7 +81,7 @@ def _sweep_parser() -> argparse.ArgumentParser:
 
 def sweep_cli(argv: list[str]) -> int:
     from simbarl.sweep import runner
-    from simbarl.sweep.results import format_tables, write_csv
+    from simbarl.sweep.results import format_tables
     from simbarl.sweep.spec import expand, parse_config, resolve_tasks
 
     p = _sweep_parser()
@@ -123,7 +123,6 @@ def sweep_cli(argv: list[str]) -> int:
     outcomes = _run(args, specs, len(specs) - counts["done"])
     rows = [r for o in outcomes for r in o.rows]
     if rows:
-        write_csv(out / "results.csv", rows)
         table = format_tables(rows, args.step)
         (out / "scores.txt").write_text(table + "\n")
         print(f"\n{table}\n\nresults: {out / 'results.csv'}, tables: {out / 'scores.txt'}")
@@ -137,9 +136,12 @@ def sweep_cli(argv: list[str]) -> int:
 
 
 def _run(args, specs, left: int) -> list:
+    """Run the specs; OUT/results.csv is rewritten as each run ends, so it holds every
+    finished run's evaluations even if the sweep itself is killed."""
     from tqdm import tqdm
 
     from simbarl.sweep import backends
+    from simbarl.sweep.results import write_csv
 
     bar = tqdm(total=len(specs), desc="sweep", unit="run", dynamic_ncols=True)
     start = time.time()
@@ -154,7 +156,13 @@ def _run(args, specs, left: int) -> list:
 
     outcomes: list = []
     n_failed = lambda: sum(o.state == "failed" for o in outcomes)
-    record = lambda o: (outcomes.append(o), on_outcome(o))
+
+    def record(o) -> None:
+        outcomes.append(o)
+        if o.rows:
+            write_csv(Path(args.out) / "results.csv", [r for x in outcomes for r in x.rows])
+        on_outcome(o)
+
     try:
         if args.backend == "ray":
             backends.run_ray(specs, args.address, args.cpus_per_run, args.gpus_per_run, record)
