@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from simbarl.config import preset
+from simbarl.files import atomic_open
 from simbarl.reference import published_curve
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
@@ -157,10 +157,8 @@ def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: fl
                 "curve": curve_rows(by_seed, published),
                 "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
             }
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        f.write(json.dumps(summary, indent=2))
     return summary
 
 

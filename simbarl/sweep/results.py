@@ -10,7 +10,6 @@ per group and overall with stratified-bootstrap intervals (``analysis.scores``).
 from __future__ import annotations
 
 import csv
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from simbarl.analysis.scores import summarize
 from simbarl.envs.benchmark_tasks import BY_ID, GROUPS
+from simbarl.files import atomic_open
 from simbarl.reference import published_curve
 
 FIELDS = ("system", "task", "metric", "env_step", "value", "seed")
@@ -26,14 +26,10 @@ FIELDS = ("system", "task", "metric", "env_step", "value", "seed")
 def write_csv(path: str | Path, rows: list[dict]) -> None:
     """Write rows in the published layout; atomic, so a reader never sees half a file."""
     rows = sorted(rows, key=lambda r: (r["system"], r["task"], r["seed"], r["env_step"]))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, FIELDS)
         w.writeheader()
         w.writerows({k: r[k] for k in FIELDS} for r in rows)
-    os.replace(tmp, path)
 
 
 def read_csv(path: str | Path) -> list[dict]:

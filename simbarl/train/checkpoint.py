@@ -9,12 +9,13 @@ built from the run's config and says what differs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+
+from simbarl.files import atomic_open
 
 META_KEY = "__meta__"
 
@@ -31,12 +32,8 @@ def save(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
     for name, tree in trees.items():
         arrays.update(_flatten(name, tree))
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_meta(path: str | Path) -> dict:
