@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -29,14 +30,21 @@ from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
 
 
-def run_one(cfg, run_dir: Path) -> list[tuple[int, float]]:
+def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:
+    """Train (or resume, or just read) one run; its evaluation curve, or None when the run
+    stopped before ``cfg.steps`` (Ctrl-C): its checkpoint stays for the next invocation to
+    resume, and a partial curve must not enter the means of ``curves.json``."""
+    interrupted = False
     if (run_dir / rd.CHECKPOINT_FILE).is_file():
         meta = read_metrics(run_dir)
         done = max((r["env_step"] for r in meta), default=0)
         if done < cfg.steps:
-            train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=run_dir)
+            resumed = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=run_dir)
+            interrupted = resumed.interrupted
     else:
-        train(dataclasses.replace(cfg, run_dir=str(run_dir)))
+        interrupted = train(dataclasses.replace(cfg, run_dir=str(run_dir))).interrupted
+    if interrupted:
+        return None
     return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
 
 
@@ -117,6 +125,13 @@ def main() -> None:
                 run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
                 t0 = time.time()
                 curve = run_one(cfg, run_dir)
+                if curve is None:
+                    print(
+                        f"{task} {algo} seed {seed}: stopped before {args.steps} steps; not "
+                        f"added to curves.json (run again to resume from {run_dir})",
+                        flush=True,
+                    )
+                    sys.exit(130)
                 ours.setdefault(task, {}).setdefault(algo, {})[seed] = curve
                 print(
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
