@@ -5,7 +5,9 @@ under ``--out``, adds every evaluation to ``curves.json`` after each run (curves
 earlier or concurrent invocations with the same preset and budget are kept) and
 prints mean +- std over seeds at each evaluation step next to the ``simbaV2_utd2``
 row of the published curves at the same env step (MuJoCo was published on -v4;
-DMC env steps include the action repeat of 2, as ours do).
+DMC env steps include the action repeat of 2, as ours do). A run stopped with
+Ctrl-C keeps its checkpoint, stays out of ``curves.json`` and is resumed by the
+same command.
 
     python benchmarks/learning.py --tasks dmc:cartpole-swingup --seeds 0 1 2 \\
         --preset simbav2-small --steps 100000 --out benchmarks/results/learning
