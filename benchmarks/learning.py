@@ -36,17 +36,12 @@ def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:
     """Train (or resume, or just read) one run; its evaluation curve, or None when the run
     stopped before ``cfg.steps`` (Ctrl-C): its checkpoint stays for the next invocation to
     resume, and a partial curve must not enter the means of ``curves.json``."""
-    interrupted = False
-    if (run_dir / rd.CHECKPOINT_FILE).is_file():
-        meta = read_metrics(run_dir)
-        done = max((r["env_step"] for r in meta), default=0)
-        if done < cfg.steps:
-            resumed = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=run_dir)
-            interrupted = resumed.interrupted
-    else:
-        interrupted = train(dataclasses.replace(cfg, run_dir=str(run_dir))).interrupted
-    if interrupted:
-        return None
+    resume = run_dir if (run_dir / rd.CHECKPOINT_FILE).is_file() else None
+    done = max((r["env_step"] for r in read_metrics(run_dir)), default=0) if resume else 0
+    if done < cfg.steps:
+        result = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=resume)
+        if result.interrupted:
+            return None
     return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
 
 

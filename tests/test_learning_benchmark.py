@@ -13,7 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
 
 
 @pytest.fixture
-def learning(monkeypatch):
+def learning():
     spec = importlib.util.spec_from_file_location("learning_benchmark", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
