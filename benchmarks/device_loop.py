@@ -31,7 +31,7 @@ import jax
 
 from simbarl.config import preset
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 HOST_TWIN = {"mjx:CartpoleBalance": "dmc:cartpole-balance", "mjx:CheetahRun": "dmc:cheetah-run"}
 

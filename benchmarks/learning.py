@@ -29,7 +29,7 @@ from simbarl.files import atomic_open
 from simbarl.reference import published_curve
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 
 def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:

@@ -30,8 +30,9 @@ from simbarl.agents import Batch
 from simbarl.analysis.flops import update_flops
 from simbarl.config import preset
 from simbarl.train import run_dir as rd
+from simbarl.train.learner import build_agent
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import build_agent, train
+from simbarl.train.run import train
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:

@@ -26,7 +26,7 @@ import jax
 from simbarl.config import preset
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 
 def rate(run_dir: Path) -> float:
@@ -82,7 +82,7 @@ def main() -> None:
         for c in cfgs:
             code = (
                 "import json, sys; from simbarl.train import run_dir as rd; "
-                "from simbarl.train.online import train; "
+                "from simbarl.train.run import train; "
                 "train(rd.config_from_dict(json.loads(sys.argv[1])))"
             )
             arg = json.dumps(rd.config_to_dict(c))

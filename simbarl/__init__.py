@@ -20,7 +20,8 @@ from simbarl.config import (
     TrainConfig,
     preset,
 )
-from simbarl.train.online import RunResult, train
+from simbarl.train.results import RunResult
+from simbarl.train.run import train
 
 __all__ = [
     "PRESETS",

@@ -7,9 +7,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from simbarl.normalizers import EPS
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
-from simbarl.train.loop_state import LoopState
+from simbarl.train.learner import build_agent, fresh_loop
 
 
 class Agent:
@@ -21,8 +22,6 @@ class Agent:
     """
 
     def __init__(self, run_dir: str | Path):
-        from simbarl.train.online import build_agent  # avoid an import cycle
-
         self.run_dir = Path(run_dir)
         self.config = rd.load_config(self.run_dir)
         if self.config.vmap_seeds > 1:
@@ -36,12 +35,9 @@ class Agent:
         if not path.is_file():
             raise ValueError(f"{self.run_dir} has no {rd.CHECKPOINT_FILE}: nothing to load")
         self._learner_def = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
-        loop = LoopState.fresh(self.config.num_envs, self.task.obs_dim, self.task.action_dim)
-        from simbarl.normalizers import EPS, init_reward_scaler, init_stats
-
-        loop.obs_stats = init_stats((self.task.obs_dim,))
-        loop.reward_scaler = init_reward_scaler(self.config.num_envs)
-        template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": loop.arrays()}
+        loop = fresh_loop(self.config, self.task.obs_dim, self.task.action_dim, self.config.seed)
+        stats = {"obs_stats": loop.obs_stats, "reward_scaler": loop.reward_scaler}
+        template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": stats}
         trees, self.meta = checkpoint.load(path, template)
         self.learner = trees["learner"]
         self.obs_stats = stats = trees["loop"]["obs_stats"]

@@ -84,7 +84,7 @@ def train_cli(argv: list[str]) -> int:
     )
     if known.preset:
         cfg = dataclasses.replace(cfg, preset=known.preset)
-    from simbarl.train.online import train
+    from simbarl.train.run import train
 
     try:
         result = train(cfg, resume=known.resume)

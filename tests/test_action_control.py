@@ -15,7 +15,7 @@ from simbarl.agents.actor_critic import Batch
 from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
 from simbarl.envs.registry import make_env, resolve_task
 from simbarl.train import run_dir as rd
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 ENV = "dmc:cartpole-swingup"  # one action in [-1, 1]
 OBS_DIM, ACT_DIM = 3, 2

@@ -22,7 +22,7 @@ from simbarl.offline.datasets import (  # noqa: E402
 )
 from simbarl.offline.record import record_episodes, replay_episodes  # noqa: E402
 from simbarl.train import checkpoint  # noqa: E402
-from simbarl.train.online import train  # noqa: E402
+from simbarl.train.run import train  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from simbarl.envs import device_tasks, toy
 from simbarl.envs.vector_jax import VecEnv, run_episodes
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 
 @struct.dataclass

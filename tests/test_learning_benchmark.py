@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simbarl.train.online import RunResult
+from simbarl.train.results import RunResult
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
 

@@ -104,9 +104,9 @@ def test_init_from_errors_are_clear(offline_run, tmp_path, capsys):
 def test_warm_start_takes_weights_and_statistics_not_optimizers(offline_run):
     from simbarl.agent import load_agent
     from simbarl.config import preset
-    from simbarl.train.online import build_agent, start
+    from simbarl.train.learner import build_agent
     from simbarl.train.run_dir import resolve
-    from simbarl.train.warm_start import init_config
+    from simbarl.train.warm_start import init_config, start
 
     run_dir, _, _ = offline_run
     source = load_agent(run_dir)

@@ -15,7 +15,7 @@ from simbarl.envs.device_tasks import load_device_task, resolve_impl
 from simbarl.envs.registry import resolve_task
 from simbarl.envs.vector_jax import VecEnv
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 pytest.importorskip("mujoco_playground")
 

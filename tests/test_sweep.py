@@ -14,7 +14,7 @@ from simbarl.sweep import backends, runner
 from simbarl.sweep.results import aggregate_table, final_values, read_csv, task_table, write_csv
 from simbarl.sweep.spec import apply_overrides, expand, parse_config, resolve_tasks
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 # Tiny runs: 2 evaluations over 400 env steps on short-episode tasks.
 TINY = [

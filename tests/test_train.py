@@ -11,7 +11,7 @@ from tiny_config import LEARNING_AGENT, tiny
 from simbarl.config import ReplayConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 
 def _load_ckpt(run_dir):

@@ -10,7 +10,7 @@ import tiny_config
 from simbarl.config import TrainConfig
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
-from simbarl.train.online import train
+from simbarl.train.run import train
 
 
 def tiny(path, **kw) -> TrainConfig:

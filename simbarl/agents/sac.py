@@ -21,9 +21,7 @@ from simbarl.agents.actor_critic import ActorCritic, Batch, LearnerState
 from simbarl.agents.common import ema, gaussian_sample
 from simbarl.networks.heads import TanhGaussianActor
 
-SACState = LearnerState  # the name earlier releases used
-
-__all__ = ["SAC", "Batch", "LearnerState", "SACState"]
+__all__ = ["SAC", "Batch", "LearnerState"]
 
 
 class SAC(ActorCritic):

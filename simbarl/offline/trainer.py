@@ -39,11 +39,12 @@ from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
 from simbarl.train import run_dir as rd
 from simbarl.train.evaluate import evaluate
+from simbarl.train.learner import normalization
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, save_loop
-from simbarl.train.online import StopFlag, normalization
 from simbarl.train.progress import Progress
 from simbarl.train.step import draw, prepare
+from simbarl.train.stop import StopFlag
 
 # D4RL reference scores (random, expert) for the normalized score 100 (R - min) / (max - min).
 D4RL_REFERENCE = {

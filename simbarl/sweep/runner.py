@@ -81,7 +81,7 @@ def eval_rows(spec: RunSpec) -> list[dict]:
 
 def run(spec: RunSpec) -> str:
     """Bring one run to its budget; returns ``done``, ``skipped`` or ``interrupted``."""
-    from simbarl.train.online import train
+    from simbarl.train.run import train
 
     state = status(spec)
     if state == "done":

@@ -45,22 +45,15 @@ from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
+from simbarl.train.learner import build_agent, iterations_for, normalization
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
-from simbarl.train.online import (
-    RunResult,
-    StopFlag,
-    build_agent,
-    gather_results,
-    iterations_for,
-    log_train,
-    normalization,
-    start,
-)
 from simbarl.train.progress import Progress
+from simbarl.train.results import RunResult, gather_results, log_train
 from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import act, configured_step
-from simbarl.train.warm_start import dataset_buffer
+from simbarl.train.stop import StopFlag
+from simbarl.train.warm_start import dataset_buffer, start
 
 
 @struct.dataclass
@@ -231,7 +224,7 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
 
 
 def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
-    """Train on a ``mjx:``/``jax:`` task with the device loop (``online.train`` routes here)."""
+    """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here)."""
     cfg, _ = rd.resolve(cfg)
     if resume is not None:
         group_dir = Path(resume)

@@ -11,120 +11,38 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from simbarl.agents import ALGORITHMS, ActorCritic
-from simbarl.agents.actor_critic import reported_metrics
-from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
-from simbarl.normalizers import (
-    EPS,
-    init_reward_scaler,
-    init_stats,
-    reward_scale,
-    update_reward_scaler,
-    update_stats,
-)
+from simbarl.normalizers import update_reward_scaler, update_stats
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
+from simbarl.train.learner import build_agent, iterations_for, normalization
 from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState, cut_episodes, load_loop, save_loop
+from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
+from simbarl.train.results import RunResult, gather_results, log_train
 from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
-from simbarl.train.step import Normalization, make_step_fns
-from simbarl.train.warm_start import dataset_buffer, warm_start
+from simbarl.train.step import make_step_fns
+from simbarl.train.stop import StopFlag
+from simbarl.train.warm_start import dataset_buffer, start
 
 
-@dataclasses.dataclass
-class RunResult:
-    run_dir: Path
-    env_step: int
-    eval_returns: list[tuple[int, float]]  # (env_step, mean return) per evaluation
-    interrupted: bool = False
-    seeds: list[RunResult] = dataclasses.field(default_factory=list)  # --vmap-seeds runs
-
-
-def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
-    """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``)."""
-    iterations = iterations_for(cfg)
-    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
-    return ALGORITHMS[cfg.algo](
-        cfg.agent,
-        obs_dim,
-        action_dim,
-        discount=cfg.agent.discount,
-        num_critics=rd.num_critics(cfg.algo, cfg.agent),
-        total_updates=max(iterations - warmup_iters, 1) * cfg.updates_per_step,
-    )
-
-
-def iterations_for(cfg: TrainConfig) -> int:
-    """Loop iterations (each steps all envs once) to spend ``cfg.steps`` env steps."""
-    return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
-
-
-def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
-    """Float32 normalization from the running statistics: numpy float64 on the host,
-    jax float32 inside the device loop (array methods only, so both work)."""
-    if cfg.agent.observation_norm:
-        mean, std = obs_stats.mean, (obs_stats.var + EPS) ** 0.5
-    else:
-        mean, std = obs_stats.mean * 0, obs_stats.var * 0 + 1
-    one = obs_stats.count * 0 + 1
-    scale = reward_scale(reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else one
-    return Normalization(
-        obs_mean=mean.astype(np.float32),
-        obs_std=std.astype(np.float32),
-        reward_scale=(scale * one).astype(np.float32),
-    )
-
-
-class StopFlag:
-    """First Ctrl-C asks the loop to checkpoint and stop; a second one aborts."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        # Signal handlers can only be set from the main thread (not in a worker).
-        self._main = threading.current_thread() is threading.main_thread()
-        if self._main:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._main:
-            signal.signal(signal.SIGINT, self._old)
-
-
-def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
-    """Train online. ``resume``: a run directory whose checkpoint to continue.
+def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+    """Train online on Gymnasium envs. ``resume``: a run directory to continue.
 
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
     trained together by one vmapped learner (``train/seeds.py``).
     """
-    from simbarl.envs.device_tasks import is_device_task
-
-    if is_device_task(cfg.env):
-        from simbarl.train.device import train_device
-
-        return train_device(cfg, resume)
     cfg, task = rd.resolve(cfg)
     if resume is not None:
         group_dir = Path(resume)
@@ -313,64 +231,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     return gather_results(seats, seeds, group_dir, main.env_step, interrupted)
 
 
-def start(agent: ActorCritic, cfg: TrainConfig, seed: int, warm: bool):
-    """``(learner, loop state)`` of a new run: fresh, or with ``warm`` and
-    ``--init-from`` the source run's weights and statistics (``warm_start.py``)."""
-    learner = agent.init(jax.random.PRNGKey(seed))
-    loop = fresh_loop(cfg, agent.obs_dim, agent.action_dim, seed)
-    if warm and cfg.init_from is not None:
-        learner, loop = warm_start(cfg, learner, loop)
-    return learner, loop
-
-
-def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:
-    """A new run's loop state: counters, RSNorm, reward scaler and exploration noise."""
-    loop = LoopState.fresh(cfg.num_envs, obs_dim, action_dim)
-    loop.obs_stats = init_stats((obs_dim,))
-    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
-    noise_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, action_dim)
-    return loop
-
-
-def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: bool) -> RunResult:
-    """Close the loggers; one seed's result, or a group's with the mean evaluations."""
-    for seat in seats:
-        seat.logger.close()
-    results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
-    if seeds.n == 1:
-        return results[0]
-    mean_returns = [
-        (step, float(np.mean([r.eval_returns[i][1] for r in results])))
-        for i, (step, _) in enumerate(results[0].eval_returns)
-    ]
-    return RunResult(group_dir, env_step, mean_returns, interrupted, results)
-
-
 def _env_mask(num_envs: int, envs) -> np.ndarray:
     """``(num_envs,)`` float32, 1.0 at ``envs``."""
     mask = np.zeros(num_envs, np.float32)
     mask[np.asarray(envs, int)] = 1.0
     return mask
-
-
-def log_train(seat: Seat, progress, metrics, updates: int):
-    loop, now = seat.loop, time.time()
-    t0, step0, updates0 = seat.last_log
-    row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
-    row.update({f"train/{k}": v for k, v in reported_metrics(metrics).items()})
-    bad = [k for k, v in row.items() if not math.isfinite(v)]
-    if bad:
-        raise FloatingPointError(
-            f"non-finite training metrics at env step {loop.env_step}: {', '.join(bad)}; "
-            "the last checkpoint is kept. Lower the learning rate or check the rewards."
-        )
-    if seat.recent_returns:
-        row["train/episode_return"] = float(np.mean(seat.recent_returns))
-    dt = max(now - t0, 1e-9)
-    row["perf/env_steps_per_s"] = (loop.env_step - step0) / dt
-    row["perf/updates_per_s"] = (updates - updates0) / dt
-    row["perf/updates"] = updates
-    seat.logger.log(row)
-    progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
-    return now, loop.env_step, updates

@@ -18,8 +18,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from simbarl.agent import load_agent
+from simbarl.agents import ActorCritic
 from simbarl.config import DEFAULT_PRESET, PRESETS, TrainConfig
 from simbarl.train import run_dir as rd
+from simbarl.train.learner import fresh_loop
 
 # What a warm start takes from the source learner; the rest starts fresh.
 WEIGHTS = ("actor", "critic", "target_critic", "target_actor", "log_temp")
@@ -68,8 +71,6 @@ def _shapes(tree):
 def warm_start(cfg: TrainConfig, learner, loop):
     """``(learner, loop)`` of a new run with the ``cfg.init_from`` run's weights and
     statistics; raises ``ValueError`` saying what differs when they do not fit."""
-    from simbarl.agent import load_agent
-
     source = load_agent(cfg.init_from)
     where = f"--init-from {cfg.init_from}"
     if source.config.env != cfg.env:
@@ -86,6 +87,16 @@ def warm_start(cfg: TrainConfig, learner, loop):
     scaler = source.reward_scaler
     loop.obs_stats = source.obs_stats
     loop.reward_scaler = scaler.replace(returns=np.zeros_like(loop.reward_scaler.returns))
+    return learner, loop
+
+
+def start(agent: ActorCritic, cfg: TrainConfig, seed: int, warm: bool):
+    """``(learner, loop state)`` of a new run: fresh, or with ``warm`` and
+    ``--init-from`` the source run's weights and statistics (``warm_start.py``)."""
+    learner = agent.init(jax.random.PRNGKey(seed))
+    loop = fresh_loop(cfg, agent.obs_dim, agent.action_dim, seed)
+    if warm and cfg.init_from is not None:
+        learner, loop = warm_start(cfg, learner, loop)
     return learner, loop
 
 

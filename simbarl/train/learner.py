@@ -1,0 +1,67 @@
+"""A learner from a resolved config: what both training loops, ``simbarl eval``
+and the offline trainer build the same way.
+
+Nothing here runs a loop, so every loop (host ``online.py``, device
+``device.py``, ``offline/trainer.py``) and the loaded ``Agent`` import it
+without importing each other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from simbarl.agents import ALGORITHMS, ActorCritic
+from simbarl.agents.exploration import init_noise
+from simbarl.config import TrainConfig
+from simbarl.normalizers import EPS, init_reward_scaler, init_stats, reward_scale
+from simbarl.train import run_dir as rd
+from simbarl.train.loop_state import LoopState
+from simbarl.train.step import Normalization
+
+
+def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
+    """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``)."""
+    iterations = iterations_for(cfg)
+    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+    return ALGORITHMS[cfg.algo](
+        cfg.agent,
+        obs_dim,
+        action_dim,
+        discount=cfg.agent.discount,
+        num_critics=rd.num_critics(cfg.algo, cfg.agent),
+        total_updates=max(iterations - warmup_iters, 1) * cfg.updates_per_step,
+    )
+
+
+def iterations_for(cfg: TrainConfig) -> int:
+    """Loop iterations (each steps all envs once) to spend ``cfg.steps`` env steps."""
+    return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
+
+
+def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
+    """Float32 normalization from the running statistics: numpy float64 on the host,
+    jax float32 inside the device loop (array methods only, so both work)."""
+    if cfg.agent.observation_norm:
+        mean, std = obs_stats.mean, (obs_stats.var + EPS) ** 0.5
+    else:
+        mean, std = obs_stats.mean * 0, obs_stats.var * 0 + 1
+    one = obs_stats.count * 0 + 1
+    scale = reward_scale(reward_scaler, cfg.agent.g_max) if cfg.agent.reward_scaling else one
+    return Normalization(
+        obs_mean=mean.astype(np.float32),
+        obs_std=std.astype(np.float32),
+        reward_scale=(scale * one).astype(np.float32),
+    )
+
+
+def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:
+    """A new run's loop state: counters, RSNorm, reward scaler and exploration noise."""
+    loop = LoopState.fresh(cfg.num_envs, obs_dim, action_dim)
+    loop.obs_stats = init_stats((obs_dim,))
+    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+    noise_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, action_dim)
+    return loop

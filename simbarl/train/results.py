@@ -1,0 +1,61 @@
+"""What a training run reports: its result, and its training rows in ``metrics.jsonl``.
+
+Shared by the host and the device loop (and ``--vmap-seeds`` groups of either).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simbarl.agents.actor_critic import reported_metrics
+from simbarl.train.seeds import Seat, Seeds
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    env_step: int
+    eval_returns: list[tuple[int, float]]  # (env_step, mean return) per evaluation
+    interrupted: bool = False
+    seeds: list[RunResult] = dataclasses.field(default_factory=list)  # --vmap-seeds runs
+
+
+def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: bool) -> RunResult:
+    """Close the loggers; one seed's result, or a group's with the mean evaluations."""
+    for seat in seats:
+        seat.logger.close()
+    results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
+    if seeds.n == 1:
+        return results[0]
+    mean_returns = [
+        (step, float(np.mean([r.eval_returns[i][1] for r in results])))
+        for i, (step, _) in enumerate(results[0].eval_returns)
+    ]
+    return RunResult(group_dir, env_step, mean_returns, interrupted, results)
+
+
+def log_train(seat: Seat, progress, metrics, updates: int):
+    loop, now = seat.loop, time.time()
+    t0, step0, updates0 = seat.last_log
+    row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
+    row.update({f"train/{k}": v for k, v in reported_metrics(metrics).items()})
+    bad = [k for k, v in row.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(
+            f"non-finite training metrics at env step {loop.env_step}: {', '.join(bad)}; "
+            "the last checkpoint is kept. Lower the learning rate or check the rewards."
+        )
+    if seat.recent_returns:
+        row["train/episode_return"] = float(np.mean(seat.recent_returns))
+    dt = max(now - t0, 1e-9)
+    row["perf/env_steps_per_s"] = (loop.env_step - step0) / dt
+    row["perf/updates_per_s"] = (updates - updates0) / dt
+    row["perf/updates"] = updates
+    seat.logger.log(row)
+    progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
+    return now, loop.env_step, updates

@@ -1,0 +1,26 @@
+"""``train(cfg)``: the one entry point that picks the loop for a task.
+
+Gymnasium tasks train in the host loop (``online.py``), ``mjx:``/``jax:`` tasks
+in the device loop (``device.py``). Both return a ``RunResult``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simbarl.config import TrainConfig
+from simbarl.envs.device_tasks import is_device_task
+from simbarl.train.device import train_device
+from simbarl.train.online import train_host
+from simbarl.train.results import RunResult
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+    """Train online. ``resume``: a run directory whose checkpoint to continue.
+
+    With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
+    trained together by one vmapped learner (``train/seeds.py``).
+    """
+    if is_device_task(cfg.env):
+        return train_device(cfg, resume)
+    return train_host(cfg, resume)
