@@ -178,3 +178,25 @@ def test_train_h1_walk_then_video(tmp_path):
     out = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True).stdout
     assert "(3 frames)" in out and "mean length 3" in out
     assert video.stat().st_size > 1000
+
+
+RENDER_REACH = """
+import numpy as np
+from simbarl.envs.registry import make_env
+env = make_env("h1-reach-v0", 2, render_mode="rgb_array")
+env.reset(seed=0)
+frame = env.render()
+r, g, b = (frame[..., i].astype(int) for i in range(3))
+print(frame.shape, int(np.sum((r > 150) & (g < 100) & (b < 100))))
+"""
+
+
+@needs_hb
+@pytest.mark.skipif(not ctypes.util.find_library("EGL"), reason="no EGL")
+def test_reach_renders_its_goal_marker():
+    # HumanoidBench draws the goal as a red sphere marker (a scalar size, a tuple colour).
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    cmd = [sys.executable, "-c", RENDER_REACH]
+    out = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True).stdout
+    shape, red = out.strip().rsplit(" ", 1)
+    assert shape == "(256, 256, 3)" and int(red) > 5
