@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from simbarl.envs.humanoid_bench import KNOWN_COMMIT as HB_COMMIT
 from simbarl.envs.wrappers import ActionRepeat, RescaleAction
 
 DMC_PREFIX = "dmc:"
@@ -52,7 +53,8 @@ PLUGIN_SUITES = {
         ("h1-", "h1hand-", "h1strong-", "h1touch-", "g1-"),
         "humanoid_bench",
         "HumanoidBench is not on PyPI: git clone https://github.com/carlosferrazza/"
-        "humanoid-bench && pip install --no-deps -e humanoid-bench (--no-deps: its "
+        f"humanoid-bench && git -C humanoid-bench checkout {HB_COMMIT} && pip install "
+        "--no-deps -e humanoid-bench (--no-deps: its "
         "setup.py pins gymnasium 0.29, mujoco 3.1.6 and torch; see "
         "docs/guides/humanoid_bench.md)",
     ),
