@@ -130,9 +130,18 @@ def eval_cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
     parser.add_argument("--video", default=None, help="write an MP4 of the first episode here")
     parser.add_argument("--fps", type=int, default=30, help="frames per second of the video")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cut each episode after this many agent steps (a short video where "
+        "software rendering is slow); default: the task's own limit",
+    )
     args = parser.parse_args(argv)
     if args.episodes <= 0:
         parser.error("--episodes must be positive")
+    if args.max_steps is not None and args.max_steps <= 0:
+        parser.error("--max-steps must be positive")
     try:
         if args.video:
             _pick_gl_backend()
@@ -145,7 +154,13 @@ def eval_cli(argv: list[str]) -> int:
         return 2
     env = agent.make_env(render_mode="rgb_array" if args.video else None)
     returns, lengths, frames, successes = evaluate(
-        env, agent.act, args.episodes, args.seed, round_index=10**6, render=bool(args.video)
+        env,
+        agent.act,
+        args.episodes,
+        args.seed,
+        round_index=10**6,
+        render=bool(args.video),
+        max_steps=args.max_steps,
     )
     print(
         f"{agent.config.env} @ {agent.env_step} env steps: return {returns.mean():.2f} "
@@ -182,20 +197,21 @@ def tasks_cli(argv: list[str]) -> int:
     from simbarl.envs.benchmark_tasks import (
         BENCHMARK_TASKS,
         GROUPS,
-        SUITE_PACKAGES,
-        suite_installed,
+        suite_problem,
     )
 
     p = argparse.ArgumentParser(
         prog="simbarl tasks",
         description="The 57 SimbaV2 benchmark tasks, by group, with each one's score "
-        "normalization. '(not installed)' marks suites whose package is missing.",
+        "normalization. '(not available: ...)' marks suites that cannot run here: their "
+        "package is missing, or it does not import and build the suite's first task.",
     )
     p.parse_args(argv)
     for group in GROUPS:
         tasks = [t for t in BENCHMARK_TASKS if t.group == group]
         suite = tasks[0].suite
-        mark = "" if suite_installed(suite) else f"  (not installed: {SUITE_PACKAGES[suite]})"
+        problem = suite_problem(suite)
+        mark = f"  (not available: {problem})" if problem else ""
         print(f"{group} ({len(tasks)} tasks){mark}")
         for t in tasks:
             if t.metric == "success":
