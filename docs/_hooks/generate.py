@@ -18,6 +18,7 @@ import ast
 import dataclasses
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -353,6 +354,30 @@ def results_vmap_seeds() -> str:
     )
 
 
+def results_humanoid_bench_speed() -> str:
+    data, path = _load("humanoid_bench_speed_cpu.json")
+    meta = data["meta"]
+    rows = [
+        [
+            f"`{r['env']}`",
+            f"{r['env_steps_per_s']:.0f}",
+            f"{r['env_steps_per_cpu_s']:.0f}",
+            r["episodes_ended"],
+        ]
+        for r in data["results"]
+    ]
+    head = ["task", "env steps/s", "env steps per CPU second", "episodes ended"]
+    rates = [r["env_steps_per_s"] for r in data["results"]]
+    machine = (
+        f"machine: {meta['cores']}-core {meta['cpu']}, mujoco {meta['mujoco']}, "
+        f"measured {meta['date']}; {meta['note']}"
+    )
+    return (
+        f"{table(head, rows)}\n\nMedian over the {len(rates)} tasks: "
+        f"{statistics.median(rates):.0f} env steps/s.\n\n" + provenance(path, machine)
+    )
+
+
 def figure_sac_family(out: Path) -> list[Path]:
     """Learning curves of ``learning/curves.json`` against the published SimbaV2 curve."""
     from simbarl.analysis import plots
@@ -384,6 +409,7 @@ GENERATORS = {
     "results-offline": results_offline,
     "results-device-loop": results_device_loop,
     "results-vmap-seeds": results_vmap_seeds,
+    "results-humanoid-bench-speed": results_humanoid_bench_speed,
 }
 FIGURES = (figure_sac_family,)
 
