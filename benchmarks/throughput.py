@@ -189,7 +189,9 @@ def ab_compare(base, name: str, args) -> dict:
     b, _ = rd.resolve(rd.config_from_dict(apply_overrides(rd.config_to_dict(base), args.ab)))
     n = args.loop_steps or 300
     rates = {k: {"loop": [], "draw": []} for k in "AB"}
+    updates = []  # the update alone, the same for A and B: the scale of a draw's cost
     for r in range(args.ab_rounds):
+        updates.append(update_rate(a, task, args.seconds)[0])
         for label in "AB" if r % 2 == 0 else "BA":
             cfg = a if label == "A" else b
             rates[label]["draw"].append(draw_rate(cfg, task, args.ab_capacity, args.seconds))
@@ -200,6 +202,11 @@ def ab_compare(base, name: str, args) -> dict:
     row = {"preset": name, "algo": a.algo, "env": args.env, "B_overrides": list(args.ab)}
     row.update(updates_per_step=a.updates_per_step, batch_size=a.batch_size, n_step=a.replay.n_step)
     row.update(ab_capacity=args.ab_capacity, loop_learning_steps=n, rounds=args.ab_rounds)
+    row["updates_per_s"] = updates
+    for label in "AB":  # time of one (utd, batch) draw / time of the utd updates it feeds
+        utd = a.updates_per_step
+        share = [u / (utd * d) for u, d in zip(updates, rates[label]["draw"], strict=True)]
+        row[f"{label}_draw_time_over_update_time"] = med(share)
     for k in ("draw", "loop"):
         unit = "draws_per_s" if k == "draw" else "agent_steps_per_s"
         row[f"A_{k}_{unit}"], row[f"B_{k}_{unit}"] = rates["A"][k], rates["B"][k]
