@@ -17,7 +17,7 @@ from simbarl.replay.recency import recency_ages, recency_indices
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.online import train
-from simbarl.train.step import draw
+from simbarl.train.step import draw, draw_mixed
 
 DRAWS = 200_000
 
@@ -123,6 +123,28 @@ def test_n_step_windows_are_cut_at_the_newest_data_as_with_uniform_draws():
     np.testing.assert_array_equal(np.asarray(horizon), np.where(age < 2, 1, 2))
     want = np.where(age < 2, 9 - age, (9 - age) + 0.9 * (11 - age))  # reward = write number
     np.testing.assert_allclose(np.asarray(tr.reward), want, rtol=1e-6)
+
+
+def test_a_dataset_beside_the_ring_is_drawn_uniformly():
+    """--init-data-ratio: the online rows by recency, the dataset rows uniformly."""
+    online, dataset = _ring(64, 64, 1), _ring(100, 100, 1)
+    replay = ReplayConfig(recency_decay_steps=8)
+    tr, _, idx, _ = draw_mixed(
+        online, dataset, 0.5, jax.random.PRNGKey(4), (2, 500), replay, 0.9, 1, 1.0
+    )
+    assert idx.shape == (2, 250) and np.all(63 - np.asarray(idx) < 8)
+    from_data = np.asarray(tr.reward[:, 250:]).astype(int)
+    counts = np.bincount(from_data.ravel(), minlength=100)
+    assert counts.size == 100 and (counts > 0).sum() > 90  # spread over the whole dataset
+
+
+def test_offline_training_refuses_recency_sampling():
+    from simbarl.offline.datasets import EnvSpec
+    from simbarl.offline.trainer import OfflineConfig, _train_config
+
+    ocfg = OfflineConfig(dataset="d", overrides=("replay.recency_decay_steps=100",))
+    with pytest.raises(ValueError, match="not supported offline"):
+        _train_config(ocfg, EnvSpec("Pendulum-v1", 1), 10)
 
 
 def test_prioritized_and_recency_are_refused_together_naming_the_flags():
