@@ -378,6 +378,48 @@ def results_humanoid_bench_speed() -> str:
     )
 
 
+def results_recency_speed() -> str:
+    """Uniform (A) against recency-weighted (B) replay: draw alone and whole loop."""
+    draw, draw_path = _load("recency_speed_cpu_draw.json")
+    loop, loop_path = _load("recency_speed_cpu.json")
+    d, lp = draw["results"][0], loop["results"][0]
+    med = statistics.median
+    b_label = ", ".join(d["B_overrides"])
+    a_rate, b_rate = med(d["A_draw_draws_per_s"]), med(d["B_draw_draws_per_s"])
+    a_share, b_share = d["A_draw_time_over_update_time"], d["B_draw_time_over_update_time"]
+    a_loop, b_loop = med(lp["A_loop_agent_steps_per_s"]), med(lp["B_loop_agent_steps_per_s"])
+    rows = [
+        [
+            f"draw alone, samples of {d['updates_per_step']} x {d['batch_size']} per s "
+            f"({d['rounds']} rounds)",
+            f"{a_rate:,.0f}",
+            f"{b_rate:,.0f}",
+            f"{d['draw_ratio_B_over_A_median']:.2f} ({d['draw_ratio_B_over_A_best']:.2f})",
+        ],
+        [
+            "draw time / time of the updates it feeds",
+            f"{a_share:.2%}",
+            f"{b_share:.2%}",
+            f"+{b_share - a_share:.2%}",
+        ],
+        [
+            f"whole host loop, agent steps per s ({lp['rounds']} rounds)",
+            f"{a_loop:.2f}",
+            f"{b_loop:.2f}",
+            f"{lp['loop_ratio_B_over_A_median']:.2f} ({lp['loop_ratio_B_over_A_best']:.2f})",
+        ],
+    ]
+    head = [f"`{d['preset']}`, {d['algo']}, {d['env']}", "uniform (A)", f"`{b_label}` (B)"]
+    head.append("B / A")
+    return "\n\n".join(
+        [
+            table(head, rows),
+            provenance(draw_path, f"{draw['meta']['cpu_model']}, {draw['meta']['note']}"),
+            provenance(loop_path, f"{loop['meta']['cpu_model']}, {loop['meta']['note']}"),
+        ]
+    )
+
+
 def figure_sac_family(out: Path) -> list[Path]:
     """Learning curves of ``learning/curves.json`` against the published SimbaV2 curve."""
     from simbarl.analysis import plots
@@ -410,6 +452,7 @@ GENERATORS = {
     "results-device-loop": results_device_loop,
     "results-vmap-seeds": results_vmap_seeds,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
+    "results-recency-speed": results_recency_speed,
 }
 FIGURES = (figure_sac_family,)
 

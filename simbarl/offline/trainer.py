@@ -139,6 +139,11 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
     cfg = rd.config_from_dict(d)
     if cfg.replay.prioritized:
         raise ValueError("prioritized replay is not supported offline")
+    if cfg.replay.recency_decay_steps > 0:
+        raise ValueError(
+            "--replay.recency-decay-steps is not supported offline: a dataset's order is "
+            "not the age of its transitions"
+        )
     return cfg
 
 
