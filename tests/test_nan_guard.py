@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from flax import struct
 from test_run_safety import small
 
 from simbarl.agent import load_agent
@@ -57,11 +58,14 @@ def test_the_cli_exits_non_zero_on_divergence(tmp_path, capsys):
 
 
 def test_check_finite_names_the_arrays_and_losses():
-    class Learner(dict):
-        step = np.array(7)
+    @struct.dataclass
+    class Learner:
+        w: np.ndarray
+        b: np.ndarray
+        step: np.ndarray  # integer arrays are not checked
 
-    learner = Learner(w=np.ones(3), b=np.array([np.nan]), count=np.array(3))
-    check_finite(Learner(w=np.ones(2)), {"critic/loss": 1.0}, small("x"), "RUN")
+    learner = Learner(w=np.ones(3), b=np.array([np.nan]), step=np.array(7))
+    check_finite(learner.replace(b=np.ones(1)), {"critic/loss": 1.0}, small("x"), "RUN")
     with pytest.raises(NonFiniteError, match=r"update 7: non-finite critic/loss; 1 of 2 learner"):
         check_finite(learner, {"critic/loss": np.inf}, small("x"), "RUN")
 
@@ -113,7 +117,8 @@ def test_offline_divergence_stops_before_evaluating_or_saving(tmp_path, datasets
 def test_a_dataset_with_nan_or_inf_is_refused_saying_where(tmp_path, datasets, field):
     from simbarl.offline.datasets import EnvSpec, save_dataset
 
-    getattr(datasets[1], field)[5] = np.nan if field == "observations" else np.inf
+    values = getattr(datasets[1], field)
+    values[(5,) + (0,) * (values.ndim - 1)] = np.nan if field == "observations" else np.inf
     save_dataset("bad", datasets, EnvSpec("Pendulum-v1", 1), "controller")
     where = rf"1 non-finite {field} in 1 episodes \(first: episode 1, step 5\)"
     with pytest.raises(ValueError, match=where):

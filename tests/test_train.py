@@ -77,7 +77,7 @@ def test_run_dir_layout(tmp_path):
         (dict(env="dmc:cartpole-swingupp"), "dmc:cartpole-swingup"),
         (dict(env="HalfCheetah-v9"), "HalfCheetah-v5"),
         (dict(steps=-5), "--steps must be positive"),
-        (dict(batch_size=0), "--batch_size must be positive"),
+        (dict(batch_size=0), "--batch-size must be positive"),
     ],
 )
 def test_bad_input_fails_before_writing(tmp_path, kw, message):

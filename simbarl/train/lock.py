@@ -78,8 +78,8 @@ class RunLocks(contextlib.AbstractContextManager):
         if key in self._fds:
             return run_dir
         if not run_dir.is_dir():
-            what = "is a file" if run_dir.exists() else "does not exist"
-            raise ValueError(f"run directory {run_dir} {what}")
+            what = "it is a file" if run_dir.exists() else "it does not exist"
+            raise ValueError(f"{run_dir} is not a simbarl run directory ({what})")
         try:
             fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
