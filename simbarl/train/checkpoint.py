@@ -27,6 +27,8 @@ DAMAGE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.erro
 def damaged(path: Path, error: Exception) -> ValueError:
     """The error for a checkpoint that cannot be read, saying what the user can do."""
     why = str(error) or type(error).__name__
+    if "pickled" in why:  # what np.load says of bytes that are no archive at all
+        why = "not an .npz archive"
     return ValueError(
         f"checkpoint {path} is damaged and cannot be read ({why}). simbarl keeps one "
         f"checkpoint per run, so this run cannot be resumed: delete its directory "
