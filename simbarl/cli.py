@@ -84,6 +84,7 @@ def train_cli(argv: list[str]) -> int:
     )
     if known.preset:
         cfg = dataclasses.replace(cfg, preset=known.preset)
+    from simbarl.train.finite import NonFiniteError
     from simbarl.train.run import train
 
     try:
@@ -91,6 +92,16 @@ def train_cli(argv: list[str]) -> int:
     except ValueError as e:
         print(f"simbarl train: error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:
+        print(f"simbarl train: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk or a lost mount while logging
+        print(
+            f"simbarl train: error: {e}. Files already written are whole; free disk space "
+            "or fix the filesystem, then continue with --resume RUN",
+            file=sys.stderr,
+        )
+        return 1
     if result.interrupted:
         print(
             f"interrupted; checkpoint written. Continue with: simbarl train --resume "
@@ -98,9 +109,21 @@ def train_cli(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    last = f"{result.eval_returns[-1][1]:.1f}" if result.eval_returns else "n/a"
-    print(f"done: {result.env_step} env steps, last eval return {last}, run dir {result.run_dir}")
+    print(
+        f"done: {result.env_step} env steps, last eval return {_last_eval(result)}, run dir "
+        f"{result.run_dir}"
+    )
     return 0
+
+
+def _last_eval(result) -> str:
+    """This call's last evaluation, or the run's own when it had nothing left to do."""
+    if result.eval_returns:
+        return f"{result.eval_returns[-1][1]:.1f}"
+    from simbarl.train.logger import read_metrics
+
+    rows = [r for r in read_metrics(result.run_dir) if "eval/return" in r]
+    return f"{rows[-1]['eval/return']:.1f} (at {rows[-1]['env_step']})" if rows else "n/a"
 
 
 def _pick_gl_backend() -> None:

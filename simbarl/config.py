@@ -379,7 +379,9 @@ def validate(cfg: TrainConfig) -> None:
         "agent.critic.width": cfg.agent.critic.width,
         "agent.num_bins": cfg.agent.num_bins,
     }
-    problems += [f"--{k} must be positive (got {v})" for k, v in positive.items() if v <= 0]
+    problems += [
+        f"--{k.replace('_', '-')} must be positive (got {v})" for k, v in positive.items() if v <= 0
+    ]
     if cfg.pause_at is not None and cfg.pause_at <= 0:
         problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
     if not 0.0 <= cfg.init_data_ratio < 1.0:

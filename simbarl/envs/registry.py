@@ -136,6 +136,14 @@ def _check_known(env_id: str) -> None:
         )
 
 
+def check_task_id(env_id: str) -> None:
+    """Raise ``ValueError`` (with close matches) for an unknown task id, building nothing."""
+    from simbarl.envs.device_tasks import is_device_task
+
+    if not is_device_task(env_id):
+        _check_known(env_id)
+
+
 def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
     from simbarl.envs.device_tasks import is_device_task, load_device_task
 
