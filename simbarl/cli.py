@@ -182,21 +182,31 @@ def tasks_cli(argv: list[str]) -> int:
     from simbarl.envs.benchmark_tasks import (
         BENCHMARK_TASKS,
         GROUPS,
+        OTHER_VERSION_NOTE,
         SUITE_PACKAGES,
         suite_installed,
     )
 
     p = argparse.ArgumentParser(
         prog="simbarl tasks",
-        description="The 57 SimbaV2 benchmark tasks, by group, with each one's score "
-        "normalization. '(not installed)' marks suites whose package is missing.",
+        description="The 57 SimbaV2 benchmark tasks, by group: the id to train, the task's "
+        "name in the published tables and its score normalization. '(not installed)' marks "
+        "suites whose package is missing.",
     )
     p.parse_args(argv)
+    print(f"  {'id':30s} {'published as':24s} normalized score")
     for group in GROUPS:
         tasks = [t for t in BENCHMARK_TASKS if t.group == group]
         suite = tasks[0].suite
         mark = "" if suite_installed(suite) else f"  (not installed: {SUITE_PACKAGES[suite]})"
         print(f"{group} ({len(tasks)} tasks){mark}")
+        if group == "mujoco":
+            print(
+                "  published on Gymnasium -v4, the ids below; the -v5 ids (HalfCheetah-v5, ...)\n"
+                "  also train and sweep, scored with the same -v4 numbers and marked\n"
+                f"  '{OTHER_VERSION_NOTE}' (-v5 changes Ant/Humanoid observations, contact\n"
+                "  costs and healthy rewards, Walker2d's foot friction)"
+            )
         for t in tasks:
             if t.metric == "success":
                 norm = "success rate"
