@@ -11,6 +11,12 @@ same command.
 
     python benchmarks/learning.py --tasks dmc:cartpole-swingup --seeds 0 1 2 \\
         --preset simbav2-small --steps 100000 --out benchmarks/results/learning
+
+``--width N`` sets the critic width to N and the actor's to N/4 (the published
+512/128 ratio) for a width ladder; the runs are labelled PRESET-wN. ``--pause-at S``
+stops each run, with its checkpoint, at S env steps (the budget, and so the
+learning-rate schedule, stays ``--steps``); the same command with a larger
+``--pause-at``, or none, continues it: long runs in pieces.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ from simbarl.train.run import train
 
 def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:
     """Train (or resume, or just read) one run; its evaluation curve, or None when the run
-    stopped before ``cfg.steps`` (Ctrl-C): its checkpoint stays for the next invocation to
-    resume, and a partial curve must not enter the means of ``curves.json``."""
+    stopped before ``cfg.steps`` (Ctrl-C, --pause-at): its checkpoint stays for the next
+    invocation to resume, and a partial curve must not enter the means of ``curves.json``."""
     resume = run_dir if (run_dir / rd.CHECKPOINT_FILE).is_file() else None
     done = max((r["env_step"] for r in read_metrics(run_dir)), default=0) if resume else 0
+    if cfg.pause_at is not None and cfg.pause_at <= done < cfg.steps:
+        return None  # already paused there: a later piece needs a larger --pause-at
     if done < cfg.steps:
         result = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=resume)
         if result.interrupted:
@@ -99,9 +107,14 @@ def main() -> None:
     p.add_argument("--algos", "--algo", nargs="+", default=["sac"], help="sac td3 ddpg tqc")
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--eval-every", type=int, default=20_000)
+    p.add_argument("--width", type=int, default=None, help="critic width; the actor's is 1/4")
+    p.add_argument("--pause-at", type=int, default=None, help="stop each run at this env step")
     p.add_argument("--out", default="benchmarks/results/learning")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     args = p.parse_args()
+    if args.width is not None and (args.width < 4 or args.width % 4):
+        p.error("--width must be a positive multiple of 4 (the actor gets a quarter)")
+    label = args.preset if args.width is None else f"{args.preset}-w{args.width}"
 
     out = Path(args.out)
     ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run
@@ -110,22 +123,24 @@ def main() -> None:
         for algo in args.algos:
             for seed in args.seeds:
                 cfg = dataclasses.replace(
-                    preset(args.preset),
+                    with_width(preset(args.preset), args.width),
                     env=task,
                     algo=algo,
                     seed=seed,
                     steps=args.steps,
                     eval_every=args.eval_every,
+                    pause_at=args.pause_at,
                     progress=args.progress,
                 )
                 prefix = "" if algo == "sac" else f"{algo}-"
-                run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
+                run_dir = out / task.replace(":", "-") / f"{prefix}{label}-seed{seed}"
                 t0 = time.time()
                 curve = run_one(cfg, run_dir)
                 if curve is None:
                     print(
-                        f"{task} {algo} seed {seed}: stopped before {args.steps} steps; not "
-                        f"added to curves.json (run again to resume from {run_dir})",
+                        f"{task} {algo} seed {seed}: stopped before {args.steps} steps "
+                        f"({time.time() - t0:.0f} s this piece); not added to curves.json (run "
+                        f"again, with a larger --pause-at or none, to resume from {run_dir})",
                         flush=True,
                     )
                     sys.exit(130)
@@ -134,13 +149,26 @@ def main() -> None:
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+                summary = write_curves(out, label, args.steps, ours, time.time() - started)
     if not ours:  # nothing ran: rewrite the summary of what is there
-        summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+        summary = write_curves(out, label, args.steps, ours, time.time() - started)
     for task, entry in summary["tasks"].items():
         for algo, by_algo in entry.items():
-            report(task, algo, args.preset, by_algo["curve"])
+            report(task, algo, label, by_algo["curve"])
     print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
+
+
+def with_width(cfg, width: int | None):
+    """``cfg`` with critic width ``width`` and actor width ``width // 4``; None: as is."""
+    if width is None:
+        return cfg
+    agent = cfg.agent
+    agent = dataclasses.replace(
+        agent,
+        actor=dataclasses.replace(agent.actor, width=width // 4),
+        critic=dataclasses.replace(agent.critic, width=width),
+    )
+    return dataclasses.replace(cfg, agent=agent)
 
 
 def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: float) -> dict:

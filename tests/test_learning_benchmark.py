@@ -78,3 +78,49 @@ def test_an_interrupted_run_stays_out_of_curves_json(learning, monkeypatch, tmp_
     summary = json.loads((tmp_path / "curves.json").read_text())
     assert list(summary["tasks"]["Pendulum-v1"]["sac"]["per_seed"]) == ["0"]
     assert summary["tasks"]["Pendulum-v1"]["sac"]["curve"][-1]["n"] == 1
+
+
+def recording_train(seen: list, stop_at: int | None = None):
+    """``fake_train`` that also records the configs it was given."""
+    inner = fake_train(stop_at)
+
+    def train(cfg, resume=None):
+        seen.append((cfg, resume))
+        return inner(cfg, resume)
+
+    return train
+
+
+def test_preset_simbav2_with_explicit_steps_and_a_width(learning, monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--preset", "simbav2"]
+    argv += ["--steps", "30", "--eval-every", "10", "--width", "256", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    learning.main()
+    ((cfg, _),) = seen
+    assert (cfg.steps, cfg.eval_every, cfg.preset) == (30, 10, "simbav2")  # not the 1M budget
+    assert (cfg.agent.critic.width, cfg.agent.actor.width) == (256, 64)
+    assert cfg.run_dir == str(tmp_path / "Pendulum-v1" / "simbav2-w256-seed0")
+    assert json.loads((tmp_path / "curves.json").read_text())["preset"] == "simbav2-w256"
+
+
+def test_pause_at_runs_in_pieces(learning, monkeypatch, tmp_path, capsys):
+    seen = []
+    monkeypatch.setattr(learning, "train", recording_train(seen, stop_at=20))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--steps", "30"]
+    argv += ["--pause-at", "20", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        learning.main()
+    assert seen[0][0].pause_at == 20 and seen[0][1] is None
+    run_dir = Path(seen[0][0].run_dir)
+    (run_dir / "checkpoint.npz").write_bytes(b"")  # what the paused run leaves
+    with pytest.raises(SystemExit):  # the same piece again: nothing to do, no training
+        learning.main()
+    assert len(seen) == 1 and "larger --pause-at" in capsys.readouterr().out
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    monkeypatch.setattr(sys, "argv", argv[: argv.index("--pause-at")] + argv[-2:])
+    learning.main()  # the last piece resumes and finishes
+    assert seen[-1][1] == run_dir and seen[-1][0].pause_at is None
+    assert "Pendulum-v1" in json.loads((tmp_path / "curves.json").read_text())["tasks"]
