@@ -16,7 +16,10 @@ same command.
 512/128 ratio) for a width ladder; the runs are labelled PRESET-wN. ``--pause-at S``
 stops each run, with its checkpoint, at S env steps (the budget, and so the
 learning-rate schedule, stays ``--steps``); the same command with a larger
-``--pause-at``, or none, continues it: long runs in pieces.
+``--pause-at``, or none, continues it: long runs in pieces. ``--until U`` ends each
+run at U env steps and counts it as finished there, its learning-rate schedule still
+spanning ``--steps``: ``--steps 1000000 --until 100000`` is the published protocol
+(a 1M budget) read at 100k, as the published curves are (runs labelled PRESET-budgetN).
 """
 
 from __future__ import annotations
@@ -38,19 +41,28 @@ from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 
 
-def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:
-    """Train (or resume, or just read) one run; its evaluation curve, or None when the run
-    stopped before ``cfg.steps`` (Ctrl-C, --pause-at): its checkpoint stays for the next
-    invocation to resume, and a partial curve must not enter the means of ``curves.json``."""
+def run_one(cfg, run_dir: Path, until: int | None = None) -> list[tuple[int, float]] | None:
+    """Train (or resume, or just read) one run to ``until`` (default ``cfg.steps``); its
+    evaluation curve up to there, or None when it stopped before (Ctrl-C, --pause-at): its
+    checkpoint stays for the next invocation to resume, and a partial curve must not enter
+    the means of ``curves.json``."""
+    end = until or cfg.steps
     resume = run_dir if (run_dir / rd.CHECKPOINT_FILE).is_file() else None
     done = max((r["env_step"] for r in read_metrics(run_dir)), default=0) if resume else 0
-    if cfg.pause_at is not None and cfg.pause_at <= done < cfg.steps:
+    if cfg.pause_at is not None and cfg.pause_at <= done < end:
         return None  # already paused there: a later piece needs a larger --pause-at
-    if done < cfg.steps:
-        result = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=resume)
-        if result.interrupted:
+    if done < end:
+        stops = [s for s in (cfg.pause_at, end if end < cfg.steps else None) if s is not None]
+        cfg = dataclasses.replace(cfg, run_dir=str(run_dir), pause_at=min(stops, default=None))
+        result = train(cfg, resume=resume)
+        if result.interrupted and result.env_step < end:
             return None
-    return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
+    rows = read_metrics(run_dir)
+    return [
+        (r["env_step"], r["eval/return"])
+        for r in rows
+        if "eval/return" in r and r["env_step"] <= end
+    ]
 
 
 def curve_rows(by_seed: dict, published: dict) -> list:
@@ -109,12 +121,17 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=20_000)
     p.add_argument("--width", type=int, default=None, help="critic width; the actor's is 1/4")
     p.add_argument("--pause-at", type=int, default=None, help="stop each run at this env step")
+    p.add_argument("--until", type=int, default=None, help="end runs here; lr decay spans --steps")
     p.add_argument("--out", default="benchmarks/results/learning")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     args = p.parse_args()
     if args.width is not None and (args.width < 4 or args.width % 4):
         p.error("--width must be a positive multiple of 4 (the actor gets a quarter)")
+    if args.until is not None and not 0 < args.until <= args.steps:
+        p.error("--until must be positive and at most --steps")
     label = args.preset if args.width is None else f"{args.preset}-w{args.width}"
+    label += "" if args.until is None else f"-budget{args.steps}"
+    end = args.until or args.steps
 
     out = Path(args.out)
     ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run
@@ -135,10 +152,10 @@ def main() -> None:
                 prefix = "" if algo == "sac" else f"{algo}-"
                 run_dir = out / task.replace(":", "-") / f"{prefix}{label}-seed{seed}"
                 t0 = time.time()
-                curve = run_one(cfg, run_dir)
+                curve = run_one(cfg, run_dir, args.until)
                 if curve is None:
                     print(
-                        f"{task} {algo} seed {seed}: stopped before {args.steps} steps "
+                        f"{task} {algo} seed {seed}: stopped before {end} steps "
                         f"({time.time() - t0:.0f} s this piece); not added to curves.json (run "
                         f"again, with a larger --pause-at or none, to resume from {run_dir})",
                         flush=True,
@@ -149,9 +166,9 @@ def main() -> None:
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                summary = write_curves(out, label, args.steps, ours, time.time() - started)
+                summary = write_curves(out, label, end, ours, time.time() - started)
     if not ours:  # nothing ran: rewrite the summary of what is there
-        summary = write_curves(out, label, args.steps, ours, time.time() - started)
+        summary = write_curves(out, label, end, ours, time.time() - started)
     for task, entry in summary["tasks"].items():
         for algo, by_algo in entry.items():
             report(task, algo, label, by_algo["curve"])

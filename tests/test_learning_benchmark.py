@@ -124,3 +124,23 @@ def test_pause_at_runs_in_pieces(learning, monkeypatch, tmp_path, capsys):
     learning.main()  # the last piece resumes and finishes
     assert seen[-1][1] == run_dir and seen[-1][0].pause_at is None
     assert "Pendulum-v1" in json.loads((tmp_path / "curves.json").read_text())["tasks"]
+
+
+def test_until_ends_runs_early_with_the_full_budget(learning, monkeypatch, tmp_path):
+    seen = []
+
+    def train(cfg, resume=None):  # stops at cfg.pause_at as the loops do
+        seen.append(cfg)
+        return fake_train(cfg.pause_at)(cfg, resume)
+
+    monkeypatch.setattr(learning, "train", train)
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--preset", "simbav2"]
+    argv += ["--steps", "100", "--until", "30", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    learning.main()
+    ((cfg,),) = [seen]
+    assert (cfg.steps, cfg.pause_at) == (100, 30)  # the lr decay spans 100, the run ends at 30
+    assert cfg.run_dir.endswith("simbav2-budget100-seed0")
+    summary = json.loads((tmp_path / "curves.json").read_text())
+    assert (summary["preset"], summary["steps"]) == ("simbav2-budget100", 30)
+    assert summary["tasks"]["Pendulum-v1"]["sac"]["per_seed"]["0"][-1] == [30, 30.0]
