@@ -148,3 +148,27 @@ def test_every_task_constructs_and_steps(task):
         assert obs.shape == (spec.obs_dim,) and np.isfinite(reward)
     finally:
         env.close()
+
+
+def test_halfcheetah_v4_and_v5_are_the_same_task_step_for_step():
+    """Gymnasium's HalfCheetah-v5 changed only the API (docs/guides/protocol.md), so a
+    -v5 HalfCheetah result is a -v4 one; the other four tasks differ (Walker2d here)."""
+
+    def rollout(env_id, steps=200):
+        env = make_env(env_id, 1)
+        obs, _ = env.reset(seed=3)
+        rng = np.random.default_rng(0)
+        out = [obs]
+        for _ in range(steps):
+            obs, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 6))
+            out.append(np.append(obs, reward))
+            if terminated or truncated:
+                break
+        env.close()
+        return out
+
+    v4, v5 = rollout("HalfCheetah-v4"), rollout("HalfCheetah-v5")
+    assert len(v4) == len(v5) == 201
+    assert all(np.array_equal(a, b) for a, b in zip(v4, v5, strict=True))
+    w4, w5 = rollout("Walker2d-v4"), rollout("Walker2d-v5")
+    assert not all(np.array_equal(a, b) for a, b in zip(w4, w5, strict=False))
