@@ -15,6 +15,15 @@ same command.
 ``--set KEY=VALUE ...`` changes config fields of every run (dotted, as in ``simbarl
 sweep``: ``--set replay.recency_decay_steps=80000``); give each setting its own
 ``--out``: a ``curves.json`` only merges runs made with the same overrides.
+
+``--width N`` sets the critic width to N and the actor's to N/4 (the published
+512/128 ratio) for a width ladder; the runs are labelled PRESET-wN. ``--pause-at S``
+stops each run, with its checkpoint, at S env steps (the budget, and so the
+learning-rate schedule, stays ``--steps``); the same command with a larger
+``--pause-at``, or none, continues it: long runs in pieces. ``--until U`` ends each
+run at U env steps and counts it as finished there, its learning-rate schedule still
+spanning ``--steps``: ``--steps 1000000 --until 100000`` is the published protocol
+(a 1M budget) read at 100k, as the published curves are (runs labelled PRESET-budgetN).
 """
 
 from __future__ import annotations
@@ -37,17 +46,28 @@ from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 
 
-def run_one(cfg, run_dir: Path) -> list[tuple[int, float]] | None:
-    """Train (or resume, or just read) one run; its evaluation curve, or None when the run
-    stopped before ``cfg.steps`` (Ctrl-C): its checkpoint stays for the next invocation to
-    resume, and a partial curve must not enter the means of ``curves.json``."""
+def run_one(cfg, run_dir: Path, until: int | None = None) -> list[tuple[int, float]] | None:
+    """Train (or resume, or just read) one run to ``until`` (default ``cfg.steps``); its
+    evaluation curve up to there, or None when it stopped before (Ctrl-C, --pause-at): its
+    checkpoint stays for the next invocation to resume, and a partial curve must not enter
+    the means of ``curves.json``."""
+    end = until or cfg.steps
     resume = run_dir if (run_dir / rd.CHECKPOINT_FILE).is_file() else None
     done = max((r["env_step"] for r in read_metrics(run_dir)), default=0) if resume else 0
-    if done < cfg.steps:
-        result = train(dataclasses.replace(cfg, run_dir=str(run_dir)), resume=resume)
-        if result.interrupted:
+    if cfg.pause_at is not None and cfg.pause_at <= done < end:
+        return None  # already paused there: a later piece needs a larger --pause-at
+    if done < end:
+        stops = [s for s in (cfg.pause_at, end if end < cfg.steps else None) if s is not None]
+        cfg = dataclasses.replace(cfg, run_dir=str(run_dir), pause_at=min(stops, default=None))
+        result = train(cfg, resume=resume)
+        if result.interrupted and result.env_step < end:
             return None
-    return [(r["env_step"], r["eval/return"]) for r in read_metrics(run_dir) if "eval/return" in r]
+    rows = read_metrics(run_dir)
+    return [
+        (r["env_step"], r["eval/return"])
+        for r in rows
+        if "eval/return" in r and r["env_step"] <= end
+    ]
 
 
 def curve_rows(by_seed: dict, published: dict) -> list:
@@ -106,6 +126,9 @@ def main() -> None:
     p.add_argument("--algos", "--algo", nargs="+", default=["sac"], help="sac td3 ddpg tqc")
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--eval-every", type=int, default=20_000)
+    p.add_argument("--width", type=int, default=None, help="critic width; the actor's is 1/4")
+    p.add_argument("--pause-at", type=int, default=None, help="stop each run at this env step")
+    p.add_argument("--until", type=int, default=None, help="end runs here; lr decay spans --steps")
     p.add_argument("--out", default="benchmarks/results/learning")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     p.add_argument(
@@ -116,6 +139,13 @@ def main() -> None:
         help="config overrides for every run, e.g. replay.recency_decay_steps=80000",
     )
     args = p.parse_args()
+    if args.width is not None and (args.width < 4 or args.width % 4):
+        p.error("--width must be a positive multiple of 4 (the actor gets a quarter)")
+    if args.until is not None and not 0 < args.until <= args.steps:
+        p.error("--until must be positive and at most --steps")
+    label = args.preset if args.width is None else f"{args.preset}-w{args.width}"
+    label += "" if args.until is None else f"-budget{args.steps}"
+    end = args.until or args.steps
 
     out = Path(args.out)
     ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run
@@ -124,24 +154,26 @@ def main() -> None:
         for algo in args.algos:
             for seed in args.seeds:
                 cfg = dataclasses.replace(
-                    preset(args.preset),
+                    with_width(preset(args.preset), args.width),
                     env=task,
                     algo=algo,
                     seed=seed,
                     steps=args.steps,
                     eval_every=args.eval_every,
+                    pause_at=args.pause_at,
                     progress=args.progress,
                 )
                 if args.set:
                     cfg = rd.config_from_dict(apply_overrides(rd.config_to_dict(cfg), args.set))
                 prefix = "" if algo == "sac" else f"{algo}-"
-                run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
+                run_dir = out / task.replace(":", "-") / f"{prefix}{label}-seed{seed}"
                 t0 = time.time()
-                curve = run_one(cfg, run_dir)
+                curve = run_one(cfg, run_dir, args.until)
                 if curve is None:
                     print(
-                        f"{task} {algo} seed {seed}: stopped before {args.steps} steps; not "
-                        f"added to curves.json (run again to resume from {run_dir})",
+                        f"{task} {algo} seed {seed}: stopped before {end} steps "
+                        f"({time.time() - t0:.0f} s this piece); not added to curves.json (run "
+                        f"again, with a larger --pause-at or none, to resume from {run_dir})",
                         flush=True,
                     )
                     sys.exit(130)
@@ -150,15 +182,26 @@ def main() -> None:
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                summary = write_curves(
-                    out, args.preset, args.steps, ours, time.time() - started, args.set
-                )
+                summary = write_curves(out, label, end, ours, time.time() - started, args.set)
     if not ours:  # nothing ran: rewrite the summary of what is there
-        summary = write_curves(out, args.preset, args.steps, ours, time.time() - started, args.set)
+        summary = write_curves(out, label, end, ours, time.time() - started, args.set)
     for task, entry in summary["tasks"].items():
         for algo, by_algo in entry.items():
-            report(task, algo, args.preset, by_algo["curve"])
+            report(task, algo, label, by_algo["curve"])
     print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
+
+
+def with_width(cfg, width: int | None):
+    """``cfg`` with critic width ``width`` and actor width ``width // 4``; None: as is."""
+    if width is None:
+        return cfg
+    agent = cfg.agent
+    agent = dataclasses.replace(
+        agent,
+        actor=dataclasses.replace(agent.actor, width=width // 4),
+        critic=dataclasses.replace(agent.critic, width=width),
+    )
+    return dataclasses.replace(cfg, agent=agent)
 
 
 def write_curves(

@@ -19,7 +19,7 @@ USAGE = """usage: simbarl COMMAND [options]
 commands:
   train     train an agent online     (simbarl train --help)
   eval      evaluate a run directory  (simbarl eval --help)
-  presets   list the named presets
+  presets   list the named presets and their budgets
   tasks     list the 57 benchmark tasks and their score normalization
   sweep     run tasks x configs x seeds locally or on Ray (simbarl sweep --help)
   scores    score tables of a sweep's results.csv  (simbarl scores --help)
@@ -201,18 +201,25 @@ def eval_cli(argv: list[str]) -> int:
 
 
 def presets_cli(argv: list[str]) -> int:
-    from simbarl.config import PRESETS
-    from simbarl.offline.trainer import OFFLINE_PRESETS
+    from simbarl.config import DEFAULT_PRESET, PRESETS
+    from simbarl.offline.trainer import OFFLINE_PRESETS, OfflineConfig
 
+    epochs = OfflineConfig(dataset="").epochs
     for name, cfg in {**PRESETS, **OFFLINE_PRESETS}.items():
         a = cfg.agent
-        offline = f"  bc_alpha {a.bc_alpha:g} (simbarl offline)" if name in OFFLINE_PRESETS else ""
+        if name in OFFLINE_PRESETS:
+            decay = f" (lr decay over the first {a.learning_rate_decay:.0%})"
+            budget = f"budget {epochs} epochs{decay}, bc_alpha {a.bc_alpha:g} (simbarl offline)"
+        else:
+            budget = f"budget {cfg.steps:,} env steps, eval every {cfg.eval_every:,}"
+            budget += " (default)" if name == DEFAULT_PRESET else ""
         print(
             f"{name:16s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
             f"critic {a.critic.encoder}/{a.critic.width}x{a.critic.num_blocks} "
             f"{a.critic_type}  UTD {cfg.updates_per_step}  lr {a.learning_rate:g}->"
-            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}{offline}"
+            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}\n{'':16s} {budget}"
         )
+    print("--steps (simbarl offline: --epochs) overrides a budget; the lr decay spans it.")
     return 0
 
 
@@ -220,22 +227,32 @@ def tasks_cli(argv: list[str]) -> int:
     from simbarl.envs.benchmark_tasks import (
         BENCHMARK_TASKS,
         GROUPS,
+        OTHER_VERSION_NOTE,
         suite_problem,
     )
 
     p = argparse.ArgumentParser(
         prog="simbarl tasks",
-        description="The 57 SimbaV2 benchmark tasks, by group, with each one's score "
-        "normalization. '(not available: ...)' marks suites that cannot run here: their "
-        "package is missing, or it does not import and build the suite's first task.",
+        description="The 57 SimbaV2 benchmark tasks, by group: the id to train, the task's "
+        "name in the published tables and its score normalization. '(not available: ...)' "
+        "marks suites that cannot run here: their package is missing, or it does not import "
+        "and build the suite's first task.",
     )
     p.parse_args(argv)
+    print(f"  {'id':30s} {'published as':24s} normalized score")
     for group in GROUPS:
         tasks = [t for t in BENCHMARK_TASKS if t.group == group]
         suite = tasks[0].suite
         problem = suite_problem(suite)
         mark = f"  (not available: {problem})" if problem else ""
         print(f"{group} ({len(tasks)} tasks){mark}")
+        if group == "mujoco":
+            print(
+                "  published on Gymnasium -v4, the ids below; the -v5 ids (HalfCheetah-v5, ...)\n"
+                "  also train and sweep, scored with the same -v4 numbers and marked\n"
+                f"  '{OTHER_VERSION_NOTE}' (-v5 changes Ant/Humanoid observations, contact\n"
+                "  costs and healthy rewards, Walker2d's foot friction)"
+            )
         for t in tasks:
             if t.metric == "success":
                 norm = "success rate"

@@ -94,3 +94,69 @@ def test_set_overrides_reach_every_run_and_are_recorded(learning, monkeypatch, t
     assert summary["overrides"] == overrides
     # a later invocation without the overrides does not merge into these curves
     assert learning._earlier(tmp_path / "curves.json", "simbav2-small", 30) == {}
+
+
+def recording_train(seen: list, stop_at: int | None = None):
+    """``fake_train`` that also records the configs it was given."""
+    inner = fake_train(stop_at)
+
+    def train(cfg, resume=None):
+        seen.append((cfg, resume))
+        return inner(cfg, resume)
+
+    return train
+
+
+def test_preset_simbav2_with_explicit_steps_and_a_width(learning, monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--preset", "simbav2"]
+    argv += ["--steps", "30", "--eval-every", "10", "--width", "256", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    learning.main()
+    ((cfg, _),) = seen
+    assert (cfg.steps, cfg.eval_every, cfg.preset) == (30, 10, "simbav2")  # not the 1M budget
+    assert (cfg.agent.critic.width, cfg.agent.actor.width) == (256, 64)
+    assert cfg.run_dir == str(tmp_path / "Pendulum-v1" / "simbav2-w256-seed0")
+    assert json.loads((tmp_path / "curves.json").read_text())["preset"] == "simbav2-w256"
+
+
+def test_pause_at_runs_in_pieces(learning, monkeypatch, tmp_path, capsys):
+    seen = []
+    monkeypatch.setattr(learning, "train", recording_train(seen, stop_at=20))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--steps", "30"]
+    argv += ["--pause-at", "20", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        learning.main()
+    assert seen[0][0].pause_at == 20 and seen[0][1] is None
+    run_dir = Path(seen[0][0].run_dir)
+    (run_dir / "checkpoint.npz").write_bytes(b"")  # what the paused run leaves
+    with pytest.raises(SystemExit):  # the same piece again: nothing to do, no training
+        learning.main()
+    assert len(seen) == 1 and "larger --pause-at" in capsys.readouterr().out
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    monkeypatch.setattr(sys, "argv", argv[: argv.index("--pause-at")] + argv[-2:])
+    learning.main()  # the last piece resumes and finishes
+    assert seen[-1][1] == run_dir and seen[-1][0].pause_at is None
+    assert "Pendulum-v1" in json.loads((tmp_path / "curves.json").read_text())["tasks"]
+
+
+def test_until_ends_runs_early_with_the_full_budget(learning, monkeypatch, tmp_path):
+    seen = []
+
+    def train(cfg, resume=None):  # stops at cfg.pause_at as the loops do
+        seen.append(cfg)
+        return fake_train(cfg.pause_at)(cfg, resume)
+
+    monkeypatch.setattr(learning, "train", train)
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--preset", "simbav2"]
+    argv += ["--steps", "100", "--until", "30", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    learning.main()
+    ((cfg,),) = [seen]
+    assert (cfg.steps, cfg.pause_at) == (100, 30)  # the lr decay spans 100, the run ends at 30
+    assert cfg.run_dir.endswith("simbav2-budget100-seed0")
+    summary = json.loads((tmp_path / "curves.json").read_text())
+    assert (summary["preset"], summary["steps"]) == ("simbav2-budget100", 30)
+    assert summary["tasks"]["Pendulum-v1"]["sac"]["per_seed"]["0"][-1] == [30, 30.0]

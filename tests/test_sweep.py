@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 
 from simbarl.cli import main
-from simbarl.envs.benchmark_tasks import BY_ID, suite_installed
+from simbarl.envs.benchmark_tasks import BY_ID, lookup, suite_installed
 from simbarl.sweep import backends, runner
-from simbarl.sweep.results import aggregate_table, final_values, read_csv, task_table, write_csv
+from simbarl.sweep.results import (
+    aggregate_table,
+    final_values,
+    format_tables,
+    read_csv,
+    task_table,
+    write_csv,
+)
 from simbarl.sweep.spec import apply_overrides, expand, parse_config, resolve_tasks
 from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
@@ -75,11 +82,13 @@ def test_parse_config_labels_overrides_and_errors(tmp_path):
 
 
 def test_resolve_tasks_groups_ids_and_missing_suites():
-    tasks, skipped = resolve_tasks(["mujoco", "dmc:cartpole-swingup,Pendulum-v1", "mujoco"])
+    tasks, skipped = resolve_tasks(
+        ["mujoco", "dmc:cartpole-swingup,Pendulum-v1", "mujoco", "Hopper-v5"]
+    )
     assert tasks[:5] == [
-        f"{n}-v5" for n in ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid")
-    ]
-    assert tasks[5:] == ["dmc:cartpole-swingup", "Pendulum-v1"] and not skipped
+        f"{n}-v4" for n in ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid")
+    ]  # the published versions
+    assert tasks[5:] == ["dmc:cartpole-swingup", "Pendulum-v1", "Hopper-v5"] and not skipped
     assert len(resolve_tasks(["dmc-em"])[0]) == 21 and len(resolve_tasks(["dmc"])[0]) == 28
     tasks, skipped = resolve_tasks(["all"])
     assert len(tasks) + len(skipped) == 57
@@ -143,8 +152,11 @@ def test_tables_normalize_and_aggregate(tmp_path):
     assert final_values(rows)[("s", "HalfCheetah-v5")] == {0: 5000.0, 1: 6000.0, 2: 7000.0}
     assert final_values(rows, step=60_000)[("s", "dmc:cartpole-swingup")][1] == 350.0
     table = {r["task"]: r for r in task_table(rows)}
-    hc = BY_ID["HalfCheetah-v5"]
+    hc = lookup("HalfCheetah-v5")  # scored with the -v4 numbers, flagged
     assert table["HalfCheetah-v5"]["normalized"] == pytest.approx(hc.normalize(6000.0))
+    assert table["HalfCheetah-v5"]["note"] == "published score is for -v4"
+    assert table["HalfCheetah-v5"]["published"] is not None  # the -v4 curve
+    assert table["dmc:cartpole-swingup"]["note"] == ""
     assert table["dmc:cartpole-swingup"]["normalized"] == pytest.approx(0.6)
     assert table["Pendulum-v1"]["normalized"] is None and table["Pendulum-v1"]["seeds"] == 1
     assert table["dmc:cartpole-swingup"]["published"] is not None  # from the shipped curves
@@ -157,6 +169,24 @@ def test_tables_normalize_and_aggregate(tmp_path):
     assert aggs["dmc-em"]["median"]["value"] == pytest.approx(0.6)
     lo, hi = aggs["overall"]["iqm"]["ci_low"], aggs["overall"]["iqm"]["ci_high"]
     assert lo <= aggs["overall"]["iqm"]["value"] <= hi
+    assert aggs["mujoco"]["note"] == "HalfCheetah-v5: published score is for -v4"
+    assert aggs["dmc-em"]["note"] == ""
+
+
+def test_v5_rows_are_flagged_and_v4_counts_when_both_ran():
+    rows = [r for r in _rows() if r["task"] == "HalfCheetah-v5"]
+    rows += [{**r, "task": "HalfCheetah-v4", "value": r["value"] + 1000} for r in rows]
+    table = {r["task"]: r for r in task_table(rows)}
+    assert table["HalfCheetah-v4"]["note"] == "" and table["HalfCheetah-v5"]["note"]
+    v4 = BY_ID["HalfCheetah-v4"]
+    assert table["HalfCheetah-v5"]["normalized"] == pytest.approx(v4.normalize(6000.0))
+    (agg,) = aggregate_table(rows, reps=50)  # one task, the -v4 one, not two
+    assert agg["tasks"] == 1 and agg["note"] == ""
+    assert agg["mean"]["value"] == pytest.approx(v4.normalize(7000.0))
+    text = format_tables(rows)
+    assert "* published score is for -v4: a -v5 result" in text
+    v5_line = next(line for line in text.splitlines() if "HalfCheetah-v5" in line)
+    assert f"{v4.normalize(6000.0):.3f}*" in v5_line
 
 
 def _count_eval_steps(run_dir):

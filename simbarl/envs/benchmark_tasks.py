@@ -2,8 +2,10 @@
 
 From ``reference/NOTES.md`` ("The 57 tasks", "Score normalization"):
 
-* MuJoCo (5): ``(R - random) / (TD3 - random)``. Published on -v4; our ids are
-  the -v5 versions Gymnasium 1.x maintains.
+* MuJoCo (5): ``(R - random) / (TD3 - random)``, on the published ``-v4`` ids.
+  The ``-v5`` ids (which Gymnasium 1.x maintains: other observations for Ant and
+  Humanoid, contact costs, physics and reward fixes) are accepted everywhere and
+  scored with the ``-v4`` numbers, flagged ``published score is for -v4``.
 * DMC (21 easy/medium + 7 hard): ``R / 1000``.
 * MyoSuite (10): the success rate, an episode counting as solved when
   ``info['solved']`` is true at any step.
@@ -12,6 +14,7 @@ From ``reference/NOTES.md`` ("The 57 tasks", "Score normalization"):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ class BenchmarkTask:
     metric: str = "return"  # "return" or "success" (MyoSuite)
     random: float = 0.0  # the score of a random policy
     reference: float = 1000.0  # the score that normalizes to 1
+    note: str = ""  # why the published score may not compare like with like
 
     def normalize(self, value: float) -> float:
         """Normalized score of a mean return (or of a success rate, unchanged)."""
@@ -82,7 +86,7 @@ _H1 = {  # task: (random, target)
 
 def _build() -> tuple[BenchmarkTask, ...]:
     tasks = [
-        BenchmarkTask(f"{name}-v5", "mujoco", "mujoco", f"{name}-v4", random=r, reference=td3)
+        BenchmarkTask(f"{name}-v4", "mujoco", "mujoco", f"{name}-v4", random=r, reference=td3)
         for name, (r, td3) in _MUJOCO.items()
     ]
     tasks += [BenchmarkTask(DMC_PREFIX + t, "dmc", "dmc-em", t) for t in _DMC_EM]
@@ -112,10 +116,38 @@ SUITE_PACKAGES = {
 }
 
 
+# MuJoCo tasks were published on Gymnasium -v4; these later versions train too and
+# are scored with the -v4 numbers, flagged with this note.
+OTHER_MUJOCO_VERSIONS = ("v5",)
+OTHER_VERSION_NOTE = "published score is for -v4"
+
+
+def published_mujoco_id(env_id: str) -> str | None:
+    """``HalfCheetah-v5`` -> ``HalfCheetah-v4``: the published id of a later version of a
+    benchmark MuJoCo task; None for any other id."""
+    name, sep, version = env_id.rpartition("-")
+    published = f"{name}-v4"
+    if sep and version in OTHER_MUJOCO_VERSIONS and published in BY_ID:
+        return published
+    return None
+
+
+def lookup(env_id: str) -> BenchmarkTask | None:
+    """The entry that scores ``env_id``: its own; for a later MuJoCo version
+    (``Hopper-v5``) the -v4 entry under that id, with ``note`` set; else None."""
+    if env_id in BY_ID:
+        return BY_ID[env_id]
+    published = published_mujoco_id(env_id)
+    if published is None:
+        return None
+    return dataclasses.replace(BY_ID[published], env_id=env_id, note=OTHER_VERSION_NOTE)
+
+
 def benchmark_task(env_id: str) -> BenchmarkTask:
-    if env_id not in BY_ID:
+    task = lookup(env_id)
+    if task is None:
         raise ValueError(f"{env_id!r} is not one of the 57 benchmark tasks (simbarl tasks)")
-    return BY_ID[env_id]
+    return task
 
 
 def tasks_of(selection: str) -> list[BenchmarkTask]:

@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 
 from simbarl.envs.humanoid_bench import KNOWN_COMMIT as HB_COMMIT
+from simbarl.envs.mujoco_v4 import make_gymnasium, unregistered_message
 from simbarl.envs.wrappers import ActionRepeat, RescaleAction
 
 DMC_PREFIX = "dmc:"
@@ -128,6 +129,8 @@ def _check_known(env_id: str) -> None:
     else:
         known = list(gym.registry)
     if env_id not in known:
+        if unregistered_message(env_id):
+            raise ValueError(unregistered_message(env_id))
         close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
@@ -157,7 +160,7 @@ def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
         domain, task = env_id[len(DMC_PREFIX) :].split("-", 1)
         return DMCEnv(domain, task, render_mode=render_mode)
     _import_plugin(env_id)
-    return gym.make(env_id, render_mode=render_mode)
+    return make_gymnasium(env_id, render_mode)
 
 
 def _device_task_spec(env_id: str) -> TaskSpec:

@@ -48,6 +48,10 @@ from simbarl.train.progress import Progress
 from simbarl.train.step import draw, prepare
 from simbarl.train.stop import StopFlag
 
+# The published offline budget (NOTES.md): 100 epochs of updates over the dataset, the
+# learning rate decaying 1e-4 -> 1e-5 over the first half of them.
+PUBLISHED_EPOCHS = 100
+
 # D4RL reference scores (random, expert) for the normalized score 100 (R - min) / (max - min).
 D4RL_REFERENCE = {
     "halfcheetah": (-280.178953, 12135.0),
@@ -75,8 +79,9 @@ class OfflineConfig:
     """sac (SimbaV2-BC) or td3 (TD3+BC)."""
     run_dir: str | None = None
     seed: int = 0
-    epochs: int = 100
-    """Passes over the dataset, counted in updates of batch_size transitions."""
+    epochs: int = PUBLISHED_EPOCHS
+    """Passes over the dataset, counted in updates of batch_size transitions (the
+    published budget: 100); the learning-rate decay spans the first half of them."""
     steps: int | None = None
     """Cap on the number of updates (for quick runs). The learning-rate decay spans the
     updates that run, so a cap shortens it too: under about 50k updates a mixed-quality

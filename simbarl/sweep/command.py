@@ -23,7 +23,7 @@ to extend (deleted or damaged) is never deleted: it is reported as kept until
 
 examples:
   simbarl sweep --tasks dmc-em --seeds 3 --steps 100000
-  simbarl sweep --tasks HalfCheetah-v5 dmc:cheetah-run --config simbav2-small \\
+  simbarl sweep --tasks HalfCheetah-v4 dmc:cheetah-run --config simbav2-small \\
       --config td3=simbav2-small:algo=td3 --seeds 5 --out runs/algos
   simbarl sweep --tasks all --seeds 10 --config simbav2 --backend ray --address auto
 

@@ -5,6 +5,11 @@ The CSV has a row per evaluation: ``system, task, metric, env_step, value, seed`
 Tables take each run's evaluation at a chosen env step (default: its last),
 normalize it where the task is one of the 57 (``simbarl tasks``) and aggregate
 per group and overall with stratified-bootstrap intervals (``analysis.scores``).
+
+A MuJoCo ``-v5`` task (``HalfCheetah-v5``) is scored with the published ``-v4``
+random and TD3 numbers and beside the ``-v4`` curve, and its rows carry the note
+``published score is for -v4`` (marked ``*`` in the printed tables). When a
+system has both versions of a task, the aggregates count the ``-v4`` one only.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from simbarl.analysis.scores import summarize
-from simbarl.envs.benchmark_tasks import BY_ID, GROUPS
+from simbarl.envs.benchmark_tasks import GROUPS, lookup, published_mujoco_id
 from simbarl.files import atomic_open
 from simbarl.reference import published_curve
 
@@ -63,7 +68,8 @@ def final_values(rows: list[dict], step: int | None = None) -> dict:
 
 
 def _published_at(task: str, step: int) -> float | None:
-    metric = "avg_success" if task in BY_ID and BY_ID[task].metric == "success" else "avg_return"
+    bench = lookup(task)
+    metric = "avg_success" if bench and bench.metric == "success" else "avg_return"
     curve = published_curve(task, metric=metric)
     below = [s for s in curve if s <= step]
     return curve[max(below)][0] if below else None
@@ -79,7 +85,7 @@ def task_table(rows: list[dict], step: int | None = None) -> list[dict]:
     table = []
     for (system, task), by_seed in sorted(final_values(rows, step).items()):
         vals = np.array(list(by_seed.values()))
-        bench = BY_ID.get(task)
+        bench = lookup(task)
         at = last_step[(system, task)]
         pub = _published_at(task, at)
         table.append(
@@ -94,6 +100,7 @@ def task_table(rows: list[dict], step: int | None = None) -> list[dict]:
                 "normalized": bench.normalize(vals.mean()) if bench else None,
                 "published": pub,
                 "published_normalized": bench.normalize(pub) if bench and pub is not None else None,
+                "note": bench.note if bench else "",
             }
         )
     return table
@@ -102,21 +109,36 @@ def task_table(rows: list[dict], step: int | None = None) -> list[dict]:
 def aggregate_table(rows: list[dict], step: int | None = None, reps: int = 2000) -> list[dict]:
     """Per system and group (and ``overall``): mean, median, IQM and optimality gap of the
     normalized scores with 95% stratified-bootstrap intervals. Tasks outside the 57 are left
-    out; runs per task are cut to the smallest seed count so the score matrix is square."""
+    out; runs per task are cut to the smallest seed count so the score matrix is square. A
+    -v5 task counts unless the system also has its -v4 version; ``note`` names the -v5
+    tasks counted."""
     values = final_values(rows, step)
     systems = sorted({s for s, _ in values})
     out = []
     for system in systems:
-        tasks = {t: v for (s, t), v in values.items() if s == system and t in BY_ID}
-        groups = [g for g in GROUPS if any(BY_ID[t].group == g for t in tasks)]
+        tasks = {t: v for (s, t), v in values.items() if s == system and lookup(t)}
+        tasks = {t: v for t, v in tasks.items() if published_mujoco_id(t) not in tasks}
+        bench = {t: lookup(t) for t in tasks}
+        groups = [g for g in GROUPS if any(b.group == g for b in bench.values())]
         for group in [*groups, "overall"] if len(groups) > 1 else groups:
-            chosen = sorted(t for t in tasks if group == "overall" or BY_ID[t].group == group)
+            chosen = sorted(t for t in tasks if group == "overall" or bench[t].group == group)
             n = min(len(tasks[t]) for t in chosen)
             scores = np.array(
-                [[BY_ID[t].normalize(v) for v in sorted(tasks[t].values())[:n]] for t in chosen]
+                [[bench[t].normalize(v) for v in sorted(tasks[t].values())[:n]] for t in chosen]
             ).T  # (runs, tasks)
             agg = summarize(scores, reps=reps)
-            out.append({"system": system, "group": group, "tasks": len(chosen), "runs": n, **agg})
+            flagged = [t for t in chosen if bench[t].note]
+            note = f"{', '.join(flagged)}: {bench[flagged[0]].note}" if flagged else ""
+            out.append(
+                {
+                    "system": system,
+                    "group": group,
+                    "tasks": len(chosen),
+                    "runs": n,
+                    **agg,
+                    "note": note,
+                }
+            )
     return out
 
 
@@ -125,8 +147,12 @@ def format_tables(rows: list[dict], step: int | None = None) -> str:
         f"{'system':18s} {'task':26s} {'env_step':>9s} {'seeds':>5s} {'return':>17s} "
         f"{'norm.':>6s} {'SimbaV2 (published)':>20s}"
     ]
+    notes = set()
     for r in task_table(rows, step):
         norm = f"{r['normalized']:.3f}" if r["normalized"] is not None else "-"
+        if r["note"]:
+            norm += "*"
+            notes.add(r["note"])
         pub = f"{r['published']:.1f}" if r["published"] is not None else "-"
         if r["published_normalized"] is not None:
             pub += f" ({r['published_normalized']:.3f})"
@@ -149,7 +175,8 @@ def format_tables(rows: list[dict], step: int | None = None) -> str:
                 f"{a[k]['value']:>6.3f} [{a[k]['ci_low']:.3f},{a[k]['ci_high']:.3f}]"
                 for k in ("mean", "median", "iqm", "optimality_gap")
             )
-            lines.append(
-                f"{a['system']:18s} {a['group']:15s} {a['tasks']:>5d} {a['runs']:>4d}  {cells}"
-            )
+            group = a["group"] + ("*" if a["note"] else "")
+            lines.append(f"{a['system']:18s} {group:15s} {a['tasks']:>5d} {a['runs']:>4d}  {cells}")
+    for note in sorted(notes):
+        lines += ["", f"* {note}: a -v5 result, normalized with the -v4 random and TD3 scores"]
     return "\n".join(lines)
