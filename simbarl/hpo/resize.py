@@ -123,11 +123,8 @@ def resize_state(
     ``key`` draws the fresh entries. The temperature, its optimizer, the
     learner's own RNG key and the step counter are kept as they are.
     """
-    return jax.jit(lambda s, k: _resize(old_agent, s, new_agent, k))(state, key)
-
-
-def _resize(old_agent, state, new_agent, key):
-    # Traced whole: op by op, every leaf shape would compile its own programs.
+    # Op by op, not jitted: jitting the whole resize of a SimbaV2 learner hung
+    # XLA:CPU's compiler here (jax 0.10.2), while op by op takes seconds.
     fresh = new_agent.init(key)
     old_cfg, new_cfg = old_agent.cfg, new_agent.cfg
 
