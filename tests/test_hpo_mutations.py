@@ -192,3 +192,17 @@ def test_next_generation_copies_parents_and_keeps_the_elite():
     assert out[2].mutation.startswith("hp:")
     with pytest.raises(ValueError, match="unknown mutation"):
         mutator.apply(members[0], "grow", np.random.default_rng(0))
+
+
+def test_an_architecture_mutation_gives_a_state_of_the_new_shape():
+    cfg = tiny_cfg("mlp", width=48, blocks=2)
+    member = Member(0, cfg, trained_like(agent_for(cfg)))
+    mutator = Mutator(OBS_DIM, ACT_DIM)
+    rng = np.random.default_rng(0)
+    child = mutator.apply(member, "arch", rng)
+    while "refused" in child.mutation:
+        child = mutator.apply(member, "arch", rng)
+    assert child.cfg != cfg and child.mutation.startswith("arch:")
+    shapes = jax.eval_shape(agent_for(child.cfg).init, jax.random.PRNGKey(0))
+    as_shapes = lambda t: jax.tree.map(lambda x: (x.shape, x.dtype), t)
+    assert as_shapes(child.state) == as_shapes(shapes)
