@@ -1,0 +1,60 @@
+"""Tiny learners for the evolution tests: built, not trained, with random moments."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+from simbarl.hpo.resize import is_hyper_kernel, key_names
+from simbarl.train.learner import build_agent
+from simbarl.train.run_dir import resolve_algo
+
+OBS_DIM, ACT_DIM = 5, 2
+
+
+def tiny_cfg(encoder="simbav2", algo="sac", width=32, blocks=1, **kw) -> TrainConfig:
+    """A resolved config of small networks (actor and critic alike)."""
+    net = NetworkConfig(encoder, width, blocks)
+    agent = AgentConfig(actor=net, critic=net, discount=0.99, num_bins=11)
+    agent = resolve_algo(algo, agent, True)
+    base = dict(algo=algo, agent=agent, steps=1000, warmup_steps=100, action_repeat=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def with_net(cfg: TrainConfig, net: str, **change) -> TrainConfig:
+    import dataclasses
+
+    new = dataclasses.replace(getattr(cfg.agent, net), **change)
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, **{net: new}))
+
+
+def agent_for(cfg: TrainConfig):
+    return build_agent(cfg, OBS_DIM, ACT_DIM)
+
+
+def trained_like(agent, seed=0):
+    """A state of ``agent``'s shapes with random weights (SimbaV2 kernels on the
+    sphere), random Adam moments and nonzero counts, so that carrying them over is
+    visible. Drawn with numpy from the state's shapes: nothing to compile."""
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(agent.init, jax.random.PRNGKey(seed))
+
+    def draw(path, x):
+        names = key_names(path)
+        if names[-1] == "count" or x.dtype == jnp.int32:
+            return jnp.full(x.shape, 7, x.dtype)
+        if x.dtype == jnp.uint32:  # the learner's RNG key
+            return jax.random.PRNGKey(seed)
+        w = rng.normal(size=x.shape)
+        if "nu" in names:
+            w = np.abs(w)
+        elif is_hyper_kernel(names) and agent.cfg.weight_projection:
+            w = w / np.linalg.norm(w, axis=-2, keepdims=True)
+        return jnp.asarray(w, x.dtype)
+
+    return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def flat(tree) -> dict:
+    return {key_names(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
