@@ -1,0 +1,1 @@
+"""Hyperparameter search: search spaces (shared by every search) and ``simbarl tune`` (Optuna)."""
