@@ -50,7 +50,7 @@ from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_train
-from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
+from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import act, configured_step
 from simbarl.train.stop import StopFlag
 from simbarl.train.warm_start import dataset_buffer, start
@@ -223,7 +223,9 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
 
-def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+def train_device(
+    cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
+) -> RunResult:
     """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here)."""
     cfg, _ = rd.resolve(cfg)
     if resume is not None:
@@ -297,7 +299,7 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
             seat.record_eval(EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None))
             if cfg.checkpoint:
                 save(k)
-        return target_reached(seats, cfg, progress)
+        return target_reached(seats, cfg, progress, on_eval)
 
     if resume is None and cfg.init_from is not None:
         run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data
