@@ -7,11 +7,13 @@ Each process keeps XLA to its share of the cores, as a sweep's runs do.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from simbarl.hpo.storage import storage_kind
 from simbarl.hpo.study import TuneSpec
 from simbarl.hpo.worker import EXIT_INTERRUPTED, run_worker
 from simbarl.sweep.backends import thread_env
@@ -65,6 +67,16 @@ def _ray_worker(spec_dict: dict, index: int, threads: int) -> str:
     return run_worker(TuneSpec(**spec_dict), index)
 
 
+def _absolute(spec: TuneSpec) -> TuneSpec:
+    """``spec`` with the study directory and a file storage's path made absolute."""
+    storage = spec.storage
+    if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        storage = "sqlite:///" + str(Path(storage.removeprefix("sqlite:///")).resolve())
+    elif storage_kind(storage) == "journal":
+        storage = "journal:" + str(Path(storage.removeprefix("journal:")).resolve())
+    return dataclasses.replace(spec, out=str(Path(spec.out).resolve()), storage=storage)
+
+
 def run_ray(spec: TuneSpec, workers: int, address: str | None, cpus: float, gpus: float) -> str:
     """``workers`` workers as Ray tasks on the cluster at ``address`` (None: a local instance).
 
@@ -75,8 +87,7 @@ def run_ray(spec: TuneSpec, workers: int, address: str | None, cpus: float, gpus
         import ray
     except ImportError as e:
         raise RuntimeError("--backend ray needs ray: pip install 'simbarl[ray]'") from e
-    import dataclasses
-
+    spec = _absolute(spec)  # a Ray worker's working directory is not the driver's
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_worker)
