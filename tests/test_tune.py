@@ -169,3 +169,37 @@ def test_bad_space_or_storage_is_refused_before_anything_runs(tmp_path, capsys):
     assert main(["tune", "--out", str(out), "--storage", "postgresql://nobody@127.0.0.1:9/x"]) == 2
     assert "cannot open the storage postgresql://" in capsys.readouterr().err
     assert not (out / "tune.json").exists()
+
+
+def test_crashed_trial_is_rerun_from_its_checkpoint(tmp_path):
+    """A worker that died mid-trial (its heartbeat stopped) leaves a running trial with a
+    checkpoint; the next session fails it, re-queues it and resumes its run."""
+    import time
+
+    from simbarl.hpo.command import _parser, build_spec
+    from simbarl.hpo.space import parse_space
+    from simbarl.hpo.trial import suggest, trial_config, trial_dir
+    from simbarl.train.run import train
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    argv = ["--env", "Pendulum-v1", "--space", str(space), "--out", str(out), "--seed", "1"]
+    argv += ["--trials", "1", "--heartbeat", "1", "--pruner", "none", "--set", *TINY]
+    spec = build_spec(_parser().parse_args(argv))
+    spec.save()
+    study = open_study(spec)
+    crashed = study.ask()  # the dead worker's trial: 100 of 300 steps, then silence
+    values = {p.name: suggest(crashed, p) for p in parse_space(SPACE).params}
+    cfg = trial_config(spec, values, trial_dir(out, crashed.number))
+    train(dataclasses.replace(cfg, pause_at=100))
+    study._storage.record_heartbeat(crashed._trial_id)
+    time.sleep(2.5)  # past the grace period of two heartbeats
+
+    assert main(["tune", *argv]) == 0
+    study = open_study(spec)
+    first, rerun = study.trials
+    assert first.state == State.FAIL and rerun.state == State.COMPLETE
+    assert rerun.params == first.params and rerun.user_attrs["resumed_from"] == 0
+    assert list(rerun.intermediate_values) == [100, 200, 300]
+    assert _evals(out / "trials" / "1") == [100, 200, 300] and not (out / "trials/0").exists()
