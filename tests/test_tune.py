@@ -203,3 +203,13 @@ def test_crashed_trial_is_rerun_from_its_checkpoint(tmp_path):
     assert rerun.params == first.params and rerun.user_attrs["resumed_from"] == 0
     assert list(rerun.intermediate_values) == [100, 200, 300]
     assert _evals(out / "trials" / "1") == [100, 200, 300] and not (out / "trials/0").exists()
+
+
+def test_train_starts_from_a_config_file(tmp_path, capsys):
+    path = tmp_path / "best_config.json"
+    path.write_text(json.dumps({"preset": "simbav2-small", "agent": {"tau": 0.0123}}))
+    with pytest.raises(SystemExit):
+        main(["train", "--config", str(path), "--help"])
+    assert "0.0123" in capsys.readouterr().out  # the file's value is the flag's default
+    assert main(["train", "--config", str(path), "--preset", "simbav2"]) == 2
+    assert "--config names its own preset" in capsys.readouterr().err
