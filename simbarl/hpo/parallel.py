@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simbarl.hpo.storage import storage_kind
+from simbarl.hpo.storage import quiet_optuna, storage_kind
 from simbarl.hpo.study import TuneSpec
 from simbarl.hpo.worker import EXIT_INTERRUPTED, run_worker
 from simbarl.sweep.backends import thread_env
@@ -64,6 +64,7 @@ def _ray_worker(spec_dict: dict, index: int, threads: int) -> str:
     """A Ray task: one worker on the node Ray chose, sharing the study's storage."""
     for k, v in thread_env(threads, share_accelerator=True).items():
         os.environ.setdefault(k, v)
+    quiet_optuna()
     return run_worker(TuneSpec(**spec_dict), index)
 
 
