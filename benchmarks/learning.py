@@ -11,6 +11,10 @@ same command.
 
     python benchmarks/learning.py --tasks dmc:cartpole-swingup --seeds 0 1 2 \\
         --preset simbav2-small --steps 100000 --out benchmarks/results/learning
+
+``--set KEY=VALUE ...`` changes config fields of every run (dotted, as in ``simbarl
+sweep``: ``--set replay.recency_decay_steps=80000``); give each setting its own
+``--out``: a ``curves.json`` only merges runs made with the same overrides.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from simbarl.config import preset
 from simbarl.files import atomic_open
 from simbarl.reference import published_curve
+from simbarl.sweep.spec import apply_overrides
 from simbarl.train import run_dir as rd
 from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
@@ -74,13 +79,15 @@ def report(task: str, algo: str, preset_name: str, rows: list) -> None:
         print(f"{r['env_step']:>9} {r['mean']:>8.1f} +- {r['std']:<5.1f} {pub_s:>16}")
 
 
-def _earlier(path: Path, preset_name: str, steps: int) -> dict:
+def _earlier(path: Path, preset_name: str, steps: int, overrides: list[str] = ()) -> dict:
     """The per-seed curves of an earlier ``curves.json`` with the same preset and budget,
     so runs made by separate invocations (one algorithm or seed at a time) add up."""
     if not path.is_file():
         return {}
     old = json.loads(path.read_text())
     if old.get("preset") != preset_name or old.get("steps") != steps:
+        return {}
+    if old.get("overrides", []) != list(overrides):
         return {}
     return {
         task: {
@@ -101,6 +108,13 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=20_000)
     p.add_argument("--out", default="benchmarks/results/learning")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every run, e.g. replay.recency_decay_steps=80000",
+    )
     args = p.parse_args()
 
     out = Path(args.out)
@@ -118,6 +132,8 @@ def main() -> None:
                     eval_every=args.eval_every,
                     progress=args.progress,
                 )
+                if args.set:
+                    cfg = rd.config_from_dict(apply_overrides(rd.config_to_dict(cfg), args.set))
                 prefix = "" if algo == "sac" else f"{algo}-"
                 run_dir = out / task.replace(":", "-") / f"{prefix}{args.preset}-seed{seed}"
                 t0 = time.time()
@@ -134,23 +150,27 @@ def main() -> None:
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+                summary = write_curves(
+                    out, args.preset, args.steps, ours, time.time() - started, args.set
+                )
     if not ours:  # nothing ran: rewrite the summary of what is there
-        summary = write_curves(out, args.preset, args.steps, ours, time.time() - started)
+        summary = write_curves(out, args.preset, args.steps, ours, time.time() - started, args.set)
     for task, entry in summary["tasks"].items():
         for algo, by_algo in entry.items():
             report(task, algo, args.preset, by_algo["curve"])
     print(f"\nwrote {out / 'curves.json'} ({summary['wall_clock_s'] / 60:.1f} min)")
 
 
-def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: float) -> dict:
+def write_curves(
+    out: Path, preset_name: str, steps: int, ours: dict, wall_s: float, overrides=()
+) -> dict:
     """Merge ``ours`` into ``out/curves.json`` as it is on disk now and write it atomically.
 
     Re-reading before each write lets several invocations (one per algorithm or seed, run
     side by side) share one file, and writing after each run keeps finished runs when a
     later one is interrupted."""
     path = out / "curves.json"
-    curves = _earlier(path, preset_name, steps)
+    curves = _earlier(path, preset_name, steps, overrides)
     for task, by_algo in ours.items():
         for algo, by_seed in by_algo.items():
             curves.setdefault(task, {}).setdefault(algo, {}).update(by_seed)
@@ -158,6 +178,7 @@ def write_curves(out: Path, preset_name: str, steps: int, ours: dict, wall_s: fl
         "preset": preset_name,
         "algos": sorted({a for by_algo in curves.values() for a in by_algo}),
         "steps": steps,
+        "overrides": list(overrides),
         "seeds": sorted({k for t in curves.values() for a in t.values() for k in a}),
         "wall_clock_s": wall_s,
         "tasks": {},

@@ -10,6 +10,16 @@ known. ``layer_matmul_gflops`` is the rate of the update's own matmul shapes
 could reach with zero other work.
 
     python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json
+
+``--ab KEY=VALUE ...`` instead compares the preset with and without config
+overrides (such as ``replay.recency_decay_steps=80000``): in ``--ab-rounds``
+interleaved rounds (A B, then B A, ...) it times the whole loop and the replay
+draw alone (``draw`` of a UTD x batch sample, n-step included, from a full ring of
+``--ab-capacity`` slots), and reports medians and the ratio B / A. Interleaving
+spreads a shared machine's drifting load over both sides.
+
+    python benchmarks/throughput.py --presets simbav2-small --algos sac --loop-steps 300 \\
+        --ab replay.recency_decay_steps=80000 --json benchmarks/results/recency_speed_cpu.json
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import tempfile
 import time
@@ -29,10 +40,13 @@ import numpy as np
 from simbarl.agents import Batch
 from simbarl.analysis.flops import update_flops
 from simbarl.config import preset
+from simbarl.replay import init_replay
+from simbarl.sweep.spec import apply_overrides
 from simbarl.train import run_dir as rd
 from simbarl.train.learner import build_agent
 from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
+from simbarl.train.step import draw
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
@@ -143,6 +157,66 @@ def loop_rate(cfg, learn_agent_steps: int) -> float:
     return float(np.mean([r["perf/env_steps_per_s"] for r in learning])) / repeat
 
 
+def draw_rate(cfg, task, capacity: int, seconds: float, reps: int = 50) -> float:
+    """Samples/s of ``draw`` alone (``reps`` ``(utd, batch)`` samples scanned in one
+    jitted call, so dispatch is amortized) from a full ring of ``capacity`` slots:
+    the sampler's own cost, apart from the update."""
+    buffer = init_replay(capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized)
+    buffer = buffer.replace(pos=jnp.asarray(capacity // 3), size=jnp.asarray(capacity))
+    shape = (cfg.updates_per_step, cfg.batch_size)
+
+    @jax.jit
+    def f(buffer, key):
+        def one(total, k):
+            tr, *_ = draw(buffer, k, shape, cfg.replay, 0.99, cfg.num_envs, 1.0)
+            return total + tr.reward.sum() + tr.obs.sum(), None  # gathered fields stay live
+
+        return jax.lax.scan(one, jnp.zeros(()), jax.random.split(key, reps))[0]
+
+    key = jax.random.PRNGKey(0)
+    warm = time.perf_counter()
+    while time.perf_counter() - warm < min(1.0, seconds / 4):  # compile, then settle
+        f(buffer, key).block_until_ready()
+    calls, t0 = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < seconds:
+        f(buffer, jax.random.fold_in(key, calls)).block_until_ready()
+        calls += 1
+    return calls * reps / (time.perf_counter() - t0)
+
+
+def ab_compare(base, name: str, args) -> dict:
+    """Loop and draw rates of ``base`` (A) and ``base`` with ``args.ab`` (B), interleaved."""
+    a, task = rd.resolve(base)
+    b, _ = rd.resolve(rd.config_from_dict(apply_overrides(rd.config_to_dict(base), args.ab)))
+    n = args.loop_steps or 300
+    rates = {k: {"loop": [], "draw": []} for k in "AB"}
+    updates = []  # the update alone, the same for A and B: the scale of a draw's cost
+    for r in range(args.ab_rounds):
+        updates.append(update_rate(a, task, args.seconds)[0])
+        for label in "AB" if r % 2 == 0 else "BA":
+            cfg = a if label == "A" else b
+            rates[label]["draw"].append(draw_rate(cfg, task, args.ab_capacity, args.seconds))
+            if not args.no_loop:
+                rates[label]["loop"].append(loop_rate(cfg, n))
+            print(label, {k: v[-1] for k, v in rates[label].items() if v}, flush=True)
+    med = lambda v: float(np.median(v)) if v else None
+    row = {"preset": name, "algo": a.algo, "env": args.env, "B_overrides": list(args.ab)}
+    row.update(updates_per_step=a.updates_per_step, batch_size=a.batch_size, n_step=a.replay.n_step)
+    row.update(ab_capacity=args.ab_capacity, loop_learning_steps=n, rounds=args.ab_rounds)
+    row["updates_per_s"] = updates
+    for label in "AB":  # time of one (utd, batch) draw / time of the utd updates it feeds
+        utd = a.updates_per_step
+        share = [u / (utd * d) for u, d in zip(updates, rates[label]["draw"], strict=True)]
+        row[f"{label}_draw_time_over_update_time"] = med(share)
+    for k in ("draw", "loop"):
+        unit = "draws_per_s" if k == "draw" else "agent_steps_per_s"
+        row[f"A_{k}_{unit}"], row[f"B_{k}_{unit}"] = rates["A"][k], rates["B"][k]
+        if rates["A"][k]:  # best-of: the least disturbed figure on a shared machine
+            row[f"{k}_ratio_B_over_A_median"] = med(rates["B"][k]) / med(rates["A"][k])
+            row[f"{k}_ratio_B_over_A_best"] = max(rates["B"][k]) / max(rates["A"][k])
+    return row
+
+
 def measure(base, name: str, args) -> dict:
     cfg, task = rd.resolve(base)
     ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
@@ -180,6 +254,9 @@ def main() -> None:
     )
     p.add_argument("--no-loop", action="store_true", help="skip the whole-loop measurement")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--ab", nargs="+", default=None, metavar="KEY=VALUE", help="A/B: see above")
+    p.add_argument("--ab-rounds", type=int, default=3, help="A/B: interleaved rounds")
+    p.add_argument("--ab-capacity", type=int, default=1_000_000, help="A/B: ring slots")
     args = p.parse_args()
 
     limit = matmul_gflops()
@@ -188,19 +265,32 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "device": jax.devices()[0].device_kind,
         "jax": jax.__version__,
+        "cpus": os.cpu_count(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
     results = []
     for name in args.presets:
         for algo in args.algos:
             base = dataclasses.replace(preset(name), env=args.env, algo=algo)
+            if args.ab:
+                row = ab_compare(base, name, args)
+                print(json.dumps(row), flush=True)
+                results.append(row)
+                _write(args.json, meta, results)
+                continue
             row = measure(base, name, args)
             row["matmul_gflops"] = limit
             row["fraction_of_matmul_limit"] = row["updates_per_s"] * row["gflop_per_update"] / limit
             print(json.dumps(row), flush=True)
             results.append(row)
-            if args.json:  # after every row: a run cut short keeps what it measured
-                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+            _write(args.json, meta, results)
+
+
+def _write(path: str | None, meta: dict, results: list) -> None:
+    """After every row: a run cut short keeps what it measured."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 from simbarl.normalizers import EPS
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
+from simbarl.train.finite import non_finite_arrays
 from simbarl.train.learner import build_agent, fresh_loop
 
 
@@ -40,6 +41,13 @@ class Agent:
         template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": stats}
         trees, self.meta = checkpoint.load(path, template)
         self.learner = trees["learner"]
+        bad, total = non_finite_arrays(self.learner)
+        if bad:
+            raise ValueError(
+                f"checkpoint {path} holds NaN or inf in {len(bad)} of {total} learner arrays: "
+                "its training had diverged when it was saved. Train the run again with a "
+                "lower learning rate"
+            )
         self.obs_stats = stats = trees["loop"]["obs_stats"]
         self.reward_scaler = trees["loop"]["reward_scaler"]
         if self.config.agent.observation_norm:

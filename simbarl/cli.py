@@ -97,6 +97,7 @@ def train_cli(argv: list[str]) -> int:
     )
     if known.preset:
         cfg = dataclasses.replace(cfg, preset=known.preset)
+    from simbarl.train.finite import NonFiniteError
     from simbarl.train.run import train
 
     try:
@@ -104,6 +105,16 @@ def train_cli(argv: list[str]) -> int:
     except ValueError as e:
         print(f"simbarl train: error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:
+        print(f"simbarl train: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk or a lost mount while logging
+        print(
+            f"simbarl train: error: {e}. Files already written are whole; free disk space "
+            "or fix the filesystem, then continue with --resume RUN",
+            file=sys.stderr,
+        )
+        return 1
     if result.interrupted:
         print(
             f"interrupted; checkpoint written. Continue with: simbarl train --resume "
@@ -111,9 +122,21 @@ def train_cli(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    last = f"{result.eval_returns[-1][1]:.1f}" if result.eval_returns else "n/a"
-    print(f"done: {result.env_step} env steps, last eval return {last}, run dir {result.run_dir}")
+    print(
+        f"done: {result.env_step} env steps, last eval return {_last_eval(result)}, run dir "
+        f"{result.run_dir}"
+    )
     return 0
+
+
+def _last_eval(result) -> str:
+    """This call's last evaluation, or the run's own when it had nothing left to do."""
+    if result.eval_returns:
+        return f"{result.eval_returns[-1][1]:.1f}"
+    from simbarl.train.logger import read_metrics
+
+    rows = [r for r in read_metrics(result.run_dir) if "eval/return" in r]
+    return f"{rows[-1]['eval/return']:.1f} (at {rows[-1]['env_step']})" if rows else "n/a"
 
 
 def _pick_gl_backend() -> None:
@@ -143,9 +166,18 @@ def eval_cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
     parser.add_argument("--video", default=None, help="write an MP4 of the first episode here")
     parser.add_argument("--fps", type=int, default=30, help="frames per second of the video")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cut each episode after this many agent steps (a short video where "
+        "software rendering is slow); default: the task's own limit",
+    )
     args = parser.parse_args(argv)
     if args.episodes <= 0:
         parser.error("--episodes must be positive")
+    if args.max_steps is not None and args.max_steps <= 0:
+        parser.error("--max-steps must be positive")
     try:
         if args.video:
             _pick_gl_backend()
@@ -158,7 +190,13 @@ def eval_cli(argv: list[str]) -> int:
         return 2
     env = agent.make_env(render_mode="rgb_array" if args.video else None)
     returns, lengths, frames, successes = evaluate(
-        env, agent.act, args.episodes, args.seed, round_index=10**6, render=bool(args.video)
+        env,
+        agent.act,
+        args.episodes,
+        args.seed,
+        round_index=10**6,
+        render=bool(args.video),
+        max_steps=args.max_steps,
     )
     print(
         f"{agent.config.env} @ {agent.env_step} env steps: return {returns.mean():.2f} "
@@ -195,20 +233,21 @@ def tasks_cli(argv: list[str]) -> int:
     from simbarl.envs.benchmark_tasks import (
         BENCHMARK_TASKS,
         GROUPS,
-        SUITE_PACKAGES,
-        suite_installed,
+        suite_problem,
     )
 
     p = argparse.ArgumentParser(
         prog="simbarl tasks",
         description="The 57 SimbaV2 benchmark tasks, by group, with each one's score "
-        "normalization. '(not installed)' marks suites whose package is missing.",
+        "normalization. '(not available: ...)' marks suites that cannot run here: their "
+        "package is missing, or it does not import and build the suite's first task.",
     )
     p.parse_args(argv)
     for group in GROUPS:
         tasks = [t for t in BENCHMARK_TASKS if t.group == group]
         suite = tasks[0].suite
-        mark = "" if suite_installed(suite) else f"  (not installed: {SUITE_PACKAGES[suite]})"
+        problem = suite_problem(suite)
+        mark = f"  (not available: {problem})" if problem else ""
         print(f"{group} ({len(tasks)} tasks){mark}")
         for t in tasks:
             if t.metric == "success":

@@ -142,6 +142,14 @@ class ReplayConfig:
     """beta at the first update; annealed linearly to 1 at the last."""
     priority_eps: float = 1e-6
     """eps: keeps every transition's priority above zero."""
+    recency_decay_steps: int = 0
+    """Recency-weighted ("linear decay") sampling: a transition with ``a`` transitions
+    written after it is drawn with weight max(recency_min_weight, 1 - a / N), N this
+    value (in transitions, as --buffer-size; CleanRL-JAX uses 80,000). 0: uniform.
+    Not with --replay.prioritized (see docs/guides/replay.md)."""
+    recency_min_weight: float = 0.0
+    """Floor of the recency weight, in [0, 1]: 0 never draws transitions older than
+    --replay.recency-decay-steps; a small value keeps old data in play."""
     obs_dtype: Literal["float32", "bfloat16"] = "float32"
     """Storage type of observations in the buffer; bfloat16 halves their memory (for
     large device-resident buffers). Batches are computed in float32 either way."""
@@ -371,7 +379,9 @@ def validate(cfg: TrainConfig) -> None:
         "agent.critic.width": cfg.agent.critic.width,
         "agent.num_bins": cfg.agent.num_bins,
     }
-    problems += [f"--{k} must be positive (got {v})" for k, v in positive.items() if v <= 0]
+    problems += [
+        f"--{k.replace('_', '-')} must be positive (got {v})" for k, v in positive.items() if v <= 0
+    ]
     if cfg.pause_at is not None and cfg.pause_at <= 0:
         problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
     if not 0.0 <= cfg.init_data_ratio < 1.0:
@@ -435,5 +445,34 @@ def validate(cfg: TrainConfig) -> None:
         problems.append(f"--replay.n-step must be >= 1 (got {r.n_step})")
     if r.priority_exponent < 0 or r.importance_exponent < 0 or r.priority_eps <= 0:
         problems.append("--replay.priority-exponent/importance-exponent >= 0, priority-eps > 0")
+    problems += _recency_problems(r)
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _recency_problems(r: ReplayConfig) -> list[str]:
+    """Recency sampling's settings. With prioritized replay it is refused rather than
+    multiplied in: the product's weights would have to sit in the sum tree, and every
+    write ages every transition, so each step would rewrite the whole tree (the
+    O(capacity) pass recency sampling exists to avoid); and prioritized replay undoes
+    its own bias with importance weights, while recency sampling wants its bias."""
+    problems = []
+    if r.recency_decay_steps < 0:
+        problems.append(
+            f"--replay.recency-decay-steps must be >= 0 (got {r.recency_decay_steps}; 0: off)"
+        )
+    if not 0.0 <= r.recency_min_weight <= 1.0:
+        problems.append(
+            f"--replay.recency-min-weight must be in [0, 1] (got {r.recency_min_weight})"
+        )
+    elif r.recency_min_weight > 0 and r.recency_decay_steps == 0:
+        problems.append(
+            "--replay.recency-min-weight only acts with --replay.recency-decay-steps N > 0"
+        )
+    if r.recency_decay_steps > 0 and r.prioritized:
+        problems.append(
+            "--replay.recency-decay-steps does not combine with --replay.prioritized: "
+            "choose one (recency weights change with every write, so they cannot live in "
+            "the priority tree without a pass over the buffer per step)"
+        )
+    return problems

@@ -78,3 +78,19 @@ def test_an_interrupted_run_stays_out_of_curves_json(learning, monkeypatch, tmp_
     summary = json.loads((tmp_path / "curves.json").read_text())
     assert list(summary["tasks"]["Pendulum-v1"]["sac"]["per_seed"]) == ["0"]
     assert summary["tasks"]["Pendulum-v1"]["sac"]["curve"][-1]["n"] == 1
+
+
+def test_set_overrides_reach_every_run_and_are_recorded(learning, monkeypatch, tmp_path):
+    seen = []
+    fake = fake_train(stop_at=None)
+    monkeypatch.setattr(learning, "train", lambda cfg, resume=None: seen.append(cfg) or fake(cfg))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--steps", "30", "--seeds", "0", "1"]
+    overrides = ["replay.recency_decay_steps=80000", "replay.recency_min_weight=0.05"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path), "--set", *overrides])
+    learning.main()
+    assert [c.replay.recency_decay_steps for c in seen] == [80000, 80000]
+    assert [c.replay.recency_min_weight for c in seen] == [0.05, 0.05]
+    summary = json.loads((tmp_path / "curves.json").read_text())
+    assert summary["overrides"] == overrides
+    # a later invocation without the overrides does not merge into these curves
+    assert learning._earlier(tmp_path / "curves.json", "simbav2-small", 30) == {}

@@ -5,6 +5,7 @@ the real ones do (``import myosuite`` / ``import humanoid_bench`` registers
 Gymnasium ids); ``test_real_myosuite_task`` runs where MyoSuite is installed.
 """
 
+import importlib
 import importlib.util
 import sys
 import textwrap
@@ -69,8 +70,15 @@ def fake_package(tmp_path, monkeypatch):
         gym.registry.pop(env_id, None)
 
 
-def test_humanoid_bench_ids_get_its_preset(fake_package):
+def test_humanoid_bench_ids_get_its_preset(fake_package, monkeypatch):
     fake_package("humanoid_bench", "h1-walk-v0", 1000)
+    # The fake is no upstream HumanoidBench: import it plainly, not through the adapter
+    # (whose version check test_humanoid_bench.py tests).
+    import simbarl.envs.humanoid_bench as adapter
+
+    monkeypatch.setattr(
+        adapter, "import_humanoid_bench", lambda: importlib.import_module("humanoid_bench")
+    )
     assert plugin_suite("h1-walk-v0") == "humanoid_bench" and plugin_suite("Hopper-v5") is None
     task = resolve_task("h1-walk-v0")
     assert task.suite == "humanoid_bench" and task.obs_dim == 5 and task.action_dim == 2

@@ -66,7 +66,7 @@ def test_parse_config_labels_overrides_and_errors(tmp_path):
         parse_config("simbav2:agent.critic.widht=3")
     with pytest.raises(ValueError, match="neither a preset"):
         parse_config("simbav3")
-    with pytest.raises(ValueError, match="batch_size must be positive"):
+    with pytest.raises(ValueError, match="--batch-size must be positive"):
         parse_config("simbav2:batch_size=0")
     with pytest.raises(ValueError, match="runs its seeds itself"):
         parse_config("simbav2:vmap_seeds=2")
@@ -247,7 +247,8 @@ def test_only_a_log_that_reached_the_budget_stands_in_for_a_checkpoint(tmp_path)
     with open(run_dir / "metrics.jsonl", "w") as f:
         f.write(json.dumps({"env_step": 200, "eval/return": -900.0}) + "\n")
         f.write(json.dumps({"env_step": 300, "loss/critic": 1.0}) + "\n")
-    assert runner.status(spec) == "new"  # died before its first checkpoint: starts over
+    # It logged an evaluation but has no checkpoint: kept, never deleted (only --restart).
+    assert runner.status(spec) == "kept"
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"env_step": 400, "eval/return": -500.0}) + "\n")
     assert runner.status(spec) == "done"

@@ -77,7 +77,7 @@ def test_run_dir_layout(tmp_path):
         (dict(env="dmc:cartpole-swingupp"), "dmc:cartpole-swingup"),
         (dict(env="HalfCheetah-v9"), "HalfCheetah-v5"),
         (dict(steps=-5), "--steps must be positive"),
-        (dict(batch_size=0), "--batch_size must be positive"),
+        (dict(batch_size=0), "--batch-size must be positive"),
     ],
 )
 def test_bad_input_fails_before_writing(tmp_path, kw, message):
@@ -100,7 +100,7 @@ def test_mismatched_resume_is_refused(tmp_path):
     after = _load_ckpt(result.run_dir)
     assert all(np.array_equal(before[k], after[k]) for k in before)
     (result.run_dir / rd.CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(ValueError, match="is damaged and cannot be read"):
         train(tiny(tmp_path, steps=400, eval_every=400), resume=result.run_dir)
 
 

@@ -88,5 +88,5 @@ def test_a_group_directory_points_to_its_seeds(group):
 def test_vmap_seeds_must_be_positive():
     from simbarl.config import validate
 
-    with pytest.raises(ValueError, match="vmap_seeds must be positive"):
+    with pytest.raises(ValueError, match="--vmap-seeds must be positive"):
         validate(TrainConfig(vmap_seeds=0))

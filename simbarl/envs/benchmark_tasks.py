@@ -12,6 +12,7 @@ From ``reference/NOTES.md`` ("The 57 tasks", "Score normalization"):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 
@@ -127,5 +128,27 @@ def tasks_of(selection: str) -> list[BenchmarkTask]:
     return [benchmark_task(i.strip()) for i in selection.split(",") if i.strip()]
 
 
+@functools.cache
+def suite_problem(suite: str) -> str | None:
+    """Why the suite's tasks cannot run here, or None when they can.
+
+    A package that is found is not enough (HumanoidBench, for one, may be
+    installed and still fail to import or to build an env): the package is
+    imported and the suite's first task is built and closed, once per process.
+    """
+    package = SUITE_PACKAGES[suite]
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed"
+    from simbarl.envs.registry import make_env
+
+    env_id = next(t.env_id for t in BENCHMARK_TASKS if t.suite == suite)
+    try:
+        make_env(env_id, 1).close()
+    except Exception as e:  # anything that stops the env from being built
+        return f"{package} is installed but {env_id} does not build: {type(e).__name__}: {e}"
+    return None
+
+
 def suite_installed(suite: str) -> bool:
-    return importlib.util.find_spec(SUITE_PACKAGES[suite]) is not None
+    """Whether the suite's tasks can run here: its package imports and builds an env."""
+    return suite_problem(suite) is None

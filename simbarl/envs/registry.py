@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from simbarl.envs.humanoid_bench import KNOWN_COMMIT as HB_COMMIT
 from simbarl.envs.wrappers import ActionRepeat, RescaleAction
 
 DMC_PREFIX = "dmc:"
@@ -52,7 +53,10 @@ PLUGIN_SUITES = {
         ("h1-", "h1hand-", "h1strong-", "h1touch-", "g1-"),
         "humanoid_bench",
         "HumanoidBench is not on PyPI: git clone https://github.com/carlosferrazza/"
-        "humanoid-bench && pip install -e humanoid-bench",
+        f"humanoid-bench && git -C humanoid-bench checkout {HB_COMMIT} && pip install "
+        "--no-deps -e humanoid-bench (--no-deps: its "
+        "setup.py pins gymnasium 0.29, mujoco 3.1.6 and torch; see "
+        "docs/guides/humanoid_bench.md)",
     ),
 }
 
@@ -66,17 +70,25 @@ def plugin_suite(env_id: str) -> str | None:
 
 
 def _import_plugin(env_id: str) -> None:
-    """Import the package that registers the id's suite, or say how to install it."""
+    """Import the package that registers the id's suite, or say what is wrong with it."""
     suite = plugin_suite(env_id)
     if suite is None:
         return
     _, module, install = PLUGIN_SUITES[suite]
     try:
-        importlib.import_module(module)
+        if suite == "humanoid_bench":  # through its adapter (envs/humanoid_bench.py)
+            from simbarl.envs.humanoid_bench import import_humanoid_bench
+
+            import_humanoid_bench()
+        else:
+            importlib.import_module(module)
     except ImportError as e:
+        if isinstance(e, ModuleNotFoundError) and e.name == module:
+            raise ValueError(
+                f"{env_id} is a {suite} task and {module} is not installed. Install it: {install}"
+            ) from e
         raise ValueError(
-            f"{env_id} is a {suite} task and {module} cannot be imported ({e}). "
-            f"Install it: {install}"
+            f"{env_id} is a {suite} task; {module} is installed but importing it failed: {e}"
         ) from e
 
 
@@ -122,6 +134,14 @@ def _check_known(env_id: str) -> None:
             f"unknown environment id {env_id!r}.{hint} Use a Gymnasium id such as "
             f"'HalfCheetah-v5' or '{DMC_PREFIX}DOMAIN-TASK' such as 'dmc:cartpole-swingup'."
         )
+
+
+def check_task_id(env_id: str) -> None:
+    """Raise ``ValueError`` (with close matches) for an unknown task id, building nothing."""
+    from simbarl.envs.device_tasks import is_device_task
+
+    if not is_device_task(env_id):
+        _check_known(env_id)
 
 
 def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:

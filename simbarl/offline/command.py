@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -37,9 +38,10 @@ def collect_cli(argv: list[str]) -> int:
         from tqdm import tqdm
 
         from simbarl.agent import load_agent
-        from simbarl.offline.datasets import save_dataset
+        from simbarl.offline.datasets import check_name_free, save_dataset
         from simbarl.offline.record import env_spec, record_episodes
 
+        check_name_free(args.name)
         agent = load_agent(args.run_dir)
         bar = tqdm(total=args.episodes, unit="episode", file=sys.stderr)
         episodes = record_episodes(
@@ -158,8 +160,19 @@ def offline_cli(argv: list[str]) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"simbarl offline: error: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:  # the NaN guard (train/finite.py)
+        print(f"simbarl offline: error: {e}", file=sys.stderr)
+        return 1
     last = f"{evals[-1][1]:.1f}" if evals else "n/a"
-    print(
-        f"done: {evals[-1][0] if evals else 0} updates, last eval return {last}, run dir {run_dir}"
-    )
+    done = evals[-1][0] if evals else 0
+    planned = json.loads((run_dir / "offline.json").read_text())["updates"]
+    if done < planned:  # Ctrl-C or SIGTERM: evaluated and checkpointed, then stopped
+        print(
+            f"interrupted at {done} of {planned} updates; checkpoint written in {run_dir} "
+            f"(last eval return {last}). Offline runs do not resume: run the command again "
+            "with another --run-dir to train from the start",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"done: {done} updates, last eval return {last}, run dir {run_dir}")
     return 0

@@ -80,6 +80,21 @@ def dataset_id(name: str) -> str:
     return name if "/" in name else f"simbarl/{name}"
 
 
+def check_name_free(name: str) -> str:
+    """The Minari id of ``name``, after checking Minari is installed and the id unused,
+    so that nothing is recorded only to fail at the end."""
+    _minari()
+    from minari.storage import get_dataset_path
+
+    ds_id = dataset_id(name)
+    if get_dataset_path(ds_id).exists():
+        raise ValueError(
+            f"dataset {ds_id} already exists at {get_dataset_path(ds_id)}: choose another "
+            f"--name or delete it (minari delete {ds_id})"
+        )
+    return ds_id
+
+
 def save_dataset(
     name: str, episodes: list[Episode], spec: EnvSpec, algorithm: str, description: str = ""
 ):
@@ -123,32 +138,84 @@ def save_dataset(
 
 
 def load_dataset(id_or_path: str, download: bool = False):
-    """A ``MinariDataset`` from a local path (a dataset folder or its ``data`` folder)
-    or a Minari id; ``download`` lets Minari fetch a public one that is not local."""
+    """A ``MinariDataset`` from a local path (a dataset folder, its ``data`` folder or its
+    ``main_data.hdf5``) or a Minari id; ``download`` lets Minari fetch a public one that
+    is not local."""
     minari = _minari()
     path = Path(id_or_path)
     if path.exists():
         data = path / "data" if (path / "data").is_dir() else path
-        return minari.MinariDataset(data)
+        if data.is_file():
+            data = data.parent
+        if not (data / "main_data.hdf5").is_file():
+            raise ValueError(
+                f"{id_or_path} is not a Minari dataset: it has no main_data.hdf5 (give the "
+                "dataset's folder, or a Minari id)"
+            )
+        try:
+            return minari.MinariDataset(data)
+        except Exception as e:  # h5py and minari raise many kinds on a damaged file
+            raise ValueError(
+                f"{data / 'main_data.hdf5'} cannot be read as a Minari dataset "
+                f"({type(e).__name__}: {e}): the file is damaged or not Minari's; record "
+                "or download it again"
+            ) from e
     try:
         return minari.load_dataset(id_or_path, download=download)
     except (FileNotFoundError, ValueError) as e:
         local = ", ".join(sorted(minari.list_local_datasets())) or "none"
-        hint = "" if download else " (pass download=True to fetch a public dataset)"
+        hint = "" if download else " (pass --download to fetch a public dataset)"
         raise ValueError(f"no dataset {id_or_path!r}{hint}: {e}. Local datasets: {local}") from e
+    except Exception as e:
+        raise ValueError(
+            f"dataset {id_or_path!r} cannot be read ({type(e).__name__}: {e}): its files "
+            "are damaged; delete it (minari delete) and record or download it again"
+        ) from e
 
 
 def episodes_of(dataset) -> list[Episode]:
-    return [
-        Episode(
-            np.asarray(ep.observations, np.float32),
-            np.asarray(ep.actions, np.float32),
-            np.asarray(ep.rewards, np.float64),
-            np.asarray(ep.terminations, bool),
-            np.asarray(ep.truncations, bool),
+    """The dataset's episodes; a dataset holding NaN or inf is refused, saying where."""
+    try:
+        episodes = [
+            Episode(
+                np.asarray(ep.observations, np.float32),
+                np.asarray(ep.actions, np.float32),
+                np.asarray(ep.rewards, np.float64),
+                np.asarray(ep.terminations, bool),
+                np.asarray(ep.truncations, bool),
+            )
+            for ep in dataset.iterate_episodes()
+        ]
+    except Exception as e:
+        raise ValueError(
+            f"dataset {dataset.spec.dataset_id} cannot be read ({type(e).__name__}: {e}): "
+            "its file is damaged; record or download it again"
+        ) from e
+    check_finite_episodes(episodes, dataset.spec.dataset_id)
+    return episodes
+
+
+def check_finite_episodes(episodes: list[Episode], name: str) -> None:
+    """Raise ``ValueError`` naming how many entries are NaN or inf, and the first of each."""
+    problems = []
+    for field in ("observations", "actions", "rewards"):
+        where = [
+            (i, int(np.argwhere(~np.isfinite(getattr(ep, field)))[0][0]))
+            for i, ep in enumerate(episodes)
+            if not np.all(np.isfinite(getattr(ep, field)))
+        ]
+        if where:
+            count = sum(int((~np.isfinite(getattr(episodes[i], field))).sum()) for i, _ in where)
+            i, t = where[0]
+            problems.append(
+                f"{count} non-finite {field} in {len(where)} episodes (first: episode {i}, "
+                f"step {t})"
+            )
+    if problems:
+        raise ValueError(
+            f"dataset {name} holds NaN or inf: {'; '.join(problems)}. Training on it would "
+            "diverge: clean those entries or leave their episodes out"
         )
-        for ep in dataset.iterate_episodes()
-    ]
 
 
 def transitions_of(episodes: list[Episode]) -> Transition:

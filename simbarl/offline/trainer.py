@@ -39,7 +39,9 @@ from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
 from simbarl.train import run_dir as rd
 from simbarl.train.evaluate import evaluate
+from simbarl.train.finite import check_finite
 from simbarl.train.learner import normalization
+from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState, save_loop
 from simbarl.train.progress import Progress
@@ -139,11 +141,23 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
     cfg = rd.config_from_dict(d)
     if cfg.replay.prioritized:
         raise ValueError("prioritized replay is not supported offline")
+    if cfg.replay.recency_decay_steps > 0:
+        raise ValueError(
+            "--replay.recency-decay-steps is not supported offline: a dataset's order is "
+            "not the age of its transitions"
+        )
     return cfg
 
 
 def train_offline(ocfg: OfflineConfig):
-    """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``."""
+    """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``.
+
+    The run directory is locked (``train/lock.py``) until this returns."""
+    with RunLocks() as locks:
+        return _train_offline(ocfg, locks)
+
+
+def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
     dataset = load_dataset(ocfg.dataset, download=ocfg.download)
     episodes = episodes_of(dataset)
     spec = env_spec_of(dataset)
@@ -185,7 +199,7 @@ def train_offline(ocfg: OfflineConfig):
 
     buffer = dataset_replay(episodes)
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
-    run_dir = rd.create(cfg)
+    run_dir = rd.create(cfg, locks.hold)
     (run_dir / "offline.json").write_text(
         json.dumps(
             {
@@ -218,8 +232,10 @@ def train_offline(ocfg: OfflineConfig):
     progress = Progress(updates, 0, enabled=cfg.progress)
     evals, done, last = [], 0, (time.time(), 0)
     empty = init_replay(1, obs_dim, act_dim)
+    metrics = {}
 
     def evaluate_and_save():
+        check_finite(learner, metrics, cfg, run_dir)  # nothing diverged is evaluated or saved
         result = evaluate(
             env, lambda o: policy(learner.actor, o), cfg.eval_episodes, cfg.seed, len(evals)
         )
@@ -240,6 +256,7 @@ def train_offline(ocfg: OfflineConfig):
             done += length
             progress.advance(length)
             if done % cfg.log_every == 0 or done == updates:
+                check_finite(learner, metrics, cfg, run_dir)
                 now = time.time()
                 row = {f"train/{k}": v for k, v in reported_metrics(metrics).items()}
                 rate = (done - last[1]) / max(now - last[0], 1e-9)

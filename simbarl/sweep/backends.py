@@ -1,8 +1,13 @@
 """Where sweep runs execute: a local pool of processes, or an existing Ray cluster.
 
 Both call ``on_outcome`` as each run ends, with its state (``done``, ``skipped``,
-``interrupted``, ``failed`` or ``not started``) and its evaluation rows; a failed
-run is reported with its error and the others carry on.
+``interrupted``, ``failed``, ``not started``, or ``kept`` and ``running`` for runs
+left alone, see ``runner.status``) and its evaluation rows; a failed run is
+reported with its error and the others carry on.
+
+A local sweep's runs stop with it: SIGTERM to the driver reaches them (each
+checkpoints and exits), and a runner whose driver was killed outright stops by
+itself (``runner._die_with_parent``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -59,25 +65,30 @@ def run_local(
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, **thread_env(threads, workers > 1)}
     stop = threading.Event()
+    children: set[subprocess.Popen] = set()
 
     def one(spec: RunSpec) -> Outcome:
         if stop.is_set():
             return Outcome(spec, "not started")
-        if runner.status(spec) == "done":
-            return Outcome(spec, "skipped", rows=runner.eval_rows(spec))
+        left = _left_alone(spec)
+        if left is not None:
+            return left
         log = Path(log_dir) / task_slug(spec.task) / f"{spec.label}-seed{spec.seed}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         spec_file = log.with_suffix(".json")
         spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
         start = time.time()
         with open(log, "a") as f:
-            rc = subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "simbarl.sweep.runner", str(spec_file)],
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 env=env,
                 stdin=subprocess.DEVNULL,
-            ).returncode
+            )
+            children.add(proc)
+            rc = proc.wait()
+            children.discard(proc)
         seconds = time.time() - start
         if rc == runner.EXIT_INTERRUPTED or rc < 0:
             stop.set()
@@ -86,18 +97,38 @@ def run_local(
             return Outcome(spec, "failed", seconds, f"exit {rc}, log {log}:\n{_tail(log)}")
         return Outcome(spec, "done", seconds, rows=runner.eval_rows(spec))
 
+    def on_sigterm(signum, frame):
+        for proc in list(children):  # a scheduler's SIGTERM: every run checkpoints
+            proc.send_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
     outcomes = []
     pool = ThreadPoolExecutor(max_workers=workers)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     try:
         for fut in as_completed([pool.submit(one, s) for s in specs]):
             outcomes.append(fut.result())
             on_outcome(outcomes[-1])
     except KeyboardInterrupt:
-        stop.set()  # the children got the same Ctrl-C and are checkpointing
+        stop.set()  # the children got the same Ctrl-C (or SIGTERM) and are checkpointing
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old)
     pool.shutdown()
     return outcomes
+
+
+def _left_alone(spec: RunSpec) -> Outcome | None:
+    """The outcome of a run that is not (re)started: finished, kept or running."""
+    state = runner.status(spec)
+    if state == "done":
+        return Outcome(spec, "skipped", rows=runner.eval_rows(spec))
+    if state in ("kept", "running"):
+        return Outcome(spec, state, error=runner.explain(spec, state), rows=runner.eval_rows(spec))
+    return None
 
 
 def _ray_run(spec_dict: dict, threads: int) -> tuple[str, str, list]:
@@ -136,9 +167,10 @@ def run_ray(
     threads = max(1, int(cpus_per_run))
     pending, started, outcomes = {}, {}, []
     for spec in specs:  # finished runs are skipped on the driver, without a task
-        if runner.status(spec) == "done":
-            outcomes.append(Outcome(spec, "skipped", rows=runner.eval_rows(spec)))
-            on_outcome(outcomes[-1])
+        left = _left_alone(spec)
+        if left is not None:
+            outcomes.append(left)
+            on_outcome(left)
         else:
             ref = task.remote(dataclasses.asdict(spec), threads)
             pending[ref], started[ref] = spec, time.time()

@@ -17,7 +17,9 @@ OUT/<task>/<label>/seed<k>, then collect every evaluation into OUT/results.csv
 
 Re-running the same command resumes: finished runs are skipped and interrupted
 ones continue from their checkpoints. A failed run is reported with its error
-and does not stop the others.
+and does not stop the others. A run with evaluations but no readable checkpoint
+to extend (deleted or damaged) is never deleted: it is reported as kept until
+--restart names it. A run another process is training is left alone.
 
 examples:
   simbarl sweep --tasks dmc-em --seeds 3 --steps 100000
@@ -76,6 +78,14 @@ def _sweep_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="list the runs and their state, then stop"
     )
+    p.add_argument(
+        "--restart",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="run directories to train again from zero although they hold results "
+        "(runs reported as kept)",
+    )
     return p
 
 
@@ -95,7 +105,7 @@ def sweep_cli(argv: list[str]) -> int:
         tasks, skipped = resolve_tasks(args.tasks)
         configs = [parse_config(c, common) for c in args.config or ["simbav2-small"]]
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        specs = expand(tasks, configs, seeds, args.out)
+        specs = _mark_restarts(expand(tasks, configs, seeds, args.out), args.restart)
     except ValueError as e:
         print(f"simbarl sweep: error: {e}", file=sys.stderr)
         return 2
@@ -105,22 +115,25 @@ def sweep_cli(argv: list[str]) -> int:
         print("simbarl sweep: error: no tasks to run", file=sys.stderr)
         return 2
     states = [runner.status(s) for s in specs]
-    counts = {k: states.count(k) for k in ("done", "resume", "new")}
+    counts = {k: states.count(k) for k in ("done", "resume", "new", "restart", "kept", "running")}
+    left_alone = "".join(f", {counts[k]} {k}" for k in ("restart", "kept", "running") if counts[k])
     print(
         f"sweep {args.out}: {len(tasks)} tasks x {len(configs)} configs x {len(seeds)} seeds "
         f"= {len(specs)} runs ({counts['done']} finished, {counts['resume']} to resume, "
-        f"{counts['new']} new)"
+        f"{counts['new']} new{left_alone})"
     )
+    for s, st in zip(specs, states, strict=True):
+        note = runner.explain(s, st)
+        if args.dry_run or note:
+            print(f"  {st:7s} {s.run_dir}" + (f": {note}" if note else ""))
     if args.dry_run:
-        for s, st in zip(specs, states, strict=True):
-            print(f"  {st:7s} {s.run_dir}")
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(
         json.dumps({"argv": argv, "runs": [dataclasses.asdict(s) for s in specs]}, indent=1)
     )
-    outcomes = _run(args, specs, len(specs) - counts["done"])
+    outcomes = _run(args, specs, len(specs) - counts["done"] - counts["kept"])
     rows = [r for o in outcomes for r in o.rows]
     if rows:
         table = format_tables(rows, args.step)
@@ -133,6 +146,18 @@ def sweep_cli(argv: list[str]) -> int:
         print(f"interrupted: re-run the same command to resume ({args.out})", file=sys.stderr)
         return 130
     return 1 if failed else 0
+
+
+def _mark_restarts(specs: list, restart: list[str]) -> list:
+    """The specs with ``restart`` set on those whose run directory ``--restart`` names."""
+    wanted = {Path(r).resolve() for r in restart}
+    unknown = wanted - {Path(s.run_dir).resolve() for s in specs}
+    if unknown:
+        raise ValueError(
+            f"--restart {' '.join(sorted(map(str, unknown)))}: not a run of this sweep "
+            "(give run directories as the sweep lists them, OUT/<task>/<label>/seed<k>)"
+        )
+    return [dataclasses.replace(s, restart=Path(s.run_dir).resolve() in wanted) for s in specs]
 
 
 def _run(args, specs, left: int) -> list:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
 from simbarl.sweep.spec import RunSpec
 from simbarl.train import run_dir as rd
+from simbarl.train.lock import holder
 
 EXIT_INTERRUPTED = 130
 
@@ -29,7 +34,7 @@ def checkpoint_step(run_dir: str | Path) -> int | None:
 
     try:
         return int(read_meta(path)["env_step"])
-    except ValueError:
+    except ValueError:  # damaged: the sweep reports it, never deletes the run
         return None
 
 
@@ -44,17 +49,41 @@ def logged_step(run_dir: str | Path) -> int | None:
 
 
 def status(spec: RunSpec) -> str:
-    """``done`` (budget reached), ``resume`` (has a checkpoint) or ``new``.
+    """``done`` (budget reached), ``resume`` (has a checkpoint), ``new``, ``running``
+    (another live process holds its lock) or ``kept`` (it has evaluations but no
+    readable checkpoint to continue from: only ``--restart`` starts it over).
 
     A run whose checkpoint was deleted after it finished (it holds the replay
     buffer, the bulk of a run directory) still counts as done when its
     ``metrics.jsonl`` has the evaluation at the budget, so finished runs can be
-    kept as their config and metrics alone."""
+    kept as their config and metrics alone. A sweep never deletes a run that has
+    logged an evaluation."""
+    if holder(spec.run_dir) is not None:
+        return "running"
     step = checkpoint_step(spec.run_dir)
     if step is None:
         logged = logged_step(spec.run_dir)
-        return "done" if logged is not None and logged >= spec.config["steps"] else "new"
+        if logged is None:
+            return "restart" if spec.restart else "new"
+        if logged >= spec.config["steps"]:
+            return "done"
+        return "restart" if spec.restart else "kept"
     return "done" if step >= spec.config["steps"] else "resume"
+
+
+def explain(spec: RunSpec, state: str) -> str:
+    """Why a run is ``kept`` or ``running``, and what the user can do."""
+    if state == "running":
+        return f"being trained by {holder(spec.run_dir)}; left alone"
+    if state != "kept":
+        return ""
+    logged = logged_step(spec.run_dir)
+    ckpt = Path(spec.run_dir) / rd.CHECKPOINT_FILE
+    why = "its checkpoint is damaged" if ckpt.exists() else "no checkpoint to extend"
+    return (
+        f"stopped at {logged:,} of {spec.config['steps']:,} env steps, {why}: rerun "
+        f"with --restart {spec.run_dir} to train it again from zero, or leave it"
+    )
 
 
 def eval_rows(spec: RunSpec) -> list[dict]:
@@ -80,21 +109,39 @@ def eval_rows(spec: RunSpec) -> list[dict]:
 
 
 def run(spec: RunSpec) -> str:
-    """Bring one run to its budget; returns ``done``, ``skipped`` or ``interrupted``."""
+    """Bring one run to its budget; returns ``done``, ``skipped``, ``interrupted``,
+    ``kept`` or ``running`` (``status``: left alone)."""
     from simbarl.train.run import train
 
     state = status(spec)
     if state == "done":
         return "skipped"
+    if state in ("kept", "running"):
+        return state
     cfg = dataclasses.replace(spec.train_config(), progress=False)
     run_dir = Path(spec.run_dir)
-    if state == "new" and run_dir.exists():
-        shutil.rmtree(run_dir)  # died before its first checkpoint: nothing to keep
+    if state in ("new", "restart") and run_dir.exists():
+        # "new": died before its first evaluation, nothing to keep; "restart": asked for
+        shutil.rmtree(run_dir)
     result = train(cfg, resume=run_dir if state == "resume" else None)
     return "interrupted" if result.interrupted else "done"
 
 
+def _die_with_parent() -> None:
+    """Stop like SIGTERM does (checkpoint, exit) once the sweep driver is gone, even
+    after a ``kill -9`` of it: a run never trains on without its sweep."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     spec = RunSpec(**json.loads(Path(argv[0]).read_text()))
     try:
         outcome = run(spec)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from simbarl.config import PRESETS, TrainConfig, preset, validate
 from simbarl.envs.benchmark_tasks import BY_ID, suite_installed, tasks_of
+from simbarl.envs.registry import check_task_id
 from simbarl.train import run_dir as rd
 
 # Split "a=1,b=[1,2],c.d=x" at the commas that start a new KEY=.
@@ -30,6 +31,7 @@ class RunSpec:
     seed: int
     config: dict  # the TrainConfig as a dict (JSON-able, to ship to a worker)
     run_dir: str
+    restart: bool = False  # --restart: train it again from zero even if it has results
 
     @property
     def name(self) -> str:
@@ -108,7 +110,8 @@ def resolve_tasks(selection: list[str]) -> tuple[list[str], list[str]]:
     """Task ids from group/suite names (``dmc-em``, ``mujoco``, ``all``) and ids.
 
     Returns (tasks to run, tasks skipped because their suite is not installed).
-    Ids outside the 57 (``Pendulum-v1``) are accepted as they are.
+    Ids outside the 57 (``Pendulum-v1``) must be known ids (checked here, before
+    any run starts).
     """
     names = [s.strip() for item in selection for s in item.split(",") if s.strip()]
     tasks: list[str] = []
@@ -117,6 +120,8 @@ def resolve_tasks(selection: list[str]) -> tuple[list[str], list[str]]:
         if name == "all" or any(name in (t.suite, t.group) for t in BY_ID.values()):
             chosen = tasks_of(name)
         else:
+            if name not in BY_ID:
+                check_task_id(name)
             chosen = [BY_ID[name]] if name in BY_ID else [name]
         for t in chosen:
             env_id = t if isinstance(t, str) else t.env_id

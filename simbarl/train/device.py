@@ -45,7 +45,9 @@ from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
+from simbarl.train.finite import check_finite
 from simbarl.train.learner import build_agent, iterations_for, normalization
+from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
@@ -226,11 +228,19 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
 def train_device(
     cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
 ) -> RunResult:
-    """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here)."""
+    """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here).
+
+    The run directories are locked (``lock.py``) until this returns."""
+    with RunLocks() as locks:
+        return _train_device(cfg, resume, locks, on_eval)
+
+
+def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, _ = rd.resolve(cfg)
     if resume is not None:
-        group_dir = Path(resume)
+        group_dir = locks.hold(resume)
         cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
+        rd.record_budget(group_dir, cfg)
     task = load_device_task(cfg.env, cfg.mjx_impl)
     seeds = Seeds(cfg.vmap_seeds)
     agent, begin, chunk, evaluate = device_fns(_cache_key(cfg), cfg.vmap_seeds)
@@ -240,7 +250,7 @@ def train_device(
     if resume is None:
         nbytes = replay_bytes(capacity, task.obs_dim, task.action_dim, r.obs_dtype, r.prioritized)
         check_replay_fits(nbytes, copies=cfg.vmap_seeds)
-        group_dir = rd.create(cfg) if cfg.vmap_seeds > 1 else None
+        group_dir = rd.create(cfg, locks.hold) if cfg.vmap_seeds > 1 else None
     seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
     warm_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
 
@@ -255,11 +265,12 @@ def train_device(
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
-                rd.check_resumable(run_dir, scfg)
+                rd.check_resumable(locks.hold(run_dir), scfg)
+                rd.record_budget(run_dir, scfg)
             learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
             buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
         else:
-            run_dir = rd.create(scfg)
+            run_dir = rd.create(scfg, locks.hold)
         seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
         seat.logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume else None)
         seats.append(seat)
@@ -281,11 +292,12 @@ def train_device(
     quiet = max(warm_iters - 1, 0)  # iteration i learns once i + 1 >= warm_iters
     # eager, as in the host loop: a jitted init with batched QR can deadlock XLA:CPU
     reset_fn = seeds.vmap(lambda s: agent.reset(s, cfg.reset_networks))
-    start_step, interrupted = main.env_step, False
+    start_step, interrupted, metrics = main.env_step, False, {}
 
     def save(k: int) -> None:
         seat = seats[k]
         one = seeds.take(carry, k)
+        check_finite(one.learner, seeds.take(metrics, k), cfg, seat.run_dir)
         seat.loop.obs_stats, seat.loop.reward_scaler = _f64(one.obs_stats), _f64(one.scaler)
         seat.loop.noise = one.noise
         seat.loop.episode_return = np.asarray(one.episode_return, np.float64)
@@ -310,6 +322,7 @@ def train_device(
             end = min(end, _next_event(cfg, main.env_step, per_iter))
             length = min(chunk_iters, end - main.iteration)
             carry, metrics = chunk(carry, length, length=chunk_iters, learn=learn)
+            metrics = metrics if learn else {}  # warm-up chunks do not update
             done_steps = length * per_iter
             for seat in seats:
                 seat.loop.iteration += length
@@ -327,6 +340,8 @@ def train_device(
             if crossed(cfg.log_every) and learn:
                 sums, counts = np.asarray(carry.ended_sum), np.asarray(carry.ended_count)
                 for k, seat in enumerate(seats):
+                    one = seeds.take(carry.learner, k)
+                    check_finite(one, seeds.take(metrics, k), cfg, seat.run_dir)
                     count = float(seeds.take(counts, k))
                     seat.recent_returns = [float(seeds.take(sums, k)) / count] if count else []
                     seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())

@@ -34,12 +34,20 @@ class EvalResult(NamedTuple):
 
 
 def evaluate(
-    env, policy, episodes: int, seed: int, round_index: int = 0, render: bool = False
+    env,
+    policy,
+    episodes: int,
+    seed: int,
+    round_index: int = 0,
+    render: bool = False,
+    max_steps: int | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes; ``policy(obs (1, d)) -> action (1, A)``.
 
     An episode counts as a success when ``info['solved']`` is true at any of
     its steps (MyoSuite); envs that never report it give ``successes=None``.
+    ``max_steps`` cuts every episode after that many agent steps (a short look
+    or video, where a frame is slow to render), in place of the task's limit.
     """
     returns, lengths, frames, successes = [], [], [], []
     reported = False
@@ -55,7 +63,7 @@ def evaluate(
             solved = solved or bool(info.get("solved", False))
             total += reward
             n += 1
-            done = terminated or truncated
+            done = terminated or truncated or n == max_steps
         returns.append(total)
         lengths.append(n)
         successes.append(float(solved))

@@ -6,15 +6,18 @@ import json
 import math
 from pathlib import Path
 
+from simbarl.files import atomic_open
+
 
 class Logger:
     def __init__(self, run_dir: Path, tensorboard: bool = True, resume_env_step: int | None = None):
         self.path = run_dir / "metrics.jsonl"
         if resume_env_step is not None and self.path.exists():
-            # Drop rows the killed run wrote after its last checkpoint: they are redone.
-            rows = [r for r in self.path.read_text().splitlines() if r.strip()]
-            keep = [r for r in rows if json.loads(r).get("env_step", 0) <= resume_env_step]
-            self.path.write_text("".join(r + "\n" for r in keep))
+            # Drop rows the killed run wrote after its last checkpoint (they are redone)
+            # and a last line cut short by a kill or a full disk.
+            keep = [r for r in _rows(self.path) if r.get("env_step", 0) <= resume_env_step]
+            with atomic_open(self.path) as f:
+                f.write("".join(json.dumps(r) + "\n" for r in keep))
         self._file = open(self.path, "a", buffering=1)
         self._tb = None
         if tensorboard:
@@ -37,6 +40,17 @@ class Logger:
             self._tb.close()
 
 
+def _rows(path: Path) -> list[dict]:
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill or a full disk
+    return [r for r in rows if isinstance(r, dict)]
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` ([] without one), skipping damaged lines."""
     path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(r) for r in path.read_text().splitlines() if r.strip()]
+    return _rows(path) if path.is_file() else []

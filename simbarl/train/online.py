@@ -26,7 +26,9 @@ from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
+from simbarl.train.finite import check_finite
 from simbarl.train.learner import build_agent, iterations_for, normalization
+from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
@@ -43,14 +45,21 @@ def train_host(
     """Train online on Gymnasium envs. ``resume``: a run directory to continue.
 
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
-    trained together by one vmapped learner (``train/seeds.py``).
+    trained together by one vmapped learner (``train/seeds.py``). The run
+    directories are locked (``lock.py``) until this returns.
     """
+    with RunLocks() as locks:
+        return _train_host(cfg, resume, locks, on_eval)
+
+
+def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, task = rd.resolve(cfg)
     if resume is not None:
-        group_dir = Path(resume)
+        group_dir = locks.hold(resume)
         cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
+        rd.record_budget(group_dir, cfg)
     else:
-        group_dir = rd.create(cfg) if cfg.vmap_seeds > 1 else None
+        group_dir = rd.create(cfg, locks.hold) if cfg.vmap_seeds > 1 else None
     seeds = Seeds(cfg.vmap_seeds)
     norm_of = lambda loop: normalization(cfg, loop.obs_stats, loop.reward_scaler)
     bounds = rd.action_bounds(cfg)
@@ -75,10 +84,11 @@ def train_host(
         if resume is not None:
             run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
             if cfg.vmap_seeds > 1:
-                rd.check_resumable(run_dir, scfg)
+                rd.check_resumable(locks.hold(run_dir), scfg)
+                rd.record_budget(run_dir, scfg)
             learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
         else:
-            run_dir = rd.create(scfg)
+            run_dir = rd.create(scfg, locks.hold)
         runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, scfg.seed, bounds)
         eval_env = make_env(cfg.env, cfg.action_repeat, bounds=bounds)
         seats.append(
@@ -142,6 +152,7 @@ def train_host(
     crossed_step = lambda step: main.env_step - per_iter < step <= main.env_step
 
     def save(seat: Seat, k: int) -> None:
+        check_finite(seeds.take(learner, k), seeds.take(metrics, k), cfg, seat.run_dir)
         seat.loop.noise = seeds.take(noise, k)
         save_loop(
             seat.run_dir / rd.CHECKPOINT_FILE,
@@ -217,6 +228,7 @@ def train_host(
             metrics = m or metrics
             if crossed(cfg.log_every):
                 for k, seat in enumerate(seats):
+                    check_finite(seeds.take(learner, k), seeds.take(metrics, k), cfg, seat.run_dir)
                     seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
                     seat.recent_returns = []
             final = main.iteration >= iterations

@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
 
 from simbarl.config import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig, validate
 from simbarl.envs.registry import TaskSpec, discount_heuristic, resolve_task
+from simbarl.files import atomic_open
+from simbarl.train.lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -132,7 +135,38 @@ def config_to_dict(cfg: TrainConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
+_SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _fits(value, kind) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def check_field_types(cls, d: dict, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming a field of ``d`` whose value is not of the scalar
+    type ``cls`` declares for it (a string where a number belongs), or unknown."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in d.items():
+        if key not in names:
+            raise ValueError(f"unknown field {prefix}{key!r}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            check_field_types(hint, value, f"{prefix}{key}.")
+            continue
+        kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        if value is None and type(None) in typing.get_args(hint):
+            continue
+        if len(kinds) == 1 and kinds[0] in _SCALARS and not _fits(value, kinds[0]):
+            raise ValueError(f"{prefix}{key} must be {_SCALARS[kinds[0]]}, not {value!r}")
+
+
 def config_from_dict(d: dict) -> TrainConfig:
+    check_field_types(TrainConfig, d)
     agent = dict(d["agent"])
     agent["actor"] = NetworkConfig(**agent["actor"])
     agent["critic"] = NetworkConfig(**agent["critic"])
@@ -145,10 +179,21 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:
+    """The run's saved config; a damaged ``config.json`` is a ``ValueError`` naming it."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a simbarl run directory (no {CONFIG_FILE})")
-    return config_from_dict(json.loads(path.read_text()))
+    try:
+        cfg = config_from_dict(json.loads(path.read_text()))
+        validate(cfg)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): the file is damaged") from e
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise ValueError(
+            f"{path} does not describe a valid run ({e}): was it edited by hand? "
+            "Put back the field's value or start a new run"
+        ) from e
+    return cfg
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
@@ -158,18 +203,53 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / env / f"{algo}{cfg.preset}-seed{cfg.seed}-{stamp}"
 
 
-def create(cfg: TrainConfig) -> Path:
-    """Make a fresh run directory and write the resolved config into it."""
+def create(cfg: TrainConfig, hold=None) -> Path:
+    """Make a fresh run directory and write the resolved config into it.
+
+    ``hold`` (``RunLocks.hold``) locks the directory before anything is written."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"run directory {run_dir} is a file: choose another --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f"cannot create run directory {run_dir} ({e.strerror}): choose a writable --run-dir"
+        ) from e
+    if hold is not None:
+        hold(run_dir)
+    held = [p for p in run_dir.iterdir() if p.name != LOCK_FILE]
+    if held and not (run_dir / CHECKPOINT_FILE).exists() and (run_dir / CONFIG_FILE).exists():
+        raise ValueError(
+            f"run directory {run_dir} holds a run that stopped before its first checkpoint, "
+            f"so there is nothing to resume: delete it (rm -r {run_dir}) to start over, or "
+            "choose another --run-dir"
+        )
+    if held:
         raise ValueError(
             f"run directory {run_dir} already holds files; continue it with "
             f"--resume {run_dir} or choose another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
+    try:
+        write_config(run_dir, cfg)
+    except OSError as e:
+        raise ValueError(
+            f"cannot write run directory {run_dir} ({e.strerror}): choose a writable --run-dir"
+        ) from e
     return run_dir
+
+
+def write_config(run_dir: Path, cfg: TrainConfig) -> None:
+    with atomic_open(run_dir / CONFIG_FILE) as f:
+        f.write(json.dumps(config_to_dict(cfg), indent=2) + "\n")
+
+
+def record_budget(run_dir: Path, cfg: TrainConfig) -> None:
+    """Save a resume's ``--steps`` in ``config.json``: the budget in force is the run's,
+    so a later ``--resume`` without ``--steps`` carries on to it."""
+    if load_config(run_dir).steps != cfg.steps:
+        write_config(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
 
 
 def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
@@ -177,7 +257,10 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
     saved = load_config(run_dir)
     # A --vmap-seeds run keeps its checkpoints in its seed<k> directories.
     if saved.vmap_seeds == 1 and not (run_dir / CHECKPOINT_FILE).is_file():
-        raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
+        raise ValueError(
+            f"{run_dir} has no {CHECKPOINT_FILE} to resume from: it stopped before its first "
+            f"checkpoint. Delete it (rm -r {run_dir}) and start the run again without --resume"
+        )
     a, b = config_to_dict(saved), config_to_dict(cfg)
     diffs = [k for k in a if k not in RESUMABLE_FIELDS and a[k] != b.get(k)]
     if diffs:

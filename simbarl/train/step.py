@@ -7,6 +7,7 @@ which is what lets small networks run near the machine's arithmetic limit.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -19,6 +20,7 @@ from simbarl.replay import ReplayBuffer, Transition, add
 from simbarl.replay import prioritized as per
 from simbarl.replay.buffer import gather, uniform_indices
 from simbarl.replay.n_step import n_step_at
+from simbarl.replay.recency import recency_indices
 
 
 @struct.dataclass
@@ -44,14 +46,20 @@ def prepare(tr: Transition, norm: Normalization, horizon=None, weight=None) -> B
 
 
 def draw(buffer: ReplayBuffer, key, shape, replay: ReplayConfig, gamma: float, stride: int, beta):
-    """Sample ``shape`` transitions: uniform or prioritized, one- or n-step.
+    """Sample ``shape`` transitions: uniform, prioritized or recency-weighted, one- or n-step.
 
     Returns ``(transitions, horizon or None, idx, importance weight or None)``.
     ``stride``: slots between an env's consecutive transitions (the env count).
+    A recency-drawn slot whose n-step window runs past the newest data is cut there
+    by ``n_step_at``, as a uniformly drawn one is.
     """
     weight = None
     if buffer.prioritized:
         idx, weight = per.sample(buffer.priorities, key, shape, buffer.size, beta)
+    elif replay.recency_decay_steps > 0:
+        idx = recency_indices(
+            buffer, key, shape, replay.recency_decay_steps, replay.recency_min_weight
+        )
     else:
         idx = uniform_indices(buffer, key, shape)
     if replay.n_step > 1:
@@ -63,7 +71,8 @@ def draw(buffer: ReplayBuffer, key, shape, replay: ReplayConfig, gamma: float, s
 def draw_mixed(buffer, dataset, ratio: float, key, shape, replay, gamma, stride, beta):
     """``draw`` with ``round(ratio * batch)`` of each batch (the last rows) taken
     from ``dataset``, a fixed buffer laid out episode after episode (stride 1);
-    ``dataset`` ``()``: all from ``buffer``. ``idx`` covers the ``buffer`` rows."""
+    ``dataset`` ``()``: all from ``buffer``. ``idx`` covers the ``buffer`` rows.
+    The dataset is drawn uniformly: its write order is not an age."""
     utd, batch = shape
     from_data = 0
     if isinstance(dataset, ReplayBuffer):
@@ -73,7 +82,8 @@ def draw_mixed(buffer, dataset, ratio: float, key, shape, replay, gamma, stride,
     )
     if from_data:
         k_data = jax.random.fold_in(key, 1)
-        old, old_horizon, _, _ = draw(dataset, k_data, (utd, from_data), replay, gamma, 1, beta)
+        uniform = dataclasses.replace(replay, recency_decay_steps=0)
+        old, old_horizon, _, _ = draw(dataset, k_data, (utd, from_data), uniform, gamma, 1, beta)
         join = lambda a, b: jnp.concatenate([a, b], axis=1)
         tr = jax.tree.map(join, tr, old)
         horizon = None if horizon is None else join(horizon, old_horizon)

@@ -1,0 +1,495 @@
+"""MkDocs hook: the pages whose content comes from code and result files.
+
+A page holds a marker line ``<!-- generated: NAME -->``; at build time this hook
+replaces it with the markdown ``GENERATORS[NAME]()`` returns. So the
+configuration reference is read from the config dataclasses' field docstrings
+and every benchmark table from its committed result file, with the machine and
+date of the measurement: nothing is copied by hand, nothing can drift, and
+``mkdocs build`` regenerates all of it after a new benchmark run. Figures drawn
+from the same files are written into the site at build time; committed figures
+under ``benchmarks/results`` are published beside the pages.
+
+Run ``python docs/_hooks/generate.py NAME`` to print one generated block.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
+FIGURE_DIR = "figures"  # site folder of the figures drawn at build time
+# committed figures published with the site, at results/<path>
+COMMITTED_FIGURES = ("mini_suite/curves.svg", "mini_suite/aggregates.svg")
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def provenance(path: Path, machine: str | None = None) -> str:
+    """One line naming a result file, where it was measured and when it was committed."""
+    rel = path.relative_to(ROOT)
+    try:
+        date = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", "--", str(rel)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        date = ""
+    when = f"committed {date}" if date else "not committed yet"
+    where = f"; {machine}" if machine else ""
+    return f"*Source: `{rel}` ({when}{where}).*"
+
+
+def cpu_machine(meta: dict) -> str:
+    parts = [meta.get("machine", "?"), meta.get("device") or meta.get("backend", "")]
+    if meta.get("cpu_count"):
+        parts.append(f"{meta['cpu_count']} cores")
+    if meta.get("jax"):
+        parts.append(f"JAX {meta['jax']}")
+    return "machine: " + " ".join(str(p) for p in parts if p)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _load(name: str) -> tuple[dict, Path]:
+    path = RESULTS / name
+    return json.loads(path.read_text()), path
+
+
+# ------------------------------------------------------ configuration reference
+
+
+def _field_docs(source: str) -> dict[str, dict[str, str]]:
+    """``{class: {field: docstring}}`` from attribute docstrings in ``source``."""
+    docs: dict[str, dict[str, str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields = docs.setdefault(node.name, {})
+        body = node.body
+        for stmt, nxt in zip(body, body[1:] + [None], strict=True):
+            doc = (
+                nxt.value.value
+                if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                else None
+            )
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                fields[stmt.target.id] = " ".join((doc or "").split())
+    return docs
+
+
+def _format_value(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _type_name(t: object) -> str:
+    name = getattr(t, "__name__", None) if isinstance(t, type) else None
+    text = name or str(t).replace("typing.", "")
+    return re.sub(r"Literal\[(.*)\]", r"one of \1", text).replace(" | ", " or ")
+
+
+def config_reference() -> str:
+    """Every ``simbarl train`` flag with its type, default and docstring, from config.py."""
+    import typing
+
+    from simbarl import config
+
+    docs = _field_docs(Path(config.__file__).read_text())
+    sections = []
+
+    def walk(obj, prefix: str, title: str) -> None:
+        cls = type(obj)
+        hints = typing.get_type_hints(cls)
+        rows, nested = [], []
+        for f in dataclasses.fields(cls):
+            value = getattr(obj, f.name)
+            name = prefix + f.name
+            if dataclasses.is_dataclass(value):
+                nested.append((value, name + ".", name))
+                continue
+            flag = "--" + name.replace("_", "-")
+            doc = docs.get(cls.__name__, {}).get(f.name, "").replace("|", "\\|")
+            kind = _type_name(hints[f.name]).replace("|", "or")
+            rows.append([f"`{flag}`", f"`{kind}`", f"`{_format_value(value)}`", doc])
+        sections.append(f"### {title}\n\n" + table(["flag", "type", "default", "meaning"], rows))
+        for sub, sub_prefix, sub_title in nested:
+            walk(sub, sub_prefix, f"`{sub_title}` ({type(sub).__name__})")
+
+    walk(config.TrainConfig(), "", "Run (TrainConfig)")
+    return "\n\n".join(sections)
+
+
+def _flat(cfg, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out.update(_flat(v, prefix + f.name + "."))
+        else:
+            out[prefix + f.name] = _format_value(v)
+    return out
+
+
+def presets_reference() -> str:
+    """What each preset changes from the ``TrainConfig`` defaults."""
+    from simbarl import config
+    from simbarl.offline.trainer import OFFLINE_PRESETS
+
+    base = _flat(config.TrainConfig())
+    rows = []
+    for name, cfg in {**config.PRESETS, **OFFLINE_PRESETS}.items():
+        values = _flat(cfg)
+        changed = [f"`{k}={v}`" for k, v in values.items() if base.get(k) != v and k != "preset"]
+        rows.append([f"`{name}`", ", ".join(changed) or "the defaults of the reference below"])
+    return table(["preset", "fields it sets (the others keep their defaults)"], rows)
+
+
+# ----------------------------------------------------------------- results
+
+
+def results_throughput() -> str:
+    blocks = []
+    for name, title in (
+        ("throughput_cpu_full.json", "Full size (`simbav2`), one jitted update"),
+        ("throughput_cpu_full_mujoco.json", "Full size (`simbav2`) on MuJoCo, two critics"),
+    ):
+        data, path = _load(name)
+        rows = [
+            [
+                f"`{r['env']}` ({r['num_critics']})",
+                f"`{r['algo']}`",
+                f"{r['gflop_per_update']:.2f}",
+                f"**{r['updates_per_s']:.2f}**",
+                f"{r['matmul_gflops']:.1f}",
+                f"{r['fraction_of_matmul_limit']:.2f}",
+            ]
+            for r in data["results"]
+        ]
+        head = ["task (critics)", "algo", "GFLOP / update", "updates/s"]
+        head += ["float32 matmul GFLOP/s, same run", "fraction of matmul limit"]
+        blocks.append(
+            f"**{title}**\n\n{table(head, rows)}\n\n{provenance(path, cpu_machine(data['meta']))}"
+        )
+    data, path = _load("throughput_cpu_small.json")
+    rows = [
+        [
+            f"`{r['algo']}` ({r['num_critics']})",
+            f"{r['gflop_per_update']:.2f}",
+            f"{r['updates_per_s']:.1f}",
+            f"**{r['agent_steps_per_s']:.1f}**",
+            f"{r['loop_updates_per_s'] / r['updates_per_s']:.0%}",
+        ]
+        for r in data["results"]
+    ]
+    head = ["algo (critics)", "GFLOP / update", "updates/s (update alone)"]
+    head += ["agent steps/s (whole loop)", "loop updates/s as share of the update alone"]
+    blocks.append(
+        "**Whole loop**, `simbav2-small` on `dmc:cartpole-swingup`, UTD 2\n\n"
+        f"{table(head, rows)}\n\n{provenance(path, cpu_machine(data['meta']))}"
+    )
+    return "\n\n".join(blocks)
+
+
+def _published(task: str, step: int) -> str:
+    from simbarl.reference import published_curve
+
+    name = task.removeprefix("dmc:")
+    curve = published_curve(name.replace("-v5", "-v4"), metric="avg_return")
+    if step not in curve:
+        return ""
+    mean, std = curve[step][:2]
+    note = " (`-v4`)" if name.endswith("-v5") else ""
+    return f"{mean:,.1f} ± {std:,.1f}{note}"
+
+
+def results_sac_family() -> str:
+    data, path = _load("learning/curves.json")
+    blocks = []
+    for task, algos in data["tasks"].items():
+        rows = []
+        for algo in ("sac", "td3", "ddpg", "tqc"):
+            if algo not in algos:
+                continue
+            curve = algos[algo]["curve"]
+            by_step = {c["env_step"]: c for c in curve}
+            cells = []
+            for step in (50_000, 100_000):
+                c = by_step.get(step)
+                cells.append(f"{c['mean']:,.1f} ± {c['std']:,.1f}" if c else "")
+            rows.append([f"`{algo}`", algos[algo]["curve"][-1]["n"], *cells])
+        rows.append(["published SimbaV2-SAC, full size", 10, _published(task, 50_000),
+                     _published(task, 100_000)])  # fmt: skip
+        head = ["algo", "seeds", "return at 50k (mean ± std)", "return at 100k"]
+        blocks.append(f"**`{task}`**\n\n{table(head, rows)}")
+    blocks.append(
+        f"`{data['preset']}` networks for every algorithm, {data['steps']:,} env steps, "
+        "std over seeds (population). "
+        + provenance(path, "machine: the project's 2-core x86_64 CPU, no GPU")
+    )
+    return "\n\n".join(blocks)
+
+
+def results_mini_suite() -> str:
+    path = RESULTS / "mini_suite" / "scores.json"
+    data = json.loads(path.read_text())
+    rows = [
+        [
+            f"`{t['task']}`",
+            t["seeds"],
+            f"{t['mean']:.1f} ± {t['std']:.1f}",
+            f"{t['normalized']:.3f}",
+            f"{t['published']:.1f}" if t["published"] is not None else "",
+        ]
+        for t in data["tasks"]
+    ]
+    head = ["task", "seeds", "return at 100k (mean ± std)", "normalized", "published SimbaV2"]
+    out = [table(head, rows)]
+    names = {"mean": "mean", "median": "median", "iqm": "IQM", "optimality_gap": "optimality gap"}
+    for agg in data.get("aggregates", []):
+        rows = []
+        for key, name in names.items():
+            a = agg[key]
+            rows.append([name, f"{a['value']:.3f}", f"[{a['ci_low']:.3f}, {a['ci_high']:.3f}]"])
+        head = [f"{agg['group']}: {agg['tasks']} tasks x {agg['runs']} seeds", "value", "95% CI"]
+        out.append(table(head, rows))
+    out.append(provenance(path, "machine: the project's 2-core x86_64 CPU, no GPU"))
+    return "\n\n".join(out)
+
+
+def results_offline() -> str:
+    data, path = _load("offline/offline.json")
+    rows = [
+        [
+            r["dataset"],
+            f"{r['transitions']:,}",
+            f"{r['behaviour_return']:,.0f}",
+            f"{r['updates']:,}",
+            f"**{r['offline_return']:,.0f}** ({r['offline_best']:,.0f})",
+            f"**{r['normalized_score']:.1f}** ({r['behaviour_normalized']:.1f})",
+        ]
+        for r in data["rows"]
+    ]
+    head = ["dataset", "transitions", "behaviour return", "updates"]
+    head += ["offline return (best eval)", "D4RL normalized (behaviour)"]
+    intro = (
+        f"`{data['env']}`: `simbav2-small` trained online for {data['online_steps']:,} env "
+        f"steps (final evaluation {data['online_final_return']:,.0f}) made the datasets; "
+        "`simbav2-bc-small` trained offline on each."
+    )
+    return "\n\n".join(
+        [intro, table(head, rows), provenance(path, "machine: the project's 2-core CPU")]
+    )
+
+
+def results_device_loop() -> str:
+    data, path = _load("device_loop_cpu.json")
+    rows = [
+        [
+            f"`{r['env']}`",
+            f"{r['num_envs']:,}",
+            f"{r['env_steps_per_s']:,.0f}",
+            f"{r['updates_per_s']:.1f}",
+            f"{r['wall_s_with_compile']:.0f} s",
+        ]
+        for r in data["throughput"]
+    ]
+    head = ["task", "N envs", "env steps/s (training)", "updates/s", "wall clock incl. compile"]
+    solve = data.get("solve", {})
+    tail = ""
+    if solve:
+        best = max(v for _, v in solve["eval_returns"])
+        tail = (
+            f"\n\nTime to threshold: `{solve['env']}` with {solve['num_envs']} envs "
+            f"{'reached' if solve['solved'] else 'did not reach'} {solve['threshold']:g} within "
+            f"{solve['env_steps']:,} env steps ({solve['wall_s_with_compile']:.0f} s; best "
+            f"evaluation {best:.0f})."
+        )
+    return (
+        f"`{data['preset']}`, UTD {data['throughput'][0]['updates_per_step']} per iteration\n\n"
+        + table(head, rows)
+        + tail
+        + "\n\n"
+        + provenance(path, cpu_machine(data))
+    )
+
+
+def results_vmap_seeds() -> str:
+    data, path = _load("vmap_seeds_cpu.json")
+    rows = [
+        [
+            f"{data['seeds']} vmapped seeds, one process",
+            f"{data['vmapped_env_steps_per_s']:.1f}",
+            f"{data['vmapped_wall_s']:.0f} s",
+        ],
+        [
+            f"{data['seeds']} separate processes",
+            f"{data['separate_env_steps_per_s']:.1f}",
+            f"{data['separate_wall_s']:.0f} s",
+        ],
+    ]
+    head = ["how", "env steps/s (sum over seeds)", "wall clock"]
+    return (
+        f"`{data['preset']}` on `{data['env']}`, {data['steps_per_seed']:,} env steps a seed: "
+        f"speed-up {data['speedup']:.2f}x.\n\n{table(head, rows)}\n\n"
+        + provenance(path, cpu_machine(data))
+    )
+
+
+def results_humanoid_bench_speed() -> str:
+    data, path = _load("humanoid_bench_speed_cpu.json")
+    meta = data["meta"]
+    rows = [
+        [
+            f"`{r['env']}`",
+            f"{r['env_steps_per_s']:.0f}",
+            f"{r['env_steps_per_cpu_s']:.0f}",
+            r["episodes_ended"],
+        ]
+        for r in data["results"]
+    ]
+    head = ["task", "env steps/s", "env steps per CPU second", "episodes ended"]
+    rates = [r["env_steps_per_s"] for r in data["results"]]
+    machine = (
+        f"machine: {meta['cores']}-core {meta['cpu']}, mujoco {meta['mujoco']}, "
+        f"measured {meta['date']}; {meta['note']}"
+    )
+    return (
+        f"{table(head, rows)}\n\nMedian over the {len(rates)} tasks: "
+        f"{statistics.median(rates):.0f} env steps/s.\n\n" + provenance(path, machine)
+    )
+
+
+def results_recency_speed() -> str:
+    """Uniform (A) against recency-weighted (B) replay: draw alone and whole loop."""
+    draw, draw_path = _load("recency_speed_cpu_draw.json")
+    loop, loop_path = _load("recency_speed_cpu.json")
+    d, lp = draw["results"][0], loop["results"][0]
+    med = statistics.median
+    b_label = ", ".join(d["B_overrides"])
+    a_rate, b_rate = med(d["A_draw_draws_per_s"]), med(d["B_draw_draws_per_s"])
+    a_share, b_share = d["A_draw_time_over_update_time"], d["B_draw_time_over_update_time"]
+    a_loop, b_loop = med(lp["A_loop_agent_steps_per_s"]), med(lp["B_loop_agent_steps_per_s"])
+    rows = [
+        [
+            f"draw alone, samples of {d['updates_per_step']} x {d['batch_size']} per s "
+            f"({d['rounds']} rounds)",
+            f"{a_rate:,.0f}",
+            f"{b_rate:,.0f}",
+            f"{d['draw_ratio_B_over_A_median']:.2f} ({d['draw_ratio_B_over_A_best']:.2f})",
+        ],
+        [
+            "draw time / time of the updates it feeds",
+            f"{a_share:.2%}",
+            f"{b_share:.2%}",
+            f"+{b_share - a_share:.2%}",
+        ],
+        [
+            f"whole host loop, agent steps per s ({lp['rounds']} rounds)",
+            f"{a_loop:.2f}",
+            f"{b_loop:.2f}",
+            f"{lp['loop_ratio_B_over_A_median']:.2f} ({lp['loop_ratio_B_over_A_best']:.2f})",
+        ],
+    ]
+    head = [f"`{d['preset']}`, {d['algo']}, {d['env']}", "uniform (A)", f"`{b_label}` (B)"]
+    head.append("B / A")
+    return "\n\n".join(
+        [
+            table(head, rows),
+            provenance(draw_path, f"{draw['meta']['cpu_model']}, {draw['meta']['note']}"),
+            provenance(loop_path, f"{loop['meta']['cpu_model']}, {loop['meta']['note']}"),
+        ]
+    )
+
+
+def figure_sac_family(out: Path) -> list[Path]:
+    """Learning curves of ``learning/curves.json`` against the published SimbaV2 curve."""
+    from simbarl.analysis import plots
+
+    data = json.loads((RESULTS / "learning" / "curves.json").read_text())
+    rows = []
+    for task, algos in data["tasks"].items():
+        published_task = task.removeprefix("dmc:").replace("-v5", "-v4")
+        for algo, entry in algos.items():
+            for seed, curve in entry["per_seed"].items():
+                rows += [
+                    {"system": algo, "task": published_task, "metric": "avg_return",
+                     "env_step": s, "value": v, "seed": int(seed)}
+                    for s, v in curve
+                ]  # fmt: skip
+    fig = plots.learning_curves(rows, cols=2)
+    for ax in fig.axes:  # our runs are on -v5; the published curve is on -v4
+        if ax.get_title().endswith("-v4"):
+            ax.set_title(ax.get_title().replace("-v4", "-v5 (published: -v4)"))
+    return [Path(p) for p in plots.save(fig, str(out / "sac_family"), formats=("svg",))]
+
+
+GENERATORS = {
+    "config-reference": config_reference,
+    "presets": presets_reference,
+    "results-throughput": results_throughput,
+    "results-sac-family": results_sac_family,
+    "results-mini-suite": results_mini_suite,
+    "results-offline": results_offline,
+    "results-device-loop": results_device_loop,
+    "results-vmap-seeds": results_vmap_seeds,
+    "results-humanoid-bench-speed": results_humanoid_bench_speed,
+    "results-recency-speed": results_recency_speed,
+}
+FIGURES = (figure_sac_family,)
+
+
+# ------------------------------------------------------------- MkDocs events
+
+_figure_dir: Path | None = None
+
+
+def on_files(files, config):
+    """Publish the committed result figures and the figures drawn from result files."""
+    global _figure_dir
+    from mkdocs.structure.files import File
+
+    for rel in COMMITTED_FIGURES:
+        src = Path("results") / rel
+        files.append(File(str(src), str(RESULTS.parent), config["site_dir"], False))
+    _figure_dir = Path(tempfile.mkdtemp(prefix="simbarl-figures-")) / FIGURE_DIR
+    _figure_dir.mkdir(parents=True)
+    for draw in FIGURES:
+        for path in draw(_figure_dir):
+            rel = Path(FIGURE_DIR) / path.name
+            files.append(File(str(rel), str(_figure_dir.parent), config["site_dir"], False))
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in GENERATORS:
+            raise KeyError(f"{page.file.src_path}: unknown generated block {name!r}")
+        return GENERATORS[name]()
+
+    return MARKER.sub(replace, markdown)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    for arg in sys.argv[1:] or list(GENERATORS):
+        print(GENERATORS[arg](), end="\n\n")

@@ -1,0 +1,138 @@
+"""A sweep never deletes results, never runs a second trainer on a run, and its
+runners stop (checkpointing) when their driver dies."""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from simbarl.cli import main
+from simbarl.sweep import runner
+from simbarl.sweep.spec import expand, parse_config
+from simbarl.train.checkpoint import read_meta
+from simbarl.train.lock import RunLocks, holder
+from simbarl.train.logger import read_metrics
+
+TINY = [
+    "warmup_steps=100",
+    "eval_every=200",
+    "eval_episodes=1",
+    "log_every=200",
+    "batch_size=16",
+    "updates_per_step=1",
+    "tensorboard=false",
+    "agent.actor.width=16",
+    "agent.critic.width=16",
+]
+
+
+def spec_of(out, steps: int):
+    config = parse_config("tiny=simbav2-small", [*TINY, f"steps={steps}"])
+    return expand(["Pendulum-v1"], [config], [0], out)[0]
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    assert runner.run(spec_of(out, 400)) == "done"
+    return out
+
+
+@pytest.fixture
+def out(finished_sweep, tmp_path):
+    copy = tmp_path / "out"
+    shutil.copytree(finished_sweep, copy)
+    return copy
+
+
+def _sweep(out, steps, *extra):
+    argv = ["sweep", "--tasks", "Pendulum-v1", "--seeds", "1", "--steps", str(steps)]
+    argv += ["--config", "tiny=simbav2-small", "--out", str(out), "--set", *TINY, *extra]
+    return main(argv)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "damaged"])
+def test_a_run_with_results_but_no_checkpoint_is_kept_not_deleted(out, damage, capsys):
+    spec = spec_of(out, 600)
+    ckpt = os.path.join(spec.run_dir, "checkpoint.npz")
+    if damage == "deleted":
+        os.remove(ckpt)
+    else:
+        with open(ckpt, "r+b") as f:
+            f.truncate(1000)
+    rows = read_metrics(spec.run_dir)
+    assert runner.status(spec) == "kept" and runner.run(spec) == "kept"
+    assert read_metrics(spec.run_dir) == rows
+    why = "no checkpoint to extend" if damage == "deleted" else "its checkpoint is damaged"
+    assert _sweep(out, 600, "--dry-run") == 0
+    printed = capsys.readouterr().out
+    assert "1 kept" in printed and why in printed and f"--restart {spec.run_dir}" in printed
+    assert _sweep(out, 600) == 0  # the kept run's results are still collected
+    assert read_metrics(spec.run_dir) == rows
+    assert "tiny,Pendulum-v1,avg_return,400" in (out / "results.csv").read_text()
+    restart = dataclasses.replace(spec, restart=True)
+    assert runner.status(restart) == "restart"
+    assert _sweep(out, 600, "--restart", spec.run_dir) == 0
+    assert read_meta(ckpt)["env_step"] == 600
+
+
+def test_a_run_being_trained_elsewhere_is_left_alone(out):
+    spec = spec_of(out, 600)
+    with RunLocks() as locks:
+        locks.hold(spec.run_dir)
+        assert runner.status(spec) == "running"
+        assert "being trained by pid" in runner.explain(spec, "running")
+        assert runner.run(spec) == "running"
+    assert read_meta(os.path.join(spec.run_dir, "checkpoint.npz"))["env_step"] == 400
+
+
+def test_every_task_id_is_checked_before_any_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sweep", "--tasks", "Pendulum-v1", "Pendulum-v9", "--out", str(out)]
+    assert main(argv) == 2
+    assert "unknown environment id 'Pendulum-v9'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_runner_stops_and_checkpoints_when_its_driver_is_killed(tmp_path):
+    spec = spec_of(tmp_path / "out", 100_000)
+    spec = dataclasses.replace(spec, config={**spec.config, "log_every": 100})
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
+    driver = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-m', 'simbarl.sweep.runner', sys.argv[1]]); "
+        "print(p.pid, flush=True); time.sleep(600)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", driver, str(spec_file)], stdout=subprocess.PIPE, text=True
+    )
+    child = int(proc.stdout.readline())
+    deadline = time.time() + 300
+    while time.time() < deadline and not read_metrics(spec.run_dir):
+        time.sleep(0.5)
+    assert read_metrics(spec.run_dir), "the runner never logged"
+    proc.send_signal(signal.SIGKILL)  # the driver dies without a word
+    proc.wait()
+    deadline = time.time() + 120
+    while time.time() < deadline and _alive(child):
+        time.sleep(0.5)
+    assert not _alive(child)
+    assert holder(spec.run_dir) is None
+    assert read_meta(os.path.join(spec.run_dir, "checkpoint.npz"))["env_step"] >= 100
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not reaped by init yet) counts as gone.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
