@@ -27,6 +27,7 @@ commands:
   collect   record a run's policy as a Minari dataset  (simbarl collect --help)
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
   offline   train on a dataset with behaviour cloning  (simbarl offline --help)
+  tune      hyperparameter search with Optuna  (simbarl tune --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -50,9 +51,19 @@ def train_cli(argv: list[str]) -> int:
     pre.add_argument("--preset", default=None)
     pre.add_argument("--resume", default=None)
     pre.add_argument("--init-from", default=None)
+    pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
     try:
-        if known.resume:
+        if known.config:  # a JSON file of config fields, e.g. simbarl tune's best_config.json
+            from simbarl.sweep.spec import parse_config
+
+            if known.resume or known.init_from or known.preset:
+                raise ValueError(
+                    "--config names its own preset; it excludes --preset, --resume and --init-from"
+                )
+
+            base = rd.config_from_dict(parse_config(known.config)[1])
+        elif known.resume:
             base = rd.load_config(known.resume)
             if known.preset and known.preset != base.preset:
                 raise ValueError(f"{known.resume} was started from preset {base.preset!r}")
@@ -71,6 +82,8 @@ def train_cli(argv: list[str]) -> int:
         "SimBa or MLP networks (--agent.actor.encoder, --agent.critic.encoder).\n\n"
         f"--preset NAME   start from a preset: {', '.join(PRESETS)} "
         f"(default {DEFAULT_PRESET}); any flag below overrides it.\n"
+        "--config FILE   start from a JSON file of config fields (a run's config.json, "
+        "simbarl tune's best_config.json; its 'preset' fills the rest).\n"
         "--resume DIR    continue a run from its checkpoint (learner, replay, "
         "statistics, RNG and counters); --steps may raise the budget.\n"
         "--init-from RUN offline-to-online: start from RUN's weights and statistics, on "
@@ -273,6 +286,7 @@ LAZY_COMMANDS = {
     "collect": "simbarl.offline.command:collect_cli",
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",
+    "tune": "simbarl.hpo.command:tune_cli",
 }
 
 

@@ -52,7 +52,7 @@ from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_train
-from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
+from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import act, configured_step
 from simbarl.train.stop import StopFlag
 from simbarl.train.warm_start import dataset_buffer, start
@@ -225,15 +225,17 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
 
-def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+def train_device(
+    cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
+) -> RunResult:
     """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here).
 
     The run directories are locked (``lock.py``) until this returns."""
     with RunLocks() as locks:
-        return _train_device(cfg, resume, locks)
+        return _train_device(cfg, resume, locks, on_eval)
 
 
-def _train_device(cfg: TrainConfig, resume, locks: RunLocks) -> RunResult:
+def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, _ = rd.resolve(cfg)
     if resume is not None:
         group_dir = locks.hold(resume)
@@ -309,7 +311,7 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks) -> RunResult:
             seat.record_eval(EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None))
             if cfg.checkpoint:
                 save(k)
-        return target_reached(seats, cfg, progress)
+        return target_reached(seats, cfg, progress, on_eval)
 
     if resume is None and cfg.init_from is not None:
         run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data

@@ -33,13 +33,15 @@ from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_train
-from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
+from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import make_step_fns
 from simbarl.train.stop import StopFlag
 from simbarl.train.warm_start import dataset_buffer, start
 
 
-def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+def train_host(
+    cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
+) -> RunResult:
     """Train online on Gymnasium envs. ``resume``: a run directory to continue.
 
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
@@ -47,10 +49,10 @@ def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     directories are locked (``lock.py``) until this returns.
     """
     with RunLocks() as locks:
-        return _train_host(cfg, resume, locks)
+        return _train_host(cfg, resume, locks, on_eval)
 
 
-def _train_host(cfg: TrainConfig, resume, locks: RunLocks) -> RunResult:
+def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, task = rd.resolve(cfg)
     if resume is not None:
         group_dir = locks.hold(resume)
@@ -175,7 +177,7 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks) -> RunResult:
             seat.record_eval(result)
             if cfg.checkpoint:
                 save(seat, k)
-        return target_reached(seats, cfg, progress)
+        return target_reached(seats, cfg, progress, on_eval)
 
     if resume is None and cfg.init_from is not None:
         run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data

@@ -13,14 +13,21 @@ from simbarl.envs.device_tasks import is_device_task
 from simbarl.train.device import train_device
 from simbarl.train.online import train_host
 from simbarl.train.results import RunResult
+from simbarl.train.seeds import OnEval
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
+def train(
+    cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
+) -> RunResult:
     """Train online. ``resume``: a run directory whose checkpoint to continue.
+
+    ``on_eval(env_step, mean_return)`` is called after each evaluation has been
+    logged and checkpointed; returning True stops the run there (a hyperparameter
+    search's pruner stops poor trials this way, keeping their checkpoints).
 
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
     trained together by one vmapped learner (``train/seeds.py``).
     """
     if is_device_task(cfg.env):
-        return train_device(cfg, resume)
-    return train_host(cfg, resume)
+        return train_device(cfg, resume, on_eval)
+    return train_host(cfg, resume, on_eval)

@@ -1,0 +1,102 @@
+"""Where tuning workers run: this process, local processes, or Ray tasks.
+
+Workers coordinate only through the study's storage (and the trial-count lock
+in the study directory), so the three differ only in how they are started.
+Each process keeps XLA to its share of the cores, as a sweep's runs do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from simbarl.hpo.storage import quiet_optuna, storage_kind
+from simbarl.hpo.study import TuneSpec
+from simbarl.hpo.worker import EXIT_INTERRUPTED, run_worker
+from simbarl.sweep.backends import thread_env
+
+
+def run_local(spec: TuneSpec, workers: int) -> str:
+    """``workers`` workers on this machine: ``done`` or ``interrupted``.
+
+    One worker runs in this process; several run as ``python -m simbarl.hpo.worker``
+    processes logging to OUT/logs/worker<k>.log. Ctrl-C reaches them all; each
+    checkpoints its trial and stops.
+    """
+    if workers == 1:
+        try:
+            return run_worker(spec, 0)
+        except KeyboardInterrupt:
+            return "interrupted"
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env = {**os.environ, **thread_env(threads, share_accelerator=True)}
+    logs = Path(spec.out) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for k in range(workers):
+        with open(logs / f"worker{k}.log", "a") as log:
+            cmd = [sys.executable, "-m", "simbarl.hpo.worker", spec.out, str(k)]
+            procs.append(
+                subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
+                )
+            )
+    codes = []
+    for p in procs:
+        while True:
+            try:
+                codes.append(p.wait())
+                break
+            except KeyboardInterrupt:  # the workers got it too: wait for their checkpoints
+                continue
+    if any(c == EXIT_INTERRUPTED or c < 0 for c in codes):
+        return "interrupted"
+    failed = [k for k, c in enumerate(codes) if c != 0]
+    if failed:
+        raise RuntimeError(f"tune workers {failed} failed; see {logs}/worker<k>.log")
+    return "done"
+
+
+def _ray_worker(spec_dict: dict, index: int, threads: int) -> str:
+    """A Ray task: one worker on the node Ray chose, sharing the study's storage."""
+    for k, v in thread_env(threads, share_accelerator=True).items():
+        os.environ.setdefault(k, v)
+    quiet_optuna()
+    return run_worker(TuneSpec(**spec_dict), index)
+
+
+def _absolute(spec: TuneSpec) -> TuneSpec:
+    """``spec`` with the study directory and a file storage's path made absolute."""
+    storage = spec.storage
+    if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        storage = "sqlite:///" + str(Path(storage.removeprefix("sqlite:///")).resolve())
+    elif storage_kind(storage) == "journal":
+        storage = "journal:" + str(Path(storage.removeprefix("journal:")).resolve())
+    return dataclasses.replace(spec, out=str(Path(spec.out).resolve()), storage=storage)
+
+
+def run_ray(spec: TuneSpec, workers: int, address: str | None, cpus: float, gpus: float) -> str:
+    """``workers`` workers as Ray tasks on the cluster at ``address`` (None: a local instance).
+
+    Every node must reach the storage (PostgreSQL/MySQL, or a journal file on a shared
+    filesystem) and the study directory, where trials write their run directories.
+    """
+    try:
+        import ray
+    except ImportError as e:
+        raise RuntimeError("--backend ray needs ray: pip install 'simbarl[ray]'") from e
+    spec = _absolute(spec)  # a Ray worker's working directory is not the driver's
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_worker)
+    refs = [task.remote(dataclasses.asdict(spec), k, max(1, int(cpus))) for k in range(workers)]
+    try:
+        outcomes = ray.get(refs)
+    except KeyboardInterrupt:
+        for ref in refs:
+            ray.cancel(ref)
+        return "interrupted"
+    return "interrupted" if "interrupted" in outcomes else "done"

@@ -1,0 +1,104 @@
+"""One trial: sample a config from the space, train it in OUT/trials/<number>, score it.
+
+Each evaluation is reported to Optuna as it happens; when the pruner says stop,
+the run stops right after that evaluation's checkpoint (``train``'s ``on_eval``),
+so a pruned trial keeps its run directory, rows and checkpoint. A trial that
+re-runs an interrupted or crashed one takes over that trial's run directory
+and resumes it from its checkpoint, re-reporting the evaluations it had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from simbarl.hpo.objective import eval_returns, objective_value
+from simbarl.hpo.space import Param, SearchSpace, apply_values, parse_space
+from simbarl.hpo.storage import require_optuna, retried_from
+from simbarl.hpo.study import TuneSpec
+from simbarl.sweep.runner import checkpoint_step
+from simbarl.train import run_dir as rd
+from simbarl.train.logger import read_metrics
+from simbarl.train.run import train
+
+
+def trial_dir(out: str | Path, number: int) -> Path:
+    return Path(out) / "trials" / str(number)
+
+
+def suggest(trial, p: Param):
+    """Ask the trial for a value of ``p`` in its range."""
+    if p.type == "float":
+        return trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+    if p.type == "int":
+        return trial.suggest_int(p.name, p.low, p.high, log=p.log, step=p.step or 1)
+    return trial.suggest_categorical(p.name, list(p.choices))
+
+
+def trial_config(spec: TuneSpec, values: dict, run_dir: Path):
+    """The ``TrainConfig`` of a trial: the base with the sampled values, in its directory."""
+    d = apply_values(spec.base, values)
+    d["run_dir"] = str(run_dir)
+    return dataclasses.replace(rd.config_from_dict(d), progress=False)
+
+
+def _take_over(spec: TuneSpec, trial, run_dir: Path) -> Path | None:
+    """Move the run directory of the trial this one re-runs here; the dir to resume, or None."""
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    source = retried_from(frozen)
+    if source is None:
+        return None
+    old = trial_dir(spec.out, source)
+    if not old.is_dir() or checkpoint_step(old) is None:
+        return None  # died before its first checkpoint: start afresh
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    old.rename(run_dir)
+    trial.set_user_attr("resumed_from", source)
+    return run_dir
+
+
+def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
+    """The function Optuna calls per trial. ``on_start`` runs once the trial exists
+    (the worker releases its lock on the study's trial count there)."""
+    opt = require_optuna()
+    space: SearchSpace = parse_space(spec.space)
+
+    def objective(trial) -> float:
+        on_start()
+        run_dir = trial_dir(spec.out, trial.number)
+        values = {p.name: suggest(trial, p) for p in space.params}
+        cfg = trial_config(spec, values, run_dir)
+        trial.set_user_attr("run_dir", str(run_dir))
+        resume = _take_over(spec, trial, run_dir)
+        if resume is None and run_dir.exists():
+            shutil.rmtree(run_dir)  # a stray directory of an unrecorded attempt
+        returns: list[float] = []
+        if resume is not None:
+            done = checkpoint_step(resume)
+            for step, value in eval_returns(read_metrics(resume)):
+                if step <= done:
+                    returns.append(value)
+                    trial.report(objective_value(returns, spec.objective, spec.last_k), step)
+        pruned_at: list[int] = []
+
+        def on_eval(env_step: int, mean_return: float) -> bool:
+            returns.append(mean_return)
+            trial.report(objective_value(returns, spec.objective, spec.last_k), env_step)
+            if env_step < cfg.steps and trial.should_prune():
+                pruned_at.append(env_step)
+                return True
+            return False
+
+        result = train(cfg, resume=resume, on_eval=on_eval)
+        if result.interrupted:
+            # Failed for now; the next session of the study resumes it from its checkpoint.
+            trial.set_user_attr("interrupted", True)
+            raise KeyboardInterrupt
+        if pruned_at:
+            raise opt.TrialPruned(f"pruned at env step {pruned_at[0]}")
+        return objective_value(returns, spec.objective, spec.last_k)
+
+    return objective
