@@ -29,8 +29,9 @@ from simbarl.train.evaluate import evaluate
 from simbarl.train.learner import build_agent, iterations_for, normalization
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
+from simbarl.train.probe import make_probe_fn
 from simbarl.train.progress import Progress
-from simbarl.train.results import RunResult, gather_results, log_train
+from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
 from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import make_step_fns
 from simbarl.train.stop import StopFlag
@@ -54,6 +55,7 @@ def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     bounds = rd.action_bounds(cfg)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg)
+    probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
     seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
@@ -217,6 +219,8 @@ def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                 for k, seat in enumerate(seats):
                     seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
                     seat.recent_returns = []
+            if probe_fn and crossed(cfg.analyze_every) and main.iteration >= warmup_iters:
+                log_dynamics(seats, seeds, probe_fn(learner, buffer, seeds.stack_host(norms)))
             final = main.iteration >= iterations
             if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
                 break  # --stop-at-return reached; the evaluation checkpointed

@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from simbarl.agents.actor_critic import reported_metrics
@@ -59,3 +60,12 @@ def log_train(seat: Seat, progress, metrics, updates: int):
     seat.logger.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
     return now, loop.env_step, updates
+
+
+def log_dynamics(seats, seeds: Seeds, metrics) -> None:
+    """One ``dynamics/...`` row per seed from a probe's (seed-stacked) metrics."""
+    metrics = jax.device_get(metrics)
+    for k, seat in enumerate(seats):
+        row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
+        row.update({f"dynamics/{name}": float(v) for name, v in seeds.take(metrics, k).items()})
+        seat.logger.log(row)
