@@ -89,3 +89,18 @@ def test_td3_simba_with_vmapped_seeds_logs_each_seed(tmp_path):
 def test_bad_analysis_flags_fail_at_the_door(tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
         train(tiny(tmp_path, "bad", **kw))
+
+
+def test_device_loop_logs_dynamics_and_trains_identically(tmp_path):
+    # analyze_every 300 adds chunk boundaries (300, 900) that the off run does not have
+    device = dict(env="jax:PointMass", steps=1200, num_envs=4, warmup_steps=200, log_every=400)
+    device.update(eval_every=600, eval_episodes=4)
+    on = train(tiny_config.tiny(tmp_path, "on", **device, analyze_every=300, analyze_batch=32))
+    off = train(tiny_config.tiny(tmp_path, "off", **device, analyze_every=0))
+    a, b = _learner(on.run_dir), _learner(off.run_dir)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    rows = dynamics_rows(on.run_dir)
+    assert [r["env_step"] for r in rows] == [300, 600, 900, 1200]  # learning from 200
+    assert all(math.isfinite(v) for v in rows[-1].values())
+    np.testing.assert_allclose(rows[-1]["dynamics/critic/feature_norm/embed"], 1.0, rtol=1e-4)

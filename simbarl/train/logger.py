@@ -8,7 +8,15 @@ from pathlib import Path
 
 
 class Logger:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_env_step: int | None = None):
+    """Writes rows to ``metrics.jsonl``, TensorBoard and, when given, a W&B ``sink``."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = True,
+        resume_env_step: int | None = None,
+        sink=None,
+    ):
         self.path = run_dir / "metrics.jsonl"
         if resume_env_step is not None and self.path.exists():
             # Drop rows the killed run wrote after its last checkpoint: they are redone.
@@ -16,7 +24,7 @@ class Logger:
             keep = [r for r in rows if json.loads(r).get("env_step", 0) <= resume_env_step]
             self.path.write_text("".join(r + "\n" for r in keep))
         self._file = open(self.path, "a", buffering=1)
-        self._tb = None
+        self._tb, self._sink = None, sink
         if tensorboard:
             from tensorboardX import SummaryWriter
 
@@ -30,11 +38,15 @@ class Logger:
             for k, v in row.items():
                 if k != "env_step" and isinstance(v, float) and math.isfinite(v):
                     self._tb.add_scalar(k, v, step)
+        if self._sink is not None:
+            self._sink.log(row)
 
     def close(self) -> None:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+        if self._sink is not None:
+            self._sink.close()
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

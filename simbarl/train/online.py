@@ -35,6 +35,7 @@ from simbarl.train.results import RunResult, gather_results, log_dynamics, log_t
 from simbarl.train.seeds import Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import make_step_fns
 from simbarl.train.stop import StopFlag
+from simbarl.train.wandb_sink import wandb_sink
 from simbarl.train.warm_start import dataset_buffer, start
 
 
@@ -95,7 +96,10 @@ def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     starts = []
     for seat in seats:
         seat.logger = Logger(
-            seat.run_dir, cfg.tensorboard, seat.loop.env_step if resume is not None else None
+            seat.run_dir,
+            cfg.tensorboard,
+            seat.loop.env_step if resume is not None else None,
+            wandb_sink(seat.cfg, seat.run_dir, group_dir),
         )
         seat.obs, fresh = seat.runner.start(seat.loop)
         if resume is not None:

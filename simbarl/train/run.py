@@ -13,6 +13,7 @@ from simbarl.envs.device_tasks import is_device_task
 from simbarl.train.device import train_device
 from simbarl.train.online import train_host
 from simbarl.train.results import RunResult
+from simbarl.train.wandb_sink import require_wandb
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
@@ -21,6 +22,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
     trained together by one vmapped learner (``train/seeds.py``).
     """
+    if cfg.wandb:
+        require_wandb()  # at the door, before any run directory is written
     if is_device_task(cfg.env):
         return train_device(cfg, resume)
     return train_host(cfg, resume)
