@@ -350,7 +350,7 @@ def train_device(cfg: TrainConfig, resume: str | Path | None = None) -> RunResul
                 )
             if probe_fn and learn and crossed(cfg.analyze_every):
                 norm = norm_of(carry.obs_stats, carry.scaler)
-                log_dynamics(seats, seeds, probe_fn(carry.learner, carry.buffer, norm))
+                log_dynamics(seats, seeds, probe_fn, carry.learner, carry.buffer, norm)
             final = main.iteration >= iterations
             if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
                 break  # --stop-at-return reached; the evaluation checkpointed

@@ -224,7 +224,7 @@ def train_host(cfg: TrainConfig, resume: str | Path | None = None) -> RunResult:
                     seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
                     seat.recent_returns = []
             if probe_fn and crossed(cfg.analyze_every) and main.iteration >= warmup_iters:
-                log_dynamics(seats, seeds, probe_fn(learner, buffer, seeds.stack_host(norms)))
+                log_dynamics(seats, seeds, probe_fn, learner, buffer, seeds.stack_host(norms))
             final = main.iteration >= iterations
             if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
                 break  # --stop-at-return reached; the evaluation checkpointed

@@ -62,10 +62,14 @@ def log_train(seat: Seat, progress, metrics, updates: int):
     return now, loop.env_step, updates
 
 
-def log_dynamics(seats, seeds: Seeds, metrics) -> None:
-    """One ``dynamics/...`` row per seed from a probe's (seed-stacked) metrics."""
-    metrics = jax.device_get(metrics)
+def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:
+    """One ``dynamics/...`` row per seed from ``probe_fn(*args)``, a probe's (seed-stacked)
+    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles)."""
+    t0 = time.time()
+    metrics = jax.device_get(probe_fn(*args))
+    seconds = time.time() - t0
     for k, seat in enumerate(seats):
         row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
         row.update({f"dynamics/{name}": float(v) for name, v in seeds.take(metrics, k).items()})
+        row["perf/probe_s"] = seconds
         seat.logger.log(row)
