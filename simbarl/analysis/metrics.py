@@ -26,27 +26,30 @@ import jax.numpy as jnp
 EPS = 1e-12
 
 
+# flax's module names -> the short names of metric keys ("HyperLERPBlock_1" -> "block1")
+SHORT_NAMES = {
+    "HyperLERPBlock": "block",
+    "SimbaBlock": "block",
+    "HyperDense": "dense",
+    "Dense": "dense",
+    "Scaler": "scaler",
+    "LayerNorm": "ln",
+    "LinearHead": "head",
+}
+
+
 def _short(key: str) -> str | None:
     """A flax module or variable name as it appears in a metric name; None drops it."""
     if key in ("params", "hyper"):  # the collection; the Dense inside every HyperDense
         return None
     if key.endswith("Encoder_0"):
         return "encoder"
+    if key == "HyperEmbedder_0":
+        return "embed"
     base, _, index = key.rpartition("_")
     if not index.isdigit():
         return key
-    names = {
-        "HyperLERPBlock": "block",
-        "SimbaBlock": "block",
-        "HyperDense": "dense",
-        "Dense": "dense",
-        "Scaler": "scaler",
-        "LayerNorm": "ln",
-        "LinearHead": "head",
-    }
-    if base == "HyperEmbedder":
-        return "embed"
-    return f"{names.get(base, base)}{index}"
+    return f"{SHORT_NAMES.get(base, base)}{index}"
 
 
 def _key_name(k) -> str:
