@@ -24,6 +24,8 @@ commands:
   sweep     run tasks x configs x seeds locally or on Ray (simbarl sweep --help)
   scores    score tables of a sweep's results.csv  (simbarl scores --help)
   plot      learning curves and aggregate intervals of a results.csv  (simbarl plot --help)
+  analyze   training-dynamics figure (norms, effective LR, dormant units, rank) of runs
+            (simbarl analyze --help)
   collect   record a run's policy as a Minari dataset  (simbarl collect --help)
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
   offline   train on a dataset with behaviour cloning  (simbarl offline --help)
@@ -283,6 +285,7 @@ LAZY_COMMANDS = {
     "sweep": "simbarl.sweep.command:sweep_cli",
     "scores": "simbarl.sweep.command:scores_cli",
     "plot": "simbarl.sweep.command:plot_cli",
+    "analyze": "simbarl.analysis.dynamics:analyze_cli",
     "collect": "simbarl.offline.command:collect_cli",
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",

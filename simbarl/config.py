@@ -245,6 +245,22 @@ class TrainConfig:
     """Also write TensorBoard events."""
     progress: bool = True
     """Show a progress bar."""
+    analyze_every: int = 10_000
+    """Training-dynamics probe every this many env steps: parameter, gradient and feature
+    norms, effective learning rate, optimizer step size, dormant units and feature rank of
+    the actor and the critic, logged as ``dynamics/...`` rows (``simbarl analyze`` plots
+    them). It draws its own batch with its own random stream: training is unchanged. 0: off."""
+    analyze_batch: int = 256
+    """Replay transitions the training-dynamics probe measures on."""
+    wandb: bool = False
+    """Also send every metrics row, the config and the evaluation returns to Weights &
+    Biases (needs ``pip install 'simbarl[wandb]'``; WANDB_MODE=offline needs no account)."""
+    wandb_project: str = "simbarl"
+    """W&B project of --wandb runs."""
+    wandb_entity: str | None = None
+    """W&B entity (user or team) of --wandb runs; None: your default entity."""
+    wandb_group: str | None = None
+    """W&B group of --wandb runs; None: a --vmap-seeds run groups its seeds by its directory."""
 
 
 def _small(cfg: TrainConfig) -> TrainConfig:
@@ -392,6 +408,10 @@ def validate(cfg: TrainConfig) -> None:
     problems += [
         f"--{k.replace('_', '-')} must be positive (got {v})" for k, v in positive.items() if v <= 0
     ]
+    if cfg.analyze_every < 0:
+        problems.append(f"--analyze-every must be >= 0 (0: off; got {cfg.analyze_every})")
+    if cfg.analyze_batch <= 0:
+        problems.append(f"--analyze-batch must be positive (got {cfg.analyze_batch})")
     if cfg.pause_at is not None and cfg.pause_at <= 0:
         problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
     if not 0.0 <= cfg.init_data_ratio < 1.0:

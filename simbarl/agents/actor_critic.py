@@ -245,6 +245,11 @@ class ActorCritic:
     def update(self, state: LearnerState, batch: Batch) -> tuple[LearnerState, dict]:
         raise NotImplementedError
 
+    def gradients(self, state: LearnerState, batch: Batch, key) -> tuple[Any, Any]:
+        """``(actor grads, critic grads)`` of this algorithm's losses at ``state`` on
+        ``batch``, as an update would compute them (for the training-dynamics probe)."""
+        raise NotImplementedError
+
     def learn(self, state: LearnerState, batches: Batch) -> tuple[LearnerState, dict, Any]:
         """``update`` scanned over the leading (utd) axis; metrics averaged.
 

@@ -99,6 +99,26 @@ class SAC(ActorCritic):
             bonus=bonus,
         )
 
+    def gradients(self, state: LearnerState, batch: Batch, key):
+        k_actor, k_critic = jax.random.split(key)
+        actor_grads, _ = jax.grad(self.actor_loss, has_aux=True)(
+            state.actor,
+            critic_params=state.critic,
+            log_temp=state.log_temp,
+            obs=batch.obs,
+            key=k_actor,
+            data_action=batch.action,
+        )
+        critic_grads, _ = jax.grad(self.critic_loss, has_aux=True)(
+            state.critic,
+            target_params=state.target_critic,
+            actor_params=state.actor,
+            log_temp=state.log_temp,
+            batch=batch,
+            key=k_critic,
+        )
+        return actor_grads, critic_grads
+
     # -------------------------------------------------------------- update
     def policy_step(self, state: LearnerState, obs, key, data_action=None):
         """Actor then temperature (steps 1-2); returns the new parts and metrics."""

@@ -74,6 +74,19 @@ class TD3(ActorCritic):
             bonus=jnp.zeros_like(batch.reward),
         )
 
+    def gradients(self, state: LearnerState, batch: Batch, key):
+        actor_grads, _ = jax.grad(self.actor_loss, has_aux=True)(
+            state.actor, critic_params=state.critic, obs=batch.obs, data_action=batch.action
+        )
+        critic_grads, _ = jax.grad(self.critic_loss, has_aux=True)(
+            state.critic,
+            target_params=state.target_critic,
+            target_actor_params=state.target_actor,
+            batch=batch,
+            key=key,
+        )
+        return actor_grads, critic_grads
+
     # -------------------------------------------------------------- update
     def update(self, state: LearnerState, batch: Batch) -> tuple[LearnerState, dict]:
         key, k_critic = jax.random.split(state.key)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from simbarl.networks.probe import sow
+
 
 class SimbaBlock(nn.Module):
     width: int
@@ -20,7 +22,10 @@ class SimbaBlock(nn.Module):
         he = nn.initializers.he_normal()
         h = nn.LayerNorm()(x)
         h = nn.relu(nn.Dense(self.width * self.expansion, kernel_init=he)(h))
-        return x + nn.Dense(self.width, kernel_init=he)(h)
+        sow(self, "hidden", h)
+        x = x + nn.Dense(self.width, kernel_init=he)(h)
+        sow(self, "feature", x)
+        return x
 
 
 class SimbaEncoder(nn.Module):
@@ -30,6 +35,9 @@ class SimbaEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         x = nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(1.0))(x)
+        sow(self, "feature:embed", x)
         for _ in range(self.num_blocks):
             x = SimbaBlock(self.width)(x)
-        return nn.LayerNorm()(x)
+        x = nn.LayerNorm()(x)
+        sow(self, "output", x)
+        return x

@@ -13,6 +13,8 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from simbarl.networks.probe import sow
+
 EPS = 1e-8
 
 
@@ -65,7 +67,10 @@ class HyperEmbedder(nn.Module):
         x = l2n(x)
         s = math.sqrt(2.0 / self.width)
         x = Scaler(self.width, s, s)(HyperDense(self.width)(x))
-        return l2n(x)
+        sow(self, "pre_norm", x)
+        x = l2n(x)
+        sow(self, "feature", x)
+        return x
 
 
 class HyperLERPBlock(nn.Module):
@@ -84,10 +89,15 @@ class HyperLERPBlock(nn.Module):
         inner = self.width * self.expansion
         s = math.sqrt(2.0 / self.width) / math.sqrt(self.expansion)
         u = HyperDense(inner)(h)
-        u = nn.relu(Scaler(inner, s, s)(u)) + EPS
-        u = l2n(HyperDense(self.width)(u))
+        u = nn.relu(Scaler(inner, s, s)(u))
+        sow(self, "hidden", u)
+        u = l2n(HyperDense(self.width)(u + EPS))
         alpha = Scaler(self.width, 1.0 / (self.num_blocks + 1), 1.0 / math.sqrt(self.width))
-        return l2n(h + alpha(u - h))
+        h = h + alpha(u - h)
+        sow(self, "pre_norm", h)
+        h = l2n(h)
+        sow(self, "feature", h)
+        return h
 
 
 class SimbaV2Encoder(nn.Module):
@@ -102,4 +112,5 @@ class SimbaV2Encoder(nn.Module):
         h = HyperEmbedder(self.width, self.c_shift)(x)
         for _ in range(self.num_blocks):
             h = HyperLERPBlock(self.width, self.num_blocks)(h)
+        sow(self, "output", h)
         return h

@@ -50,11 +50,13 @@ from simbarl.train.learner import build_agent, iterations_for, normalization
 from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
+from simbarl.train.probe import make_probe_fn
 from simbarl.train.progress import Progress
-from simbarl.train.results import RunResult, gather_results, log_train
+from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
 from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import act, configured_step
 from simbarl.train.stop import StopFlag
+from simbarl.train.wandb_sink import wandb_sink
 from simbarl.train.warm_start import dataset_buffer, start
 
 
@@ -96,7 +98,18 @@ def device_fns(cfg: TrainConfig, n_seeds: int):
 def _cache_key(cfg: TrainConfig) -> TrainConfig:
     """The config without the fields the compiled programs do not depend on."""
     return dataclasses.replace(
-        cfg, seed=0, run_dir=None, pause_at=None, progress=False, tensorboard=False
+        cfg,
+        seed=0,
+        run_dir=None,
+        pause_at=None,
+        progress=False,
+        tensorboard=False,
+        analyze_every=0,
+        analyze_batch=1,
+        wandb=False,
+        wandb_project="",
+        wandb_entity=None,
+        wandb_group=None,
     )
 
 
@@ -194,10 +207,10 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
 
 def _next_event(cfg: TrainConfig, env_step: int, per_iter: int) -> int:
     """The first iteration at which the host has work after ``env_step``: a log,
-    an evaluation, a reset or the pause, each at the first iteration whose env
+    an evaluation, a reset, a dynamics probe or the pause, each at the first iteration whose env
     step count reaches it (where the host loop does it too)."""
     targets = [v for v in (cfg.pause_at, *cfg.reset_at) if v is not None and v > env_step]
-    for every in (cfg.log_every, cfg.eval_every, cfg.reset_every):
+    for every in (cfg.log_every, cfg.eval_every, cfg.reset_every, cfg.analyze_every):
         if every:
             targets.append((env_step // every + 1) * every)
     return min(-(-t // per_iter) for t in targets)
@@ -244,6 +257,8 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | N
     task = load_device_task(cfg.env, cfg.mjx_impl)
     seeds = Seeds(cfg.vmap_seeds)
     agent, begin, chunk, evaluate = device_fns(_cache_key(cfg), cfg.vmap_seeds)
+    probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
+    norm_of = seeds.vmap(partial(normalization, cfg))
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
     r = cfg.replay
@@ -272,7 +287,8 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | N
         else:
             run_dir = rd.create(scfg, locks.hold)
         seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
-        seat.logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume else None)
+        sink = wandb_sink(seat.cfg, run_dir, group_dir)
+        seat.logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume else None, sink)
         seats.append(seat)
         key = _env_key(scfg.seed, loop.iteration)
         stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
@@ -349,6 +365,9 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | N
                     ended_sum=jnp.zeros_like(carry.ended_sum),
                     ended_count=jnp.zeros_like(carry.ended_count),
                 )
+            if probe_fn and learn and crossed(cfg.analyze_every):
+                norm = norm_of(carry.obs_stats, carry.scaler)
+                log_dynamics(seats, seeds, probe_fn, carry.learner, carry.buffer, norm)
             final = main.iteration >= iterations
             if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
                 break  # --stop-at-return reached; the evaluation checkpointed

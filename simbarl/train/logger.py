@@ -10,7 +10,15 @@ from simbarl.files import atomic_open
 
 
 class Logger:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_env_step: int | None = None):
+    """Writes rows to ``metrics.jsonl``, TensorBoard and, when given, a W&B ``sink``."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = True,
+        resume_env_step: int | None = None,
+        sink=None,
+    ):
         self.path = run_dir / "metrics.jsonl"
         if resume_env_step is not None and self.path.exists():
             # Drop rows the killed run wrote after its last checkpoint (they are redone)
@@ -19,7 +27,7 @@ class Logger:
             with atomic_open(self.path) as f:
                 f.write("".join(json.dumps(r) + "\n" for r in keep))
         self._file = open(self.path, "a", buffering=1)
-        self._tb = None
+        self._tb, self._sink = None, sink
         if tensorboard:
             from tensorboardX import SummaryWriter
 
@@ -33,11 +41,15 @@ class Logger:
             for k, v in row.items():
                 if k != "env_step" and isinstance(v, float) and math.isfinite(v):
                     self._tb.add_scalar(k, v, step)
+        if self._sink is not None:
+            self._sink.log(row)
 
     def close(self) -> None:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+        if self._sink is not None:
+            self._sink.close()
 
 
 def _rows(path: Path) -> list[dict]:

@@ -31,11 +31,13 @@ from simbarl.train.learner import build_agent, iterations_for, normalization
 from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
+from simbarl.train.probe import make_probe_fn
 from simbarl.train.progress import Progress
-from simbarl.train.results import RunResult, gather_results, log_train
+from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
 from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
 from simbarl.train.step import make_step_fns
 from simbarl.train.stop import StopFlag
+from simbarl.train.wandb_sink import wandb_sink
 from simbarl.train.warm_start import dataset_buffer, start
 
 
@@ -65,6 +67,7 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | Non
     bounds = rd.action_bounds(cfg)
     agent = build_agent(cfg, task.obs_dim, task.action_dim)
     step_fn, act_fn = make_step_fns(agent, cfg)
+    probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
     iterations = iterations_for(cfg)
     capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
     seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
@@ -105,7 +108,10 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | Non
     starts = []
     for seat in seats:
         seat.logger = Logger(
-            seat.run_dir, cfg.tensorboard, seat.loop.env_step if resume is not None else None
+            seat.run_dir,
+            cfg.tensorboard,
+            seat.loop.env_step if resume is not None else None,
+            wandb_sink(seat.cfg, seat.run_dir, group_dir),
         )
         seat.obs, fresh = seat.runner.start(seat.loop)
         if resume is not None:
@@ -231,6 +237,8 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | Non
                     check_finite(seeds.take(learner, k), seeds.take(metrics, k), cfg, seat.run_dir)
                     seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
                     seat.recent_returns = []
+            if probe_fn and crossed(cfg.analyze_every) and main.iteration >= warmup_iters:
+                log_dynamics(seats, seeds, probe_fn, learner, buffer, seeds.stack_host(norms))
             final = main.iteration >= iterations
             if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
                 break  # --stop-at-return reached; the evaluation checkpointed

@@ -9,6 +9,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from simbarl.agents.actor_critic import reported_metrics
@@ -52,3 +53,16 @@ def log_train(seat: Seat, progress, metrics, updates: int):
     seat.logger.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
     return now, loop.env_step, updates
+
+
+def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:
+    """One ``dynamics/...`` row per seed from ``probe_fn(*args)``, a probe's (seed-stacked)
+    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles)."""
+    t0 = time.time()
+    metrics = jax.device_get(probe_fn(*args))
+    seconds = time.time() - t0
+    for k, seat in enumerate(seats):
+        row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
+        row.update({f"dynamics/{name}": float(v) for name, v in seeds.take(metrics, k).items()})
+        row["perf/probe_s"] = seconds
+        seat.logger.log(row)

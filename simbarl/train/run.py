@@ -14,6 +14,7 @@ from simbarl.train.device import train_device
 from simbarl.train.online import train_host
 from simbarl.train.results import RunResult
 from simbarl.train.seeds import OnEval
+from simbarl.train.wandb_sink import require_wandb
 
 
 def train(
@@ -28,6 +29,8 @@ def train(
     With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
     trained together by one vmapped learner (``train/seeds.py``).
     """
+    if cfg.wandb:
+        require_wandb()  # at the door, before any run directory is written
     if is_device_task(cfg.env):
         return train_device(cfg, resume, on_eval)
     return train_host(cfg, resume, on_eval)

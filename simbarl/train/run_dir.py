@@ -31,7 +31,17 @@ RESUMABLE_FIELDS = {
     "log_every",
     "pause_at",
     "stop_at_return",
+    *("analyze_every", "analyze_batch"),  # the probe does not change training
+    *("wandb", "wandb_project", "wandb_entity", "wandb_group"),
 }
+# Of those, the ones a resumed run takes from the command line rather than the run.
+RESUME_OVERRIDES = (
+    "steps",
+    "progress",
+    "pause_at",
+    "stop_at_return",
+    *("analyze_every", "analyze_batch", "wandb", "wandb_project", "wandb_entity", "wandb_group"),
+)
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
@@ -269,6 +279,4 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
             f"cannot resume {run_dir}: it was started with a different configuration\n  "
             + "\n  ".join(lines)
         )
-    return dataclasses.replace(
-        saved, **{k: getattr(cfg, k) for k in ("steps", "progress", "pause_at", "stop_at_return")}
-    )
+    return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUME_OVERRIDES})
