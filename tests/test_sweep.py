@@ -214,9 +214,17 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     part = train(dataclasses.replace(spec.train_config(), pause_at=200, progress=False))
     assert part.interrupted and runner.status(spec) == "resume"
 
-    assert main(argv) == 1  # the unknown task's runs fail; the others finish
+    # An unknown task id is refused before any run starts (no run is trained or touched).
+    assert main(argv) == 2
+    assert "unknown environment id 'Nonexistent-v0'" in capsys.readouterr().err
+    assert not (out / "Pendulum-v1" / "simbav2-small" / "seed0").exists()
+    assert runner.status(spec) == "resume"
+    argv.remove("Nonexistent-v0")
+    # A run that fails at run time is reported with its log and does not stop the others.
+    bad = "bad=simbav2-small:action_bounds_from=/nonexistent.npy"
+    assert main([*argv, "--config", "simbav2-small", "--config", bad]) == 1
     err = capsys.readouterr().err
-    assert err.count("FAILED Nonexistent-v0") == 2 and "unknown environment id" in err
+    assert err.count("FAILED Pendulum-v1 bad") == 2 and "/nonexistent.npy" in err
     seed0, seed1 = (out / "Pendulum-v1" / "simbav2-small" / f"seed{k}" for k in (0, 1))
     assert _count_eval_steps(seed0) == [200, 400]
     assert _count_eval_steps(seed1) == [200, 400]  # resumed, the first evaluation kept once
@@ -236,12 +244,12 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     stamp = (seed0 / "checkpoint.npz").stat().st_mtime_ns
     (seed1 / "checkpoint.npz").unlink()
     calls = []
-    real_run = backends.subprocess.run
-    backends.subprocess.run = lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw)
+    real_popen = backends.subprocess.Popen
+    backends.subprocess.Popen = lambda cmd, **kw: calls.append(cmd) or real_popen(cmd, **kw)
     try:
         assert main([*argv[:3], "--seeds", "2", "--out", str(out), "--set", *TINY]) == 0
     finally:
-        backends.subprocess.run = real_run
+        backends.subprocess.Popen = real_popen
     assert calls == [] and (seed0 / "checkpoint.npz").stat().st_mtime_ns == stamp
     assert "2 finished, 0 to resume, 0 new" in capsys.readouterr().out
     assert len(read_csv(out / "results.csv")) == 4  # the pruned run's results stay
