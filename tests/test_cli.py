@@ -85,6 +85,8 @@ def test_eval_video(tmp_path):
         run,
         "--episodes",
         "1",
+        "--max-steps",
+        "60",
         "--video",
         str(video),
     ]

@@ -4,7 +4,6 @@ import csv
 import dataclasses
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -37,21 +36,6 @@ TINY = [
     "agent.critic.width=32",
     "agent.critic.num_blocks=1",
 ]
-
-
-@pytest.fixture
-def shared_cache(monkeypatch):
-    """Let worker processes reuse the test session's compiled programs."""
-    cache = jax.config.jax_compilation_cache_dir
-    env = {
-        "XLA_FLAGS": "",  # as this process has them: flags are part of the cache key
-        "JAX_COMPILATION_CACHE_DIR": cache,
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
 
 
 def test_parse_config_labels_overrides_and_errors(tmp_path):
@@ -296,7 +280,7 @@ def test_only_a_log_that_reached_the_budget_stands_in_for_a_checkpoint(tmp_path)
 def test_ray_backend_runs_a_micro_sweep(tmp_path, shared_cache):
     ray = pytest.importorskip("ray")
     configs = [parse_config("simbav2-small", TINY)]
-    specs = expand(["Pendulum-v1", "InvertedPendulum-v5"], configs, [0, 1], tmp_path)
+    specs = expand(["Pendulum-v1"], configs, [0, 1], tmp_path)
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -308,7 +292,7 @@ def test_ray_backend_runs_a_micro_sweep(tmp_path, shared_cache):
         outcomes = backends.run_ray(specs, None, 1, 0, seen.append)
     finally:
         ray.shutdown()
-    assert len(seen) == 4 and {o.state for o in outcomes} == {"done"}, [o.error for o in outcomes]
+    assert len(seen) == 2 and {o.state for o in outcomes} == {"done"}, [o.error for o in outcomes]
     for o in outcomes:
         assert [r["env_step"] for r in o.rows] == [200, 400] and runner.status(o.spec) == "done"
     finals = {(o.spec.task, o.spec.seed): o.rows[-1]["value"] for o in outcomes}

@@ -8,7 +8,6 @@ itself trains normally), which the median pruner must stop after its warm-up.
 import dataclasses
 import json
 
-import jax
 import pytest
 
 optuna = pytest.importorskip("optuna")
@@ -124,19 +123,6 @@ def test_pruner_warm_up_is_a_third_of_the_evaluations():
     from simbarl.hpo.study import make_pruner
 
     assert make_pruner(spec)._n_warmup_steps == 30000  # 10k and 20k are never pruned
-
-
-@pytest.fixture
-def shared_cache(monkeypatch):
-    """Let worker processes reuse the test session's compiled programs."""
-    env = {
-        "XLA_FLAGS": "",  # as this process has them: flags are part of the cache key
-        "JAX_COMPILATION_CACHE_DIR": jax.config.jax_compilation_cache_dir,
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
 
 
 def test_two_workers_share_one_sqlite_study(tmp_path, shared_cache):
