@@ -30,6 +30,7 @@ commands:
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
   offline   train on a dataset with behaviour cloning  (simbarl offline --help)
   tune      hyperparameter search with Optuna  (simbarl tune --help)
+  evolve    evolutionary population training on a shared replay  (simbarl evolve --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -297,6 +298,7 @@ LAZY_COMMANDS = {
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",
     "tune": "simbarl.hpo.command:tune_cli",
+    "evolve": "simbarl.hpo.evolve_command:evolve_cli",
 }
 
 
