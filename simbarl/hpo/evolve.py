@@ -256,9 +256,13 @@ def _next(pop, parents, kinds, mutator, rng) -> None:
 
 
 def _summary(pop, spec, best: float) -> str:
-    done = [m.mutation.split(":")[0] for m in pop.members]
-    kinds = ", ".join(f"{done.count(k)} {k}" for k in ("arch", "params", "hp") if k in done)
-    return (
+    """A line per generation; ``pop`` is already the next generation."""
+    line = (
         f"generation {pop.generation}/{spec.generations}: best fitness {best:.1f}, "
-        f"{ckpt.total_env_steps(pop):,} env steps; next: {kinds or 'no mutations'}"
+        f"{ckpt.total_env_steps(pop):,} env steps"
     )
+    if pop.generation == spec.generations:
+        return line
+    made = [m.mutation.split(":")[0] for m in pop.members]
+    kinds = ", ".join(f"{made.count(k)} {k}" for k in ("arch", "params", "hp") if k in made)
+    return f"{line}; next generation: {kinds or 'no mutations'}"
