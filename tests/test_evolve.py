@@ -275,3 +275,28 @@ def test_fitness_last_or_mean_of_the_last_k_generations():
     assert selection_score(history[:1], _spec(fitness="mean-last-k", fitness_k=3)) == -300.0
     assert np.isnan(selection_score([-1.0, float("nan")], _spec(fitness="mean-last-k")))
     assert np.isnan(selection_score([], _spec()))
+
+
+def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(
+    space, tmp_path, monkeypatch
+):
+    new_population = evolve_module._new_population
+
+    def poisoned(*args):
+        pop = new_population(*args)
+        member = pop.members[1]
+        nan = lambda x: x * np.nan if np.issubdtype(x.dtype, np.floating) else x
+        member.state = member.state.replace(actor=jax.tree.map(nan, member.state.actor))
+        return pop
+
+    monkeypatch.setattr(evolve_module, "_new_population", poisoned)
+    run = tmp_path / "run"
+    argv = _argv(run, space, "--pause-after", "1", "--mutation-probs", "none=1")
+    assert main(argv) == 130
+    first = _rows(run)
+    assert first[1]["fitness"] is None and first[1]["return"] is None
+    assert first[0]["elite"] and first[0]["fitness"] is not None
+    with np.load(run / rd.CHECKPOINT_FILE) as data:
+        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
+        assert all(np.isfinite(data[k]).all() for k in shared)
+    assert read_meta(run / rd.CHECKPOINT_FILE)["replay_size"] == POPULATION * EVO_STEPS
