@@ -30,6 +30,7 @@ commands:
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
   offline   train on a dataset with behaviour cloning  (simbarl offline --help)
   tune      hyperparameter search with Optuna  (simbarl tune --help)
+  evolve    evolutionary population training on a shared replay  (simbarl evolve --help)
 
 quick start:  simbarl train            (SimbaV2-SAC, simbav2-small, dmc:cartpole-swingup)
 """
@@ -41,13 +42,39 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def start_config(preset_name=None, config_file=None, init_from=None, resume=None):
+    """The ``TrainConfig`` a command's flags start from: ``--config FILE`` (a JSON file of
+    config fields), ``--resume RUN``'s, ``--init-from RUN``'s, or ``--preset``'s."""
+    from simbarl.config import DEFAULT_PRESET, preset
+    from simbarl.train import run_dir as rd
+
+    if config_file:  # a JSON file of config fields, e.g. simbarl tune's best_config.json
+        from simbarl.sweep.spec import parse_config
+
+        if resume or init_from or preset_name:
+            raise ValueError(
+                "--config names its own preset; it excludes --preset, --resume and --init-from"
+            )
+        return rd.config_from_dict(parse_config(config_file)[1])
+    if resume:
+        base = rd.load_config(resume)
+        if preset_name and preset_name != base.preset:
+            raise ValueError(f"{resume} was started from preset {base.preset!r}")
+        return base
+    if init_from:
+        from simbarl.train.warm_start import init_config, online_preset
+
+        name = preset_name or online_preset(init_from)
+        return init_config(init_from, preset(name))
+    return preset(preset_name or DEFAULT_PRESET)
+
+
 def train_cli(argv: list[str]) -> int:
     import dataclasses
 
     import tyro
 
-    from simbarl.config import DEFAULT_PRESET, PRESETS, preset
-    from simbarl.train import run_dir as rd
+    from simbarl.config import DEFAULT_PRESET, PRESETS
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
@@ -56,26 +83,7 @@ def train_cli(argv: list[str]) -> int:
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
     try:
-        if known.config:  # a JSON file of config fields, e.g. simbarl tune's best_config.json
-            from simbarl.sweep.spec import parse_config
-
-            if known.resume or known.init_from or known.preset:
-                raise ValueError(
-                    "--config names its own preset; it excludes --preset, --resume and --init-from"
-                )
-
-            base = rd.config_from_dict(parse_config(known.config)[1])
-        elif known.resume:
-            base = rd.load_config(known.resume)
-            if known.preset and known.preset != base.preset:
-                raise ValueError(f"{known.resume} was started from preset {base.preset!r}")
-        elif known.init_from:
-            from simbarl.train.warm_start import init_config, online_preset
-
-            name = known.preset or online_preset(known.init_from)
-            base = init_config(known.init_from, preset(name))
-        else:
-            base = preset(known.preset or DEFAULT_PRESET)
+        base = start_config(known.preset, known.config, known.init_from, known.resume)
     except ValueError as e:
         print(f"simbarl train: error: {e}", file=sys.stderr)
         return 2
@@ -290,6 +298,7 @@ LAZY_COMMANDS = {
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",
     "tune": "simbarl.hpo.command:tune_cli",
+    "evolve": "simbarl.hpo.evolve_command:evolve_cli",
 }
 
 

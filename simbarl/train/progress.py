@@ -38,6 +38,13 @@ class Progress:
         self._postfix["eval"] = f"{ret:.1f}"
         self._show()
 
+    def write(self, line: str) -> None:
+        """A line of text above the bar (on stderr, as the bar)."""
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

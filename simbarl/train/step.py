@@ -179,26 +179,31 @@ def train_step(
     return learner, buffer, action, noise, metrics
 
 
-def configured_step(agent: ActorCritic, cfg):
-    """``train_step`` with a TrainConfig's UTD, batch, replay and env count bound."""
+def configured_step(agent: ActorCritic, cfg, stride: int | None = None):
+    """``train_step`` with a TrainConfig's UTD, batch, replay and env count bound.
+
+    ``stride``: slots between an env's consecutive transitions in the buffer when
+    it is not ``cfg.num_envs`` (a buffer shared by several members, ``simbarl evolve``).
+    """
     return partial(
         train_step,
         agent,
         utd=cfg.updates_per_step,
         batch_size=cfg.batch_size,
         replay=cfg.replay,
-        num_envs=cfg.num_envs,
+        num_envs=stride or cfg.num_envs,
         dataset_ratio=cfg.init_data_ratio,
         random_warmup=cfg.init_from is None,
     )
 
 
-def make_step_fns(agent: ActorCritic, cfg):
+def make_step_fns(agent: ActorCritic, cfg, stride: int | None = None):
     """Jitted ``train_step`` (learner and buffer donated) and ``act`` for a TrainConfig.
 
     With ``cfg.vmap_seeds > 1`` both map over a leading seed axis of every argument.
+    ``stride``: see ``configured_step``.
     """
-    step = configured_step(agent, cfg)
+    step = configured_step(agent, cfg, stride)
     act_fn = partial(act, agent)
     if cfg.vmap_seeds > 1:
         step_one, act_one = step, act_fn

@@ -1,0 +1,206 @@
+"""``simbarl evolve``: evolutionary population training (host loop, shared replay)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EVOLVE_HELP = """\
+Evolve a population of learners on one shared replay buffer. Every member has
+its own learner, hyperparameters and envs; all their transitions go into one
+buffer, which every member learns from. A generation is --evo-steps env steps
+per member (warm-up once for the whole population), then a fitness evaluation
+of --fitness-episodes deterministic episodes per member. The fittest survive by
+tournament with elitism (the best is kept unchanged) and each offspring takes
+one mutation: none, hp (one hyperparameter x0.8 or x1.2 within its range), params
+(noise on the actor's weights) or arch (a block added or removed, a width
+changed, trained weights and Adam moments kept).
+
+Every `simbarl train` flag (--env, --preset, --config, --seed, --algo,
+--agent.critic.width, --batch-size, ...; see simbarl train --help) sets the
+starting config of every member; --steps is set to generations x evo-steps, so
+the learning-rate decay spans the whole search.
+
+RUN holds population.jsonl (a row per member and generation), metrics.jsonl and
+TensorBoard (best and mean fitness per generation), checkpoint.npz (the whole
+population with its replay, after every generation), best/ (the elite as a run
+directory for simbarl eval, collect and train --init-from) and best_config.json
+(for simbarl train --config and simbarl sweep --config).
+
+examples:
+  simbarl evolve --env dmc:cartpole-swingup --preset simbav2-small --population 8 \\
+      --generations 10 --evo-steps 10000 --run-dir runs/evolve-cartpole
+  simbarl evolve --env Pendulum-v1 --population 4 --generations 5 --evo-steps 2000 \\
+      --mutation-probs none=0.5,hp=0.5 --space my_ranges.yaml --fitness mean-last-k
+  simbarl evolve --resume runs/evolve-cartpole --generations 20
+"""
+
+DEFAULTS = {
+    "population": 8,
+    "generations": 10,
+    "evo_steps": 10_000,
+    "fitness": "last",
+    "fitness_k": 3,
+    "fitness_episodes": 5,
+    "tournament_size": 2,
+    "mutation_probs": "none=0.4,arch=0.2,params=0.2,hp=0.2",
+    "arch_blocks": "1:4",
+    "arch_widths": "32:1024",
+}
+# What a resumed run may change; the rest of its settings are its own.
+RESUMABLE = ("generations", "pause_after")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from simbarl.hpo.evolve_spec import FITNESS
+
+    d = DEFAULTS
+    p = argparse.ArgumentParser(
+        prog="simbarl evolve",
+        description=EVOLVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+        allow_abbrev=False,  # never take a train flag for an abbreviation of ours
+    )
+    p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    add = lambda flag, help, **kw: p.add_argument(flag, default=None, help=help, **kw)
+    add("--population", f"members (default {d['population']})", type=int)
+    add("--generations", f"generations to run (default {d['generations']})", type=int)
+    add("--evo-steps", f"env steps per member and generation (default {d['evo_steps']})", type=int)
+    add("--fitness", f"how fitness is computed (default {d['fitness']})", choices=FITNESS)
+    add("--fitness-k", f"generations of --fitness mean-last-k (default {d['fitness_k']})", type=int)
+    add(
+        "--fitness-episodes",
+        f"deterministic evaluation episodes per member (default {d['fitness_episodes']})",
+        type=int,
+    )
+    add(
+        "--tournament-size",
+        f"members per tournament, drawn with replacement (default {d['tournament_size']})",
+        type=int,
+    )
+    add("--mutation-probs", f"KIND=P,... (default {d['mutation_probs']})")
+    p.add_argument("--mutate-elite", action="store_true", default=None, help="mutate the elite too")
+    add(
+        "--space",
+        "hyperparameter ranges: a search-space file (JSON/YAML) as simbarl tune reads "
+        "(default: the built-in ranges, docs/guides/evolve.md)",
+    )
+    add("--arch-blocks", f"MIN:MAX blocks of arch mutations (default {d['arch_blocks']})")
+    add("--arch-widths", f"MIN:MAX widths of arch mutations (default {d['arch_widths']})")
+    add("--pause-after", "checkpoint and stop after this generation (then --resume)", type=int)
+    add("--resume", "continue the evolve run in this directory", metavar="RUN")
+    add("--preset", "starting preset of every member (as simbarl train)")
+    add("--config", "starting JSON config of every member (as simbarl train)")
+    add("--init-from", "every member starts from this run's weights (as simbarl train)")
+    return p
+
+
+def _spec(args):
+    """The ``EvolveSpec`` of the arguments (defaults filled in)."""
+    from simbarl.hpo import mutations as mut
+    from simbarl.hpo.evolve_spec import EvolveSpec, load_ranges, parse_pair
+
+    v = {k: getattr(args, k) if getattr(args, k) is not None else d for k, d in DEFAULTS.items()}
+    blocks = parse_pair(v["arch_blocks"], "--arch-blocks")
+    widths = parse_pair(v["arch_widths"], "--arch-widths")
+    ranges = load_ranges(args.space) if args.space else dict(mut.DEFAULT_RANGES)
+    return EvolveSpec(
+        population=v["population"],
+        generations=v["generations"],
+        evo_steps=v["evo_steps"],
+        fitness=v["fitness"],
+        fitness_k=v["fitness_k"],
+        fitness_episodes=v["fitness_episodes"],
+        tournament_size=v["tournament_size"],
+        mutation_probs=mut.parse_probs(v["mutation_probs"]),
+        mutate_elite=bool(args.mutate_elite),
+        ranges=ranges,
+        arch=mut.ArchBounds(*blocks, *widths),
+        pause_after=args.pause_after,
+    )
+
+
+def _train_config(args, rest: list[str]):
+    """Every member's starting config from the ``simbarl train`` flags in ``rest``."""
+    import dataclasses
+
+    import tyro
+
+    from simbarl.cli import start_config
+
+    base = start_config(args.preset, args.config, args.init_from)
+    cfg = tyro.cli(
+        type(base),
+        default=base,
+        args=rest,
+        prog="simbarl evolve",
+        description="The starting config of every member: the flags of simbarl train.",
+    )
+    return dataclasses.replace(cfg, preset=args.preset) if args.preset else cfg
+
+
+def _resume(args, rest: list[str]):
+    from simbarl.hpo.evolve import resume_evolve
+
+    fixed = [k for k in vars(args) if k not in (*RESUMABLE, "resume", "help")]
+    given = [f"--{k.replace('_', '-')}" for k in fixed if getattr(args, k) is not None]
+    progress = {"--progress": True, "--no-progress": False}
+    extra = [a for a in rest if a not in progress]
+    if given or extra:
+        raise ValueError(
+            f"a resumed run keeps its settings; only --generations, --pause-after and "
+            f"--[no-]progress may be given (got {' '.join(given + extra)})"
+        )
+    shown = [progress[a] for a in rest]
+    return resume_evolve(
+        args.resume, args.generations, args.pause_after, shown[-1] if shown else None
+    )
+
+
+def evolve_cli(argv: list[str]) -> int:
+    p = _parser()
+    args, rest = p.parse_known_args(argv)
+    if args.help:
+        print(p.format_help())
+        return 0
+    from simbarl.train.finite import NonFiniteError
+
+    try:
+        if args.resume:
+            result = _resume(args, rest)
+        else:
+            from simbarl.hpo.evolve import evolve
+
+            spec = _spec(args)
+            result = evolve(_train_config(args, rest), spec)
+    except ValueError as e:
+        print(f"simbarl evolve: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteError as e:
+        print(f"simbarl evolve: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk or a lost mount while logging
+        print(
+            f"simbarl evolve: error: {e}. Files already written are whole; free disk space "
+            "or fix the filesystem, then continue with --resume RUN",
+            file=sys.stderr,
+        )
+        return 1
+    run = result.run_dir
+    if result.interrupted and not (run / "checkpoint.npz").is_file():
+        print("stopped; --no-checkpoint: there is nothing to resume", file=sys.stderr)
+        return 130
+    if result.interrupted:
+        print(
+            f"stopped; the population is checkpointed after generation {result.generation}. "
+            f"Continue with: simbarl evolve --resume {run}",
+            file=sys.stderr,
+        )
+        return 130
+    best = f"{result.best_fitness[-1]:.1f}" if result.best_fitness else "n/a"
+    print(
+        f"done: {result.generation} generations, best fitness {best}; the elite is {run}/best "
+        f"(simbarl eval {run}/best), its config {run}/best_config.json"
+    )
+    return 0
