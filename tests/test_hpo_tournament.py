@@ -58,6 +58,14 @@ def test_nan_fitness_ranks_last_and_ties_pick_the_first():
     assert parents[0] == 2
 
 
+def test_a_diverged_member_never_wins_while_another_is_left():
+    # Size 1: every draw is its own winner, so only the pool can keep NaN out.
+    parents = select_parents([np.nan, -3.0, np.nan, np.nan], np.random.default_rng(0), 1)
+    assert parents == [1, 1, 1, 1]
+    # All diverged: the population still goes on (the run stops elsewhere).
+    assert len(select_parents([np.nan, np.nan], np.random.default_rng(0), 1)) == 2
+
+
 def test_without_elitism_every_parent_comes_from_a_tournament():
     parents = select_parents([0.0, 1.0], np.random.default_rng(0), 1, elitism=False)
     assert len(parents) == 2

@@ -41,9 +41,14 @@ def elite(fitness: Sequence[float]) -> int:
 
 
 def tournament(fitness: Sequence[float], size: int, rng: np.random.Generator) -> int:
-    """The winner of ``size`` members drawn with replacement (ties: the first drawn)."""
+    """The winner of ``size`` members drawn with replacement (ties: the first drawn).
+
+    Diverged members (NaN fitness) are not drawn while any other member is left,
+    so one can never win a draw that holds only diverged members."""
     scores = _scores(fitness)
-    drawn = rng.integers(0, len(scores), size=size)
+    alive = np.flatnonzero(~np.isnan(np.asarray(fitness, np.float64)))
+    pool = alive if alive.size else np.arange(len(scores))
+    drawn = pool[rng.integers(0, len(pool), size=size)]
     return int(drawn[np.argmax(scores[drawn])])
 
 
