@@ -21,15 +21,20 @@ def pytest_xdist_auto_num_workers(config):
 
 
 # Session fixtures that train something: the tests using one run in one xdist worker,
-# so it is built once (``--dist loadgroup``).
+# so it is built once (``--dist loadgroup``). Tests using a module-scoped fixture
+# (most of them train something too) are grouped by their module the same way.
 SHARED_RUNS = ("offline_run",)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        for name in SHARED_RUNS:
-            if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(name))
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs if info is not None else {}
+        group = next((name for name in SHARED_RUNS if name in defs), None)
+        if group is None and any(d[-1].scope in ("module", "class") for d in defs.values()):
+            group = item.module.__name__
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

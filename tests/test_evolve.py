@@ -300,3 +300,31 @@ def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(
         shared = [k for k in data.files if k.startswith(("replay", "stats"))]
         assert all(np.isfinite(data[k]).all() for k in shared)
     assert read_meta(run / rd.CHECKPOINT_FILE)["replay_size"] == POPULATION * EVO_STEPS
+
+
+def test_the_run_draws_the_elite_lineage(run, capsys):
+    assert (run / "lineage.png").stat().st_size > 1000 and (run / "lineage.svg").is_file()
+    (run / "lineage.png").unlink()
+    assert main(["evolve", "--lineage", str(run)]) == 0
+    assert (run / "lineage.png").is_file() and "lineage:" in capsys.readouterr().out
+
+
+def test_the_lineage_follows_parents_back_through_the_generations(tmp_path, capsys):
+    from simbarl.hpo.lineage import elite_lineage, read_rows
+
+    def row(g, id, parent, fitness, elite=False):
+        return {"generation": g, "id": id, "parent": parent, "fitness": fitness, "elite": elite}
+
+    rows = [
+        row(1, 0, None, 5.0, True),
+        row(1, 1, None, 1.0),
+        row(2, 0, None, 6.0),
+        row(2, 2, 0, 7.0, True),  # 2: an offspring of 0
+        row(3, 2, 0, 7.5),
+        row(3, 3, 2, 9.0, True),  # 3: an offspring of 2, now elite
+    ]
+    (tmp_path / "population.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = elite_lineage(read_rows(tmp_path))
+    assert [(r["generation"], r["id"]) for r in path] == [(1, 0), (2, 2), (3, 3)]
+    assert main(["evolve", "--lineage", str(tmp_path / "missing")]) == 2
+    assert "population.jsonl does not exist" in capsys.readouterr().err

@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--arch-widths", f"MIN:MAX widths of arch mutations (default {d['arch_widths']})")
     add("--pause-after", "checkpoint and stop after this generation (then --resume)", type=int)
     add("--resume", "continue the evolve run in this directory", metavar="RUN")
+    add(
+        "--lineage",
+        "draw RUN/lineage.png and .svg from RUN/population.jsonl and exit (a run draws "
+        "them itself after its last generation and when it stops)",
+        metavar="RUN",
+    )
     add("--preset", "starting preset of every member (as simbarl train)")
     add("--config", "starting JSON config of every member (as simbarl train)")
     add("--init-from", "every member starts from this run's weights (as simbarl train)")
@@ -166,6 +172,14 @@ def evolve_cli(argv: list[str]) -> int:
         return 0
     from simbarl.train.finite import NonFiniteError
 
+    if args.lineage:
+        try:
+            shown = _draw(args.lineage)
+        except ValueError as e:
+            print(f"simbarl evolve: error: {e}", file=sys.stderr)
+            return 2
+        print(f"lineage: {shown}")
+        return 0
     try:
         if args.resume:
             result = _resume(args, rest)
@@ -188,6 +202,11 @@ def evolve_cli(argv: list[str]) -> int:
         )
         return 1
     run = result.run_dir
+    if result.generation > 0:
+        try:
+            _draw(run)
+        except Exception as e:  # a figure must not cost the run its outcome
+            print(f"simbarl evolve: the lineage figure failed: {e}", file=sys.stderr)
     if result.interrupted and not (run / "checkpoint.npz").is_file():
         print("stopped; --no-checkpoint: there is nothing to resume", file=sys.stderr)
         return 130
@@ -204,3 +223,9 @@ def evolve_cli(argv: list[str]) -> int:
         f"(simbarl eval {run}/best), its config {run}/best_config.json"
     )
     return 0
+
+
+def _draw(run) -> str:
+    from simbarl.hpo.lineage import draw_lineage
+
+    return str(draw_lineage(run)[0])
