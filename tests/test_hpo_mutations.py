@@ -165,6 +165,10 @@ def test_parameter_noise_touches_a_tenth_of_the_actor_kernels_and_keeps_the_sphe
         if names[-1] == "kernel":
             changed += int(np.sum(np.asarray(flat(plain.actor)[names]) != np.asarray(w)))
     assert 0.07 < changed / total < 0.13
+    # Another mutation of that shape reuses the compiled program.
+    compiled = mut._perturb._cache_size()
+    mut.mutate_parameters(agent, out, jax.random.PRNGKey(2))
+    assert mut._perturb._cache_size() == compiled
     for part in ("critic", "target_critic", "actor_opt", "critic_opt", "log_temp"):
         for a, b in zip(
             jax.tree.leaves(getattr(state, part)), jax.tree.leaves(getattr(out, part)), strict=True

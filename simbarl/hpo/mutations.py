@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simbarl.agents.actor_critic import ActorCritic, LearnerState
+from simbarl.agents.common import project
 from simbarl.config import TrainConfig
 from simbarl.hpo.resize import key_names
 
@@ -197,22 +199,27 @@ def mutate_parameters(
     targets and the critic are kept (AgileRL resets the optimizer here).
     """
 
-    def perturb(actor, key):
-        leaves = jax.tree_util.tree_flatten_with_path(actor)[0]
-        keys = iter(jax.random.split(key, max(len(leaves), 1)))
+    actor = _perturb(state.actor, key, fraction, strength, agent.cfg.weight_projection)
+    return state.replace(actor=actor)
 
-        def noisy(path, w):
-            if key_names(path)[-1] != "kernel":
-                return w
-            k_mask, k_noise = jax.random.split(next(keys))
-            chosen = jax.random.bernoulli(k_mask, fraction, w.shape)
-            noise = strength * jnp.abs(w) * jax.random.normal(k_noise, w.shape, w.dtype)
-            return jnp.where(chosen, w + noise, w)
 
-        return agent.project(jax.tree_util.tree_map_with_path(noisy, actor))
+@partial(jax.jit, static_argnames=("fraction", "strength", "projected"))
+def _perturb(actor, key, fraction: float, strength: float, projected: bool):
+    """One compiled program per actor shape (op by op, every kernel shape would
+    compile its own), reused by every later parameter mutation of that shape."""
+    leaves = jax.tree_util.tree_flatten_with_path(actor)[0]
+    keys = iter(jax.random.split(key, max(len(leaves), 1)))
 
-    # One compiled program: op by op, every kernel shape would compile its own.
-    return state.replace(actor=jax.jit(perturb)(state.actor, key))
+    def noisy(path, w):
+        if key_names(path)[-1] != "kernel":
+            return w
+        k_mask, k_noise = jax.random.split(next(keys))
+        chosen = jax.random.bernoulli(k_mask, fraction, w.shape)
+        noise = strength * jnp.abs(w) * jax.random.normal(k_noise, w.shape, w.dtype)
+        return jnp.where(chosen, w + noise, w)
+
+    noisy_actor = jax.tree_util.tree_map_with_path(noisy, actor)
+    return project(noisy_actor) if projected else noisy_actor
 
 
 # ------------------------------------------------------------------ architecture
