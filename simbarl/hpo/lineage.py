@@ -76,7 +76,7 @@ def draw_lineage(run_dir: str | Path) -> list[Path]:
     ax_fit.plot(gens, [r["fitness"] for r in path], "o-", color="C3", label="lineage of the elite")
     for r in path:
         kind = r["mutation"].split(":")[0]
-        if kind not in ("none", "none (elite)") and r["fitness"] is not None:
+        if not kind.startswith("none") and r["fitness"] is not None:
             ax_fit.annotate(
                 kind,
                 (r["generation"], r["fitness"]),
@@ -100,6 +100,7 @@ def draw_lineage(run_dir: str | Path) -> list[Path]:
             ax_arch.annotate(str(b), (g, w), fontsize=7, xytext=(0, 5), textcoords="offset points")
     ax_arch.set_ylabel("width (labels: blocks)")
     ax_arch.set_xlabel("generation")
+    ax_arch.xaxis.get_major_locator().set_params(integer=True)
     ax_arch.legend(loc="best", fontsize=8)
     fig.tight_layout()
     out = [run_dir / f"{FIGURE_FILE}.png", run_dir / f"{FIGURE_FILE}.svg"]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Evolution against independent runs and an Optuna study at equal total env steps
+# (issue 23): on each task, simbav2-small,
+#   evolve       simbarl evolve, POPULATION members, GENERATIONS x EVO_STEPS each
+#   independent  POPULATION simbarl train runs of the default config, as many steps each
+#   tune         simbarl tune, POPULATION trials of as many steps (median pruning)
+# so every arm spends POPULATION x GENERATIONS x EVO_STEPS env steps. Then
+# benchmarks/evolve_table.py writes the table (best and mean final return, env
+# steps spent, wall clock) to $OUT/evolve.json.
+#
+#   bash benchmarks/evolve.sh                                     # the defaults below
+#   GENERATIONS=5 EVO_STEPS=4000 TASKS="Pendulum-v1" bash benchmarks/evolve.sh   # a smoke run
+#
+# Resumable: an arm that finished is skipped, evolve resumes from its checkpoint,
+# the sweep and the study continue where they stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIMBARL=${SIMBARL:-$( [ -x .venv/bin/simbarl ] && echo .venv/bin/simbarl || echo simbarl )}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+OUT=${OUT:-benchmarks/results/evolve}
+TASKS=${TASKS:-"dmc:cartpole-swingup dmc:cheetah-run"}
+POPULATION=${POPULATION:-4}
+GENERATIONS=${GENERATIONS:-10}
+EVO_STEPS=${EVO_STEPS:-10000}
+STEPS=$(( GENERATIONS * EVO_STEPS ))
+mkdir -p "$OUT"
+
+timed() {  # timed ARM_DIR command...: wall clock of each invocation, appended
+  local dir=$1; shift
+  mkdir -p "$dir"
+  local start; start=$(date +%s)
+  "$@"
+  echo "$(( $(date +%s) - start ))" >> "$dir/wall_clock_s.txt"
+}
+
+for task in $TASKS; do
+  slug=${task//:/-}
+  base="$OUT/$slug"
+  if [ -f "$base/evolve/checkpoint.npz" ] && [ -f "$base/evolve/evolve.json" ]; then
+    [ -f "$base/evolve/best_config.json" ] && [ "$(wc -l < "$base/evolve/population.jsonl")" -ge $(( POPULATION * GENERATIONS )) ] \
+      || timed "$base/evolve" "$SIMBARL" evolve --resume "$base/evolve"
+  else
+    timed "$base/evolve" "$SIMBARL" evolve --env "$task" --preset simbav2-small \
+      --population "$POPULATION" --generations "$GENERATIONS" --evo-steps "$EVO_STEPS" \
+      --run-dir "$base/evolve"
+  fi
+  timed "$base/independent" "$SIMBARL" sweep --tasks "$task" --seeds "$POPULATION" \
+    --steps "$STEPS" --config simbav2-small --set eval_every="$EVO_STEPS" \
+    --out "$base/independent"
+  if "$PY" -c "import optuna" 2>/dev/null; then
+    timed "$base/tune" "$SIMBARL" tune --env "$task" --preset simbav2-small \
+      --trials "$POPULATION" --steps "$STEPS" --set eval_every="$EVO_STEPS" --out "$base/tune"
+  else
+    echo "optuna is not installed (pip install -e '.[tune]'): the tune arm is left out"
+  fi
+done
+"$PY" benchmarks/evolve_table.py "$OUT" --json "$OUT/evolve.json"

@@ -1,0 +1,119 @@
+"""The table of benchmarks/evolve.sh: per task and arm, the best and mean final
+evaluation return, the env steps spent and the wall clock.
+
+    python benchmarks/evolve_table.py OUT --json OUT/evolve.json
+
+Arms (directories under OUT/<task>/): ``evolve`` (a simbarl evolve run: the
+final generation's fitness, the mean of its deterministic episodes, per member),
+``independent`` (a simbarl sweep: each run's last evaluation) and ``tune`` (a
+simbarl tune study: each trial's last evaluation; pruned trials count with the
+steps they spent). An arm that is missing is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import time
+from pathlib import Path
+
+from simbarl.hpo.lineage import read_rows
+from simbarl.train.logger import read_metrics
+
+
+def _wall_clock(arm: Path) -> float | None:
+    path = arm / "wall_clock_s.txt"
+    if not path.is_file():
+        return None
+    return float(sum(float(x) for x in path.read_text().split()))
+
+
+def evolve_arm(arm: Path) -> dict:
+    rows = read_rows(arm)
+    last = max(r["generation"] for r in rows)
+    final = [r["fitness"] for r in rows if r["generation"] == last and r["fitness"] is not None]
+    return {
+        "final": final,
+        "env_steps": max(r["total_env_steps"] for r in rows),
+        "generations": last,
+        "best_per_generation": [
+            max(
+                (r["fitness"] for r in rows if r["generation"] == g and r["fitness"] is not None),
+                default=None,
+            )
+            for g in range(1, last + 1)
+        ],
+    }
+
+
+def independent_arm(arm: Path) -> dict:
+    last: dict[str, tuple[int, float]] = {}
+    with open(arm / "results.csv") as f:
+        for r in csv.DictReader(f):
+            step, value = int(r["env_step"]), float(r["value"])
+            if r["seed"] not in last or step > last[r["seed"]][0]:
+                last[r["seed"]] = (step, value)
+    return {
+        "final": [v for _, v in last.values()],
+        "env_steps": sum(s for s, _ in last.values()),
+    }
+
+
+def tune_arm(arm: Path) -> dict:
+    final, steps = [], 0
+    for trial in sorted((arm / "trials").iterdir()):
+        evals = [r for r in read_metrics(trial) if "eval/return" in r]
+        if evals:
+            final.append(float(evals[-1]["eval/return"]))
+            steps += int(evals[-1]["env_step"])
+    return {"final": final, "env_steps": steps}
+
+
+ARMS = {"evolve": evolve_arm, "independent": independent_arm, "tune": tune_arm}
+
+
+def table(out: Path) -> dict:
+    tasks = {}
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        arms = {}
+        for name, read in ARMS.items():
+            arm = task_dir / name
+            try:
+                result = read(arm)
+            except (OSError, ValueError, KeyError):
+                continue  # not run (yet)
+            if not result["final"]:
+                continue
+            result["best"] = max(result["final"])
+            result["mean"] = sum(result["final"]) / len(result["final"])
+            result["wall_clock_s"] = _wall_clock(arm)
+            arms[name] = result
+        if arms:
+            tasks[task_dir.name] = arms
+    return tasks
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("out", type=Path, help="benchmarks/evolve.sh's OUT directory")
+    p.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = p.parse_args()
+    tasks = table(args.out)
+    if not tasks:
+        raise SystemExit(f"no finished arm under {args.out}")
+    print(f"{'task':24} {'arm':12} {'best':>9} {'mean':>9} {'env steps':>11} {'wall clock':>11}")
+    for task, arms in tasks.items():
+        for name, a in arms.items():
+            wall = f"{a['wall_clock_s'] / 60:.0f} min" if a["wall_clock_s"] else "n/a"
+            row = f"{task:24} {name:12} {a['best']:9.1f} {a['mean']:9.1f}"
+            print(f"{row} {a['env_steps']:11,} {wall:>11}")
+    if args.json:
+        meta = {"machine": platform.processor() or platform.machine(), "date": time.strftime("%F")}
+        args.json.write_text(json.dumps({"meta": meta, "tasks": tasks}, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
