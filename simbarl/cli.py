@@ -107,24 +107,11 @@ def train_cli(argv: list[str]) -> int:
     )
     if known.preset:
         cfg = dataclasses.replace(cfg, preset=known.preset)
-    from simbarl.train.finite import NonFiniteError
     from simbarl.train.run import train
 
-    try:
-        result = train(cfg, resume=known.resume)
-    except ValueError as e:
-        print(f"simbarl train: error: {e}", file=sys.stderr)
-        return 2
-    except NonFiniteError as e:
-        print(f"simbarl train: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # a full disk or a lost mount while logging
-        print(
-            f"simbarl train: error: {e}. Files already written are whole; free disk space "
-            "or fix the filesystem, then continue with --resume RUN",
-            file=sys.stderr,
-        )
-        return 1
+    result, code = run_reporting_errors("simbarl train", lambda: train(cfg, resume=known.resume))
+    if code is not None:
+        return code
     if result.interrupted:
         print(
             f"interrupted; checkpoint written. Continue with: simbarl train --resume "
@@ -137,6 +124,28 @@ def train_cli(argv: list[str]) -> int:
         f"{result.run_dir}"
     )
     return 0
+
+
+def run_reporting_errors(prog: str, run):
+    """``(run(), None)``, or ``(None, exit code)`` with the error printed: bad input 2,
+    divergence 1, a failed write (full disk, lost mount) 1 with how to go on."""
+    from simbarl.train.finite import NonFiniteError
+
+    try:
+        return run(), None
+    except ValueError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None, 2
+    except NonFiniteError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None, 1
+    except OSError as e:  # a full disk or a lost mount while logging
+        print(
+            f"{prog}: error: {e}. Files already written are whole; free disk space "
+            "or fix the filesystem, then continue with --resume RUN",
+            file=sys.stderr,
+        )
+        return None, 1
 
 
 def _last_eval(result) -> str:

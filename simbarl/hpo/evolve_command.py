@@ -170,37 +170,16 @@ def evolve_cli(argv: list[str]) -> int:
     if args.help:
         print(p.format_help())
         return 0
-    from simbarl.train.finite import NonFiniteError
+    from simbarl.cli import run_reporting_errors
 
     if args.lineage:
-        try:
-            shown = _draw(args.lineage)
-        except ValueError as e:
-            print(f"simbarl evolve: error: {e}", file=sys.stderr)
-            return 2
-        print(f"lineage: {shown}")
-        return 0
-    try:
-        if args.resume:
-            result = _resume(args, rest)
-        else:
-            from simbarl.hpo.evolve import evolve
-
-            spec = _spec(args)
-            result = evolve(_train_config(args, rest), spec)
-    except ValueError as e:
-        print(f"simbarl evolve: error: {e}", file=sys.stderr)
-        return 2
-    except NonFiniteError as e:
-        print(f"simbarl evolve: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # a full disk or a lost mount while logging
-        print(
-            f"simbarl evolve: error: {e}. Files already written are whole; free disk space "
-            "or fix the filesystem, then continue with --resume RUN",
-            file=sys.stderr,
-        )
-        return 1
+        shown, code = run_reporting_errors("simbarl evolve", lambda: _draw(args.lineage))
+        if code is None:
+            print(f"lineage: {shown}")
+        return code or 0
+    result, code = run_reporting_errors("simbarl evolve", lambda: _start(args, rest))
+    if code is not None:
+        return code
     run = result.run_dir
     if result.generation > 0:
         try:
@@ -223,6 +202,15 @@ def evolve_cli(argv: list[str]) -> int:
         f"(simbarl eval {run}/best), its config {run}/best_config.json"
     )
     return 0
+
+
+def _start(args, rest: list[str]):
+    if args.resume:
+        return _resume(args, rest)
+    from simbarl.hpo.evolve import evolve
+
+    spec = _spec(args)
+    return evolve(_train_config(args, rest), spec)
 
 
 def _draw(run) -> str:

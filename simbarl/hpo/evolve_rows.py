@@ -69,7 +69,7 @@ class PopulationLog:
     def __init__(self, path: Path, keep_through: int | None = None):
         self.path = path
         if keep_through is not None and path.exists():
-            rows = [json.loads(line) for line in path.read_text().splitlines() if _whole(line)]
+            rows = [json.loads(line) for line in path.read_text().splitlines() if whole_row(line)]
             keep = [r for r in rows if r.get("generation", 0) <= keep_through]
             with atomic_open(path) as f:
                 f.write("".join(json.dumps(r) + "\n" for r in keep))
@@ -79,7 +79,8 @@ class PopulationLog:
             f.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _whole(line: str) -> bool:
+def whole_row(line: str) -> bool:
+    """Whether ``line`` is a whole JSON row (not one cut short by a kill)."""
     try:
         return isinstance(json.loads(line), dict)
     except json.JSONDecodeError:

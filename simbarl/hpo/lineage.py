@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from simbarl.hpo.evolve_rows import POPULATION_FILE
+from simbarl.hpo.evolve_rows import POPULATION_FILE, whole_row
 
 FIGURE_FILE = "lineage"  # lineage.png and lineage.svg
 
@@ -21,12 +21,7 @@ def read_rows(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / POPULATION_FILE
     if not path.is_file():
         raise ValueError(f"{path} does not exist: is {run_dir} a simbarl evolve run directory?")
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+    rows = [json.loads(line) for line in path.read_text().splitlines() if whole_row(line)]
     if not rows:
         raise ValueError(f"{path} holds no generation yet")
     return rows
