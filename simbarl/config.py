@@ -9,6 +9,7 @@ double-Q); the resolved values are written to the run directory.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -125,6 +126,11 @@ class AgentConfig:
     """TQC: largest target quantiles dropped per critic (overestimation control)."""
     tqc_critics: int = 2
     """TQC: number of quantile critics (SB3/SBX default 2; the paper uses 5)."""
+    matmul_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Dtype of the network matmuls. bfloat16: both operands of every matmul (forward
+    and backward) in bfloat16, accumulated and returned in float32; parameters,
+    optimizer and all other arithmetic stay float32. Faster on CPUs with AMX-BF16 and
+    on GPU tensor cores; see the benchmarks' precision page for speed and learning."""
 
 
 @dataclass(frozen=True)
@@ -449,6 +455,9 @@ def validate(cfg: TrainConfig) -> None:
         problems.append("quantile critics are TQC's: use --algo tqc")
     if a.policy_delay is not None and a.policy_delay < 1:
         problems.append(f"--agent.policy-delay must be >= 1 (got {a.policy_delay})")
+    dtypes = typing.get_args(typing.get_type_hints(AgentConfig)["matmul_dtype"])
+    if a.matmul_dtype not in dtypes:
+        problems.append(f"--agent.matmul-dtype must be one of {', '.join(dtypes)}")
     noises = {"exploration-noise": a.exploration_noise, "noise-clip": a.noise_clip}
     if a.policy_noise is not None:
         noises["policy-noise"] = a.policy_noise

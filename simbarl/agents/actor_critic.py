@@ -100,7 +100,9 @@ class ActorCritic:
         self.critic_type = cfg.critic_type
         outputs = {"categorical": cfg.num_bins, "scalar": 1, "quantile": cfg.num_quantiles}
         num_out = outputs[self.critic_type]
-        self.critic_net = CriticEnsemble(cfg.critic, num_out, self.num_critics, self.c_shift)
+        self.critic_net = CriticEnsemble(
+            cfg.critic, num_out, self.num_critics, self.c_shift, cfg.matmul_dtype
+        )
         self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
         self.policy_delay = int(cfg.policy_delay or 1)
         self.actor_net = self.make_actor()

@@ -36,6 +36,7 @@ class SAC(ActorCritic):
             cfg.log_std_min,
             cfg.log_std_max,
             cfg.state_dependent_std,
+            cfg.matmul_dtype,
         )
 
     def sample(self, mean, log_std, key):

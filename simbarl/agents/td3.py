@@ -31,7 +31,9 @@ class TD3(ActorCritic):
     has_target_actor = True
 
     def make_actor(self):
-        return DeterministicActor(self.cfg.actor, self.action_dim, self.c_shift)
+        return DeterministicActor(
+            self.cfg.actor, self.action_dim, self.c_shift, self.cfg.matmul_dtype
+        )
 
     # -------------------------------------------------------------- acting
     def policy(self, actor_params, obs: jnp.ndarray, key: jax.Array | None = None):

@@ -10,20 +10,23 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from simbarl.networks.precision import dot_general
 from simbarl.networks.probe import sow
 
 
 class SimbaBlock(nn.Module):
     width: int
     expansion: int = 4
+    matmul_dtype: str = "float32"  # see simbarl.networks.precision
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         he = nn.initializers.he_normal()
+        dot = dot_general(self.matmul_dtype)
         h = nn.LayerNorm()(x)
-        h = nn.relu(nn.Dense(self.width * self.expansion, kernel_init=he)(h))
+        h = nn.relu(nn.Dense(self.width * self.expansion, kernel_init=he, dot_general=dot)(h))
         sow(self, "hidden", h)
-        x = x + nn.Dense(self.width, kernel_init=he)(h)
+        x = x + nn.Dense(self.width, kernel_init=he, dot_general=dot)(h)
         sow(self, "feature", x)
         return x
 
@@ -31,13 +34,15 @@ class SimbaBlock(nn.Module):
 class SimbaEncoder(nn.Module):
     width: int
     num_blocks: int
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        x = nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(1.0))(x)
+        init = nn.initializers.orthogonal(1.0)
+        x = nn.Dense(self.width, kernel_init=init, dot_general=dot_general(self.matmul_dtype))(x)
         sow(self, "feature:embed", x)
         for _ in range(self.num_blocks):
-            x = SimbaBlock(self.width)(x)
+            x = SimbaBlock(self.width, matmul_dtype=self.matmul_dtype)(x)
         x = nn.LayerNorm()(x)
         sow(self, "output", x)
         return x

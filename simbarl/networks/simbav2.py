@@ -13,6 +13,7 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from simbarl.networks.precision import dot_general
 from simbarl.networks.probe import sow
 
 EPS = 1e-8
@@ -46,11 +47,19 @@ class HyperDense(nn.Module):
     """Bias-free orthogonally initialized linear layer whose kernel is projected."""
 
     features: int
+    matmul_dtype: str = "float32"  # see simbarl.networks.precision
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         kernel_init = nn.initializers.orthogonal(scale=1.0)
-        return nn.Dense(self.features, use_bias=False, kernel_init=kernel_init, name="hyper")(x)
+        dense = nn.Dense(
+            self.features,
+            use_bias=False,
+            kernel_init=kernel_init,
+            dot_general=dot_general(self.matmul_dtype),
+            name="hyper",
+        )
+        return dense(x)
 
 
 class HyperEmbedder(nn.Module):
@@ -58,6 +67,7 @@ class HyperEmbedder(nn.Module):
 
     width: int
     c_shift: float | None = 3.0
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -66,7 +76,7 @@ class HyperEmbedder(nn.Module):
             x = jnp.concatenate([x, shift], axis=-1)
         x = l2n(x)
         s = math.sqrt(2.0 / self.width)
-        x = Scaler(self.width, s, s)(HyperDense(self.width)(x))
+        x = Scaler(self.width, s, s)(HyperDense(self.width, self.matmul_dtype)(x))
         sow(self, "pre_norm", x)
         x = l2n(x)
         sow(self, "feature", x)
@@ -83,15 +93,16 @@ class HyperLERPBlock(nn.Module):
     width: int
     num_blocks: int
     expansion: int = 4
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
         inner = self.width * self.expansion
         s = math.sqrt(2.0 / self.width) / math.sqrt(self.expansion)
-        u = HyperDense(inner)(h)
+        u = HyperDense(inner, self.matmul_dtype)(h)
         u = nn.relu(Scaler(inner, s, s)(u))
         sow(self, "hidden", u)
-        u = l2n(HyperDense(self.width)(u + EPS))
+        u = l2n(HyperDense(self.width, self.matmul_dtype)(u + EPS))
         alpha = Scaler(self.width, 1.0 / (self.num_blocks + 1), 1.0 / math.sqrt(self.width))
         h = h + alpha(u - h)
         sow(self, "pre_norm", h)
@@ -106,11 +117,12 @@ class SimbaV2Encoder(nn.Module):
     width: int
     num_blocks: int
     c_shift: float | None = 3.0
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        h = HyperEmbedder(self.width, self.c_shift)(x)
+        h = HyperEmbedder(self.width, self.c_shift, self.matmul_dtype)(x)
         for _ in range(self.num_blocks):
-            h = HyperLERPBlock(self.width, self.num_blocks)(h)
+            h = HyperLERPBlock(self.width, self.num_blocks, matmul_dtype=self.matmul_dtype)(h)
         sow(self, "output", h)
         return h
