@@ -62,6 +62,17 @@ def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _kernel_shapes(params) -> list[tuple[int, int]]:
     """``(in, out)`` of every kernel, once per ensemble member."""
     shapes = []
@@ -103,19 +114,24 @@ def layer_matmul_gflops(state, batch: int, seconds: float = 0.3) -> float:
     return flop / secs / 1e9
 
 
-def update_rate(cfg, task, seconds: float) -> tuple[float, float, float]:
-    """(updates/s, GFLOP per update, layer-shape matmul GFLOP/s) of the scanned update."""
-    agent = build_agent(cfg, task.obs_dim, task.action_dim)
-    state = agent.init(jax.random.PRNGKey(0))
-    utd, b = cfg.updates_per_step, cfg.batch_size
+def random_batch(task, utd: int, b: int) -> Batch:
+    """A ``(utd, b)`` batch of random transitions of ``task``'s sizes."""
     k = jax.random.split(jax.random.PRNGKey(1), 3)
-    batch = Batch(
+    return Batch(
         obs=jax.random.normal(k[0], (utd, b, task.obs_dim)),
         action=jax.random.uniform(k[1], (utd, b, task.action_dim), minval=-1, maxval=1),
         reward=jax.random.normal(k[2], (utd, b)),
         next_obs=jax.random.normal(k[0], (utd, b, task.obs_dim)),
         terminated=jnp.zeros((utd, b)),
     )
+
+
+def update_rate(cfg, task, seconds: float) -> tuple[float, float, float]:
+    """(updates/s, GFLOP per update, layer-shape matmul GFLOP/s) of the scanned update."""
+    agent = build_agent(cfg, task.obs_dim, task.action_dim)
+    state = agent.init(jax.random.PRNGKey(0))
+    utd, b = cfg.updates_per_step, cfg.batch_size
+    batch = random_batch(task, utd, b)
     a = cfg.agent
     gflop = (
         update_flops(cfg.algo, state.actor, state.critic, b, agent.num_critics, a.policy_delay)
@@ -222,6 +238,7 @@ def measure(base, name: str, args) -> dict:
     ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
     row = {
         "preset": name,
+        "overrides": list(args.set),
         "algo": cfg.algo,
         "env": args.env,
         "num_critics": rd.num_critics(cfg.algo, cfg.agent),
@@ -253,6 +270,13 @@ def main() -> None:
         help="learning agent steps timed in the loop (default: by preset)",
     )
     p.add_argument("--no-loop", action="store_true", help="skip the whole-loop measurement")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config fields of every measurement (agent.matmul_dtype=bfloat16)",
+    )
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--ab", nargs="+", default=None, metavar="KEY=VALUE", help="A/B: see above")
     p.add_argument("--ab-rounds", type=int, default=3, help="A/B: interleaved rounds")
@@ -272,6 +296,8 @@ def main() -> None:
     for name in args.presets:
         for algo in args.algos:
             base = dataclasses.replace(preset(name), env=args.env, algo=algo)
+            if args.set:
+                base = rd.config_from_dict(apply_overrides(rd.config_to_dict(base), args.set))
             if args.ab:
                 row = ab_compare(base, name, args)
                 print(json.dumps(row), flush=True)

@@ -242,6 +242,7 @@ def drive(args) -> None:
 
 
 def _cpu_name() -> str:
+    # not throughput.cpu_name: this file also runs in the SBX venv, which has no simbarl
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -378,6 +378,78 @@ def results_humanoid_bench_speed() -> str:
     )
 
 
+def results_peers_sbx() -> str:
+    """simbarl against SBX in one run: updates/s per side, best and median rounds."""
+    data, path = _load("peers/sbx_cpu.json")
+    meta = data["meta"]
+    titles = {"simbav2": "`simbav2` vs SBX `SimbaPolicy`", "mlp": "`sac-mlp` vs SBX `MlpPolicy`"}
+    rows = []
+    for case, c in data["cases"].items():
+        sides = [k[: -len("_best")] for k in c if k.endswith("_best") and "_over_" not in k]
+        for side in sides:
+            first = c["rounds"][side][0]
+            size = f"{first['critic_params'] / 1e6:.2f}M" if "critic_params" in first else ""
+            ratio = "" if side == "sbx" else f"**{c[f'{side}_over_sbx_best']:.2f}x**"
+            median_ratio = "" if side == "sbx" else f"{c[f'{side}_over_sbx_median']:.2f}x"
+            rows.append(
+                [
+                    titles.get(case, case),
+                    f"`{side}`",
+                    size,
+                    f"{c[f'{side}_best']:.2f}",
+                    f"{c[f'{side}_median']:.2f}",
+                    ratio,
+                    median_ratio,
+                ]
+            )
+    head = ["case", "side", "critic parameters (2 critics)", "updates/s, best round"]
+    head += ["median round", "of SBX, best", "of SBX, median"]
+    secs = meta["seconds_per_measurement"]
+    machine = (
+        f"machine: {meta['cpus']}-core {meta['cpu']}, `{meta['env']}`, batch "
+        f"{meta['batch_size']}, {meta['critics']} critics, one gradient step per call with its "
+        f"replay draw, {meta['rounds']} interleaved rounds of {secs:.0f} s per side, "
+        f"measured {meta['date_utc']} UTC"
+    )
+    return table(head, rows) + "\n\n" + provenance(path, machine)
+
+
+def results_update_profile() -> str:
+    """Where the full-size update's time goes, one and two critics, float32 and bfloat16."""
+    rows, sources = [], []
+    for name in ("profile_update_cpu.json", "profile_update_cpu_bf16.json"):
+        if not (RESULTS / name).exists():
+            continue
+        data, path = _load(name)
+        for r in data["results"]:
+            dtype = "bfloat16" if any("bfloat16" in o for o in r["overrides"]) else "float32"
+            g = r["op_ms_per_update"]
+            rows.append(
+                [
+                    r["critics"],
+                    dtype,
+                    f"{r['ms_per_update']:.0f}",
+                    f"**{r['updates_per_s']:.2f}**",
+                    f"{r['fraction_of_matmul_limit']:.2f}",
+                    f"{g['matmul']:.0f}",
+                    f"{g['parameter-sized']:.0f}",
+                    f"{g['activation-sized']:.0f}",
+                    f"{g['other']:.0f}",
+                ]
+            )
+        meta = data["meta"]
+        machine = (
+            f"{meta['cpus']}-core {meta.get('cpu', 'CPU')}, JAX {meta['jax']}, `{meta['env']}`, "
+            "float32 matmul "
+            f"{meta['matmul_gflops']:.0f} GFLOP/s in the same run, measured {meta['date_utc']} UTC"
+        )
+        sources.append(provenance(path, machine))
+    head = ["critics", "matmul dtype", "ms / update", "updates/s"]
+    head += ["fraction of float32 matmul limit", "op ms: matmul", "parameter-sized"]
+    head += ["activation-sized", "other"]
+    return table(head, rows) + "\n\n" + "\n\n".join(sources)
+
+
 def results_recency_speed() -> str:
     """Uniform (A) against recency-weighted (B) replay: draw alone and whole loop."""
     draw, draw_path = _load("recency_speed_cpu_draw.json")
@@ -453,6 +525,8 @@ GENERATORS = {
     "results-vmap-seeds": results_vmap_seeds,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
     "results-recency-speed": results_recency_speed,
+    "results-peers-sbx": results_peers_sbx,
+    "results-update-profile": results_update_profile,
 }
 FIGURES = (figure_sac_family,)
 
