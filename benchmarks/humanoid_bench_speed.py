@@ -20,24 +20,14 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from throughput import cpu_name
 
 from simbarl.envs.benchmark_tasks import tasks_of
 from simbarl.envs.registry import make_env
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(env_id: str, steps: int, seed: int = 0) -> dict:
@@ -79,7 +69,7 @@ def main() -> None:
 
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "load_average_1min_at_start": os.getloadavg()[0],
         "mujoco": mujoco.__version__,

@@ -60,6 +60,11 @@ class AgentConfig:
     """Initial Adam learning rate (actor, critic and temperature)."""
     learning_rate_end: float = 5e-5
     """Learning rate reached, linearly, at the end of the decay (see learning_rate_decay)."""
+    actor_lr_scale: float = 1.0
+    """The actor's learning rate (start and end) is learning_rate times this."""
+    critic_lr_scale: float = 1.0
+    """The critic's learning rate (start and end) is learning_rate times this; the
+    temperature keeps learning_rate. Evolution mutates the two scales apart."""
     learning_rate_decay: float = 1.0
     """Fraction of the run's updates over which the learning rate decays to
     learning_rate_end, then stays there (offline SimbaV2: 0.5)."""
@@ -455,6 +460,9 @@ def validate(cfg: TrainConfig) -> None:
         problems.append("quantile critics are TQC's: use --algo tqc")
     if a.policy_delay is not None and a.policy_delay < 1:
         problems.append(f"--agent.policy-delay must be >= 1 (got {a.policy_delay})")
+    for name in ("actor_lr_scale", "critic_lr_scale"):
+        if not getattr(a, name) > 0:
+            problems.append(f"--agent.{name.replace('_', '-')} must be > 0")
     dtypes = typing.get_args(typing.get_type_hints(AgentConfig)["matmul_dtype"])
     if a.matmul_dtype not in dtypes:
         problems.append(f"--agent.matmul-dtype must be one of {', '.join(dtypes)}")

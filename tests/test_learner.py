@@ -461,3 +461,16 @@ def test_init_values_match_spec(agent, init_state):
     assert agent.target_entropy == pytest.approx(-ACT_DIM / 2)
     np.testing.assert_allclose(agent.bins, np.linspace(-5, 5, 101), atol=1e-6)
     assert int(init_state.step) == 0
+
+
+def test_actor_and_critic_learning_rates_scale_apart():
+    """Adam's first step is the learning rate itself (g / |g| = 1): the critic's is
+    ``learning_rate x critic_lr_scale``, the actor's likewise, the temperature's plain."""
+    cfg = dataclasses.replace(TINY, actor_lr_scale=0.5, critic_lr_scale=3.0)
+    agent = make_agent(cfg)
+    tree = {"w": jnp.ones(4)}
+    for tx, expected in ((agent.actor_tx, 0.5 * LR), (agent.critic_tx, 3.0 * LR)):
+        step, _ = tx.update(tree, tx.init(tree), tree)
+        np.testing.assert_allclose(np.asarray(step["w"]), -expected, rtol=1e-4)
+    step, _ = agent.temp_tx.update(tree, agent.temp_tx.init(tree), tree)
+    np.testing.assert_allclose(np.asarray(step["w"]), -LR, rtol=1e-4)

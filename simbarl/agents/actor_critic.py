@@ -106,12 +106,16 @@ class ActorCritic:
         self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
         self.policy_delay = int(cfg.policy_delay or 1)
         self.actor_net = self.make_actor()
+
         # The actor steps once per policy_delay updates: its schedule is that long.
-        opt = partial(make_optimizer, cfg.learning_rate, cfg.learning_rate_end)
-        decay = cfg.learning_rate_decay
-        self.actor_tx = opt(-(-total_updates // self.policy_delay), cfg.weight_decay, decay)
-        self.critic_tx = opt(total_updates, cfg.weight_decay, decay)
-        self.temp_tx = opt(-(-total_updates // self.policy_delay), 0.0, decay)
+        def opt(scale: float, updates: int, weight_decay: float):
+            lr, end = scale * cfg.learning_rate, scale * cfg.learning_rate_end
+            return make_optimizer(lr, end, updates, weight_decay, cfg.learning_rate_decay)
+
+        actor_updates = -(-total_updates // self.policy_delay)
+        self.actor_tx = opt(cfg.actor_lr_scale, actor_updates, cfg.weight_decay)
+        self.critic_tx = opt(cfg.critic_lr_scale, total_updates, cfg.weight_decay)
+        self.temp_tx = opt(1.0, actor_updates, 0.0)
         self.update_many = jax.jit(lambda s, b: self.learn(s, b)[:2], donate_argnums=0)
 
     def make_actor(self):

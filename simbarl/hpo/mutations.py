@@ -29,8 +29,11 @@ DEFAULT_PROBS = {"none": 0.4, "arch": 0.2, "params": 0.2, "hp": 0.2}
 
 # Hyperparameters a mutation may scale, with default ranges around the SimbaV2
 # values (lr 1e-4, batch 256, UTD 2, tau 0.005, entropy scale 0.5, TD3 noise 0.1).
+# The learning rate moves actor and critic together; their scales move them apart.
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "agent.learning_rate": (1e-5, 1e-3),
+    "agent.actor_lr_scale": (0.1, 10.0),
+    "agent.critic_lr_scale": (0.1, 10.0),
     "batch_size": (64, 1024),
     "updates_per_step": (1, 8),
     "agent.tau": (1e-3, 5e-2),
