@@ -450,6 +450,35 @@ def results_update_profile() -> str:
     return table(head, rows) + "\n\n" + "\n\n".join(sources)
 
 
+def results_bf16_learning() -> str:
+    """SAC learning with bfloat16 matmuls against the float32 curves, task by task."""
+    data16, path16 = _load("learning_bf16/curves.json")
+    data32, path32 = _load("learning/curves.json")
+    steps = (20_000, 50_000, 100_000)
+    rows = []
+    for task in data16["tasks"]:
+        for label, data in (("float32", data32), ("bfloat16", data16)):
+            algo = data["tasks"].get(task, {}).get("sac")
+            if algo is None:
+                continue
+            by_step = {c["env_step"]: c for c in algo["curve"]}
+            cells = [
+                f"{by_step[s]['mean']:,.1f} ± {by_step[s]['std']:,.1f}" if s in by_step else ""
+                for s in steps
+            ]
+            mean_curve = statistics.mean(c["mean"] for c in algo["curve"])
+            rows.append([f"`{task}`", label, algo["curve"][-1]["n"], *cells, f"{mean_curve:,.1f}"])
+    head = ["task", "matmul dtype", "seeds"] + [f"return at {s // 1000}k" for s in steps]
+    head.append("mean over the evaluations")
+    return (
+        f"{table(head, rows)}\n\n`sac`, `{data16['preset']}`, {data16['steps']:,} env steps, "
+        "std over seeds (population). "
+        + provenance(path16, "machine: the project's 2-core x86_64 CPU, no GPU")
+        + " "
+        + provenance(path32)
+    )
+
+
 def results_recency_speed() -> str:
     """Uniform (A) against recency-weighted (B) replay: draw alone and whole loop."""
     draw, draw_path = _load("recency_speed_cpu_draw.json")
@@ -527,6 +556,7 @@ GENERATORS = {
     "results-recency-speed": results_recency_speed,
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
+    "results-bf16-learning": results_bf16_learning,
 }
 FIGURES = (figure_sac_family,)
 
