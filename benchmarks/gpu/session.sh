@@ -7,6 +7,7 @@
 #   b: 10 vmapped seeds against 10 separate processes (issue 4)          ~4 min
 #   c: full-size SimbaV2 on HalfCheetah-v5 toward 100k env steps, to compare
 #      with the published curve (issue 2); what time allows               <= 9 min
+#   d: full-size update, float32 against bfloat16 matmuls (issue 28)     ~3 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -15,7 +16,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b or c}
+PART=${1:?part a, b, c or d}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -52,8 +53,16 @@ c)
     --eval-every "$(pick 10000 1000)" --out /tmp/gpu_learning
   cp /tmp/gpu_learning/HalfCheetah-v5/*/metrics.jsonl "$OUT/halfcheetah_metrics.jsonl"
   ;;
+d)
+  for dtype in float32 bfloat16; do
+    timeout "$(pick 150 120)" $PY benchmarks/throughput.py --env HalfCheetah-v5 \
+      --presets "$(pick simbav2 simbav2-small)" --algos sac td3 --no-loop \
+      --seconds "$(pick 10 1)" --set "agent.matmul_dtype=$dtype" \
+      --json "$OUT/throughput_gpu_$dtype.json"
+  done
+  ;;
 *)
-  echo "unknown part $PART (a, b or c)" >&2
+  echo "unknown part $PART (a, b, c or d)" >&2
   exit 2
   ;;
 esac
