@@ -69,6 +69,9 @@ def test_unknown_matmul_dtype_is_refused_with_the_choices():
     assert dot_general("float32") is None
     with pytest.raises(ValueError, match="float32, bfloat16"):
         dot_general("float16")
+    batched = (((2,), (1,)), ((0,), (0,)))  # not a Dense layer's x @ kernel
+    with pytest.raises(NotImplementedError, match="x @ kernel only"):
+        dot_general("bfloat16")(_rand(0, (2, 4, 3)), _rand(1, (2, 3, 5)), batched)
 
 
 def _batch(seed: int) -> Batch:

@@ -68,16 +68,12 @@ bf16_matmul.defvjp(_fwd, _bwd)
 
 
 def _bf16_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
-    """``flax.linen.Dense``'s ``dot_general`` for bfloat16 matmuls."""
+    """``flax.linen.Dense``'s ``dot_general`` for bfloat16 matmuls (``x @ kernel``)."""
     (lc, rc), (lb, rb) = dimension_numbers
     if tuple(lc) == (lhs.ndim - 1,) and tuple(rc) == (0,) and not lb and not rb and rhs.ndim == 2:
         return bf16_matmul(lhs, rhs)
-    # any other contraction: bfloat16 operands, float32 result, JAX's own gradient
-    return jax.lax.dot_general(
-        lhs.astype(jnp.bfloat16),
-        rhs.astype(jnp.bfloat16),
-        dimension_numbers,
-        preferred_element_type=jnp.float32,
+    raise NotImplementedError(
+        f"bfloat16 matmuls cover a Dense layer's x @ kernel only, not {dimension_numbers}"
     )
 
 
