@@ -57,11 +57,18 @@ class Programs:
         self.obs_dim, self.action_dim, self.stride = obs_dim, action_dim, stride
         self._cache: dict[TrainConfig, Program] = {}
 
+    def shared_warmup(self, cfg: TrainConfig) -> TrainConfig:
+        """``cfg`` with the warm-up one member spends: the population's warm-up is shared,
+        so every member learns from iteration ``ceil(warmup_steps / stride)`` on, and its
+        learning-rate schedule spans the updates from there to the end of the run."""
+        iterations = math.ceil(cfg.warmup_steps / self.stride)
+        return dataclasses.replace(cfg, warmup_steps=iterations * cfg.num_envs)
+
     def __call__(self, cfg: TrainConfig) -> Program:
         # What only logs or shows (a resume may change them) compiles nothing new.
         key = dataclasses.replace(cfg, run_dir=None, progress=False, tensorboard=False)
         if key not in self._cache:
-            agent = build_agent(cfg, self.obs_dim, self.action_dim)
+            agent = build_agent(self.shared_warmup(cfg), self.obs_dim, self.action_dim)
             step, act = make_step_fns(agent, cfg, self.stride)
             policy = jax.jit(
                 lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
