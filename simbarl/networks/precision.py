@@ -6,9 +6,10 @@ to bfloat16, in the forward pass and in both products of the backward pass
 float32. Everything else stays float32: parameters, optimizer states,
 activations between layers, normalizations, losses. On CPUs with AMX-BF16
 (Intel Sapphire Rapids and later) and on GPU tensor cores such products run
-several times faster than float32 ones; a bfloat16 *result* would not (XLA:CPU
-runs a bfloat16-out matmul no faster than a float32 one), which is why the
-gradient products are written out here rather than left to JAX's transpose rule.
+several times faster than float32 ones (a bfloat16 *result* would not: XLA:CPU
+runs a bfloat16-out matmul no faster than a float32 one). The gradient products
+are written out here (``bf16_matmul``'s custom VJP) so that they too take
+bfloat16 operands and give float32 results, in a layout XLA:CPU runs fast.
 """
 
 from __future__ import annotations
