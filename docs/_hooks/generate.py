@@ -428,6 +428,8 @@ def results_update_profile() -> str:
                 [
                     r["critics"],
                     dtype,
+                    f"{r['matmul_gflop_per_update']:.1f} / {r['xla_cost_flops'] / 1e9:.1f}",
+                    f"{r['xla_cost_bytes_accessed'] / 1e9:.2f}",
                     f"{r['ms_per_update']:.0f}",
                     f"**{r['updates_per_s']:.2f}**",
                     f"{r['fraction_of_matmul_limit']:.2f}",
@@ -444,7 +446,8 @@ def results_update_profile() -> str:
             f"{meta['matmul_gflops']:.0f} GFLOP/s in the same run, measured {meta['date_utc']} UTC"
         )
         sources.append(provenance(path, machine))
-    head = ["critics", "matmul dtype", "ms / update", "updates/s"]
+    head = ["critics", "matmul dtype", "GFLOP: layer count / XLA's", "GB read+written (XLA)"]
+    head += ["ms / update", "updates/s"]
     head += ["fraction of float32 matmul limit", "op ms: matmul", "parameter-sized"]
     head += ["activation-sized", "other"]
     return table(head, rows) + "\n\n" + "\n\n".join(sources)
