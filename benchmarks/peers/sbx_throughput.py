@@ -190,6 +190,11 @@ def run_side(python: str, side: str, case: str, args) -> dict:
 
 
 def drive(args) -> None:
+    # The driver runs in simbarl's interpreter (only the SBX worker does not), so it can
+    # use the benchmarks' own helper; benchmarks/ is this file's parent folder.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from throughput import cpu_name
+
     if not Path(args.sbx_python).exists():
         sys.exit(
             f"no SBX interpreter at {args.sbx_python}. Make one with:\n"
@@ -201,7 +206,7 @@ def drive(args) -> None:
     )
     meta = {
         "machine": platform.processor() or platform.machine(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpus": os.cpu_count(),
         "env": args.env,
         "batch_size": BATCH,
@@ -239,17 +244,6 @@ def drive(args) -> None:
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps({"meta": meta, "cases": results}, indent=2))
-
-
-def _cpu_name() -> str:
-    # not throughput.cpu_name: this file also runs in the SBX venv, which has no simbarl
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

@@ -17,11 +17,9 @@ class MLPEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         init = nn.initializers.orthogonal(jnp.sqrt(2.0))
+        dot = dot_general(self.matmul_dtype)
         for i in range(max(self.num_blocks, 1)):
-            dense = nn.Dense(
-                self.width, kernel_init=init, dot_general=dot_general(self.matmul_dtype)
-            )
-            x = nn.relu(dense(x))
+            x = nn.relu(nn.Dense(self.width, kernel_init=init, dot_general=dot)(x))
             sow(self, f"hidden:layer{i}", x)
             sow(self, f"feature:layer{i}", x)
         sow(self, "output", x)
