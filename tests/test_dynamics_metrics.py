@@ -60,7 +60,12 @@ def test_norms_effective_lr_and_step_match_numpy():
 
     elr = {k: ng[k] / nw[k] for k in lw}
     step = {k: 0.01 * ng[k] / nw[k] for k in lw}
-    for group, keys in {"total": list(lw), "kernels": kernels, "others": others}.items():
+    encoder = [k for k in lw if k.startswith("encoder.")]
+    predictor = [k for k in lw if k.startswith("head0.")]
+    groups = {"total": list(lw), "kernels": kernels, "others": others}
+    groups.update(encoder=encoder, predictor=predictor)  # the paper's Appendix G split
+    assert len(encoder) == 2 and len(predictor) == 2
+    for group, keys in groups.items():
         np.testing.assert_allclose(out[f"param_norm/{group}"], wnorm(nw, keys), rtol=1e-5)
         np.testing.assert_allclose(out[f"grad_norm/{group}"], wnorm(ng, keys), rtol=1e-5)
         np.testing.assert_allclose(out[f"elr/{group}"], wmean(elr, keys), rtol=1e-5)

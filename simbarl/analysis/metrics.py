@@ -83,11 +83,16 @@ def weighted_mean(values: dict, counts: dict) -> jax.Array:
 
 
 def _groups(names) -> dict[str, list[str]]:
+    """``total``, ``kernels``, ``others`` and, as the paper splits them, ``encoder`` (every
+    layer before the output prediction) and ``predictor`` (the heads after it)."""
     kernels = [k for k in names if is_kernel(k)]
     others = [k for k in names if not is_kernel(k)]
+    encoder = [k for k in names if k.startswith("encoder.")]
+    predictor = [k for k in names if not k.startswith("encoder.")]
     groups = {"total": list(names), "kernels": kernels}
-    if others:
-        groups["others"] = others
+    for group, members in (("others", others), ("encoder", encoder), ("predictor", predictor)):
+        if members:
+            groups[group] = members
     return groups
 
 
@@ -104,8 +109,9 @@ def optimization_metrics(params, grads, new_params) -> dict[str, jax.Array]:
         ``param_norm/<layer>``, ``grad_norm/<layer>``, ``elr/<layer>`` (``||g||/||W||``)
         and ``step/<layer>`` (``||dW||/||W||``) for every kernel, and for the
         groups ``total`` (every leaf), ``kernels`` and ``others`` (scalers,
-        biases, LayerNorm): norms weighted by count as in ``weighted_norm``,
-        ratios averaged by count as in ``weighted_mean``.
+        biases, LayerNorm), ``encoder`` and ``predictor`` (the SimbaV2 paper's
+        split: the encoder's leaves, the heads' leaves): norms weighted by count
+        as in ``weighted_norm``, ratios averaged by count as in ``weighted_mean``.
     """
     w, g, w1 = named_leaves(params), named_leaves(grads), named_leaves(new_params)
     counts = {k: v.size for k, v in w.items()}
