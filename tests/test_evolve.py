@@ -333,11 +333,11 @@ def test_the_lineage_follows_parents_back_through_the_generations(tmp_path, caps
 def test_the_learning_rate_schedule_spans_the_learning_after_the_shared_warmup(tmp_path):
     """Four members share a 200-step warm-up, so each learns after 50 of its own
     steps: its schedule spans the rest of its steps, not all but 200 of them."""
-    from simbarl.hpo.evolve_loop import Programs
+    from simbarl.hpo.groups import GroupPrograms
     from simbarl.train.learner import build_agent
 
     cfg, task = rd.resolve(tiny(tmp_path, env="Pendulum-v1", steps=1000, warmup_steps=200))
     alone = build_agent(cfg, task.obs_dim, task.action_dim)
-    member = Programs(task.obs_dim, task.action_dim, stride=4)(cfg).agent
+    member = GroupPrograms(task.obs_dim, task.action_dim, stride=4)(cfg).agent
     assert alone.total_updates == 1000 - 200
     assert member.total_updates == 1000 - 50

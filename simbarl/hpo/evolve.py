@@ -34,6 +34,7 @@ from simbarl.hpo.evolve_spec import (
     selection_score,
     write_spec,
 )
+from simbarl.hpo.groups import GroupPrograms
 from simbarl.hpo.population import Member, Mutator, next_generation
 from simbarl.hpo.tournament import elite, select_parents
 from simbarl.replay import init_replay
@@ -119,7 +120,7 @@ def _new_population(cfg: TrainConfig, spec: EvolveSpec, capacity: int | None) ->
     task = resolve_task(cfg.env)
     obs_dim, action_dim = task.obs_dim, task.action_dim
     stride = spec.population * cfg.num_envs
-    programs = loop.Programs(obs_dim, action_dim, stride)
+    programs = GroupPrograms(obs_dim, action_dim, stride, vmap=spec.vmap)
     agent = programs(cfg).agent
     members, stats = [], None
     for k in range(spec.population):
@@ -173,6 +174,7 @@ def _run(cfg: TrainConfig, spec: EvolveSpec, run_dir: Path, resume: bool) -> Evo
                         break
                     loop.population_step(pop)
                     progress.advance(spec.population * cfg.num_envs * cfg.action_repeat)
+                loop.finish_generation(pop)
                 if stop.requested:  # the generation in flight is abandoned
                     interrupted = True
                     break

@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--mutation-probs", f"KIND=P,... (default {d['mutation_probs']})")
     p.add_argument("--mutate-elite", action="store_true", default=None, help="mutate the elite too")
+    p.add_argument(
+        "--no-vmap",
+        action="store_true",
+        help="train every member in its own call instead of one vmapped call per group of "
+        "members of one shape (the same updates; for comparison)",
+    )
     add(
         "--space",
         "hyperparameter ranges: a search-space file (JSON/YAML) as simbarl tune reads "
@@ -121,6 +127,7 @@ def _spec(args):
         tournament_size=v["tournament_size"],
         mutation_probs=mut.parse_probs(v["mutation_probs"]),
         mutate_elite=bool(args.mutate_elite),
+        vmap=not args.no_vmap,
         ranges=ranges,
         arch=mut.ArchBounds(*blocks, *widths),
         pause_after=args.pause_after,

@@ -1,14 +1,17 @@
 """One generation of a population on the host: every member on its own envs, one shared replay.
 
-The population steps round-robin: in each population step every member steps
-its envs once (member ``i`` on slot ``i``'s ``num_envs`` envs) and then, in
-slot order, inserts its transitions into the one shared buffer, learns from it
-and picks its next actions, with the same jitted ``train_step`` as
-``simbarl train``. The buffer so has the layout of a single vector env of
-``population x num_envs`` envs (n-step windows use that stride), and the
-observation statistics (RSNorm) and the reward scaler describe the shared data,
-so they are shared too. Learning starts once the population together has
-gathered ``warmup_steps`` transitions.
+In each population step every member steps its envs once (member ``i`` on
+slot ``i``'s ``num_envs`` envs), all their transitions go into the one shared
+buffer in slot order, and then every group of members of one shape
+(``hpo.groups``) learns from it and picks its next actions in one vmapped call,
+with the updates and actions of ``simbarl train``. The buffer so has the layout
+of a single vector env of ``population x num_envs`` envs (n-step windows use
+that stride), and the observation statistics (RSNorm) and the reward scaler
+describe the shared data, so they are shared too. Learning starts once the
+population together has gathered ``warmup_steps`` transitions.
+
+Members' learner states are stacked into their groups when a generation starts
+(``start_generation``) and handed back when it ends (``finish_generation``).
 
 Every generation starts new episodes on every env (the env seeds follow the
 slot, ``seed + i``, and the episode count), so a checkpoint taken between two
@@ -24,9 +27,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from simbarl.agents.actor_critic import ActorCritic, reported_metrics
+from simbarl.agents.actor_critic import reported_metrics
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
+from simbarl.hpo.groups import Group, GroupPrograms, form_groups, stack, unstack
 from simbarl.hpo.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
@@ -34,47 +38,8 @@ from simbarl.train import run_dir as rd
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
 from simbarl.train.finite import non_finite_arrays
-from simbarl.train.learner import build_agent, fresh_loop, normalization
+from simbarl.train.learner import fresh_loop, normalization
 from simbarl.train.loop_state import LoopState, cut_episodes
-from simbarl.train.step import make_step_fns
-
-
-@dataclasses.dataclass(frozen=True)
-class Program:
-    """A member config's learner and its compiled functions."""
-
-    agent: ActorCritic
-    step: Any  # train_step: insert, learn, act (learner and buffer donated)
-    act: Any
-    policy: Any  # deterministic policy on raw observations: (actor, obs, norm) -> action
-
-
-class Programs:
-    """Compiled functions per member config: members with equal configs share them, so
-    only a hyperparameter or architecture mutation compiles anything."""
-
-    def __init__(self, obs_dim: int, action_dim: int, stride: int):
-        self.obs_dim, self.action_dim, self.stride = obs_dim, action_dim, stride
-        self._cache: dict[TrainConfig, Program] = {}
-
-    def shared_warmup(self, cfg: TrainConfig) -> TrainConfig:
-        """``cfg`` with the warm-up one member spends: the population's warm-up is shared,
-        so every member learns from iteration ``ceil(warmup_steps / stride)`` on, and its
-        learning-rate schedule spans the updates from there to the end of the run."""
-        iterations = math.ceil(cfg.warmup_steps / self.stride)
-        return dataclasses.replace(cfg, warmup_steps=iterations * cfg.num_envs)
-
-    def __call__(self, cfg: TrainConfig) -> Program:
-        # What only logs or shows (a resume may change them) compiles nothing new.
-        key = dataclasses.replace(cfg, run_dir=None, progress=False, tensorboard=False)
-        if key not in self._cache:
-            agent = build_agent(self.shared_warmup(cfg), self.obs_dim, self.action_dim)
-            step, act = make_step_fns(agent, cfg, self.stride)
-            policy = jax.jit(
-                lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
-            )
-            self._cache[key] = Program(agent, step, act, policy)
-        return self._cache[key]
 
 
 @dataclasses.dataclass
@@ -88,7 +53,7 @@ class Slot:
     action: Any = None  # (num_envs, action_dim) chosen for the next step
     alive: bool = True  # False once its member diverged: it then acts at random
     returns: list = dataclasses.field(default_factory=list)  # this generation's episodes
-    metrics: dict = dataclasses.field(default_factory=dict)  # its member's last update
+    metrics: tuple = ()  # its member's last update: (its group's stacked metrics, its row)
 
 
 @dataclasses.dataclass
@@ -101,8 +66,9 @@ class Population:
     buffer: ReplayBuffer
     obs_stats: RunningStats
     reward_scaler: RewardScaler
-    programs: Programs
+    programs: GroupPrograms
     dataset: Any = ()  # --init-from an offline run: its dataset, else ()
+    groups: list[Group] = dataclasses.field(default_factory=list)  # this generation's
     iteration: int = 0  # population steps so far
     generation: int = 0  # generations done
     next_id: int = 0
@@ -140,20 +106,30 @@ def _random_acts(pop: Population) -> bool:
     return pop.iteration < pop.warmup_iters and pop.cfg.init_from is None
 
 
-def _program(pop: Population, member: Member, alive: bool) -> Program:
-    # A diverged member acts uniformly at random (train_step's warm-up actions), which
-    # keeps the buffer's layout and keeps NaN out of the envs and the shared statistics.
-    return pop.programs(member.cfg if alive else dataclasses.replace(member.cfg, init_from=None))
+def _group_inputs(pop: Population, group: Group):
+    """A group's stacked host inputs: next observations, noise and liveness."""
+    slots = [pop.slots[i] for i in group.slots]
+    obs = np.stack([s.obs.astype(np.float32) for s in slots])
+    noise = stack([s.loop.noise for s in slots])
+    alive = np.array([s.alive for s in slots])
+    return slots, obs, noise, alive
+
+
+def _hand_out(slots: list[Slot], actions, noise) -> None:
+    for k, slot in enumerate(slots):
+        slot.action = actions[k]
+        slot.loop.noise = jax.tree.map(lambda x, k=k: x[k], noise)
 
 
 def start_generation(pop: Population) -> None:
-    """New episodes on every env, and each member's first actions on them."""
+    """New episodes on every env, the members stacked into their groups, and each
+    member's first actions on them."""
     n = pop.cfg.num_envs
     cut = []
     for s, slot in enumerate(pop.slots):
         slot.obs, fresh = slot.runner.start(slot.loop)
         slot.alive = not non_finite_arrays(pop.members[s].state)[0]
-        slot.returns, slot.metrics = [], {}
+        slot.returns, slot.metrics = [], ()
         if fresh:
             pop.obs_stats = update_stats(pop.obs_stats, slot.obs[fresh])
             cut += [s * n + i for i in fresh]
@@ -162,22 +138,36 @@ def start_generation(pop: Population) -> None:
         keep[cut] = 0.0
         pop.reward_scaler = pop.reward_scaler.replace(returns=pop.reward_scaler.returns * keep)
         pop.buffer = cut_episodes(pop.buffer, cut, pop.envs)
+    pop.groups = form_groups(
+        pop.programs, [m.cfg for m in pop.members], [m.state for m in pop.members]
+    )
     norm = pop.norm()
-    for slot, member in zip(pop.slots, pop.members, strict=True):
-        prog = _program(pop, member, slot.alive)
-        member.state, slot.action, slot.loop.noise = prog.act(
-            member.state,
-            slot.obs.astype(np.float32),
+    for group in pop.groups:
+        slots, obs, noise, alive = _group_inputs(pop, group)
+        group.learners, actions, noise = group.program.act(
+            group.learners,
+            obs,
             norm,
-            slot.loop.noise,
-            np.ones(n, np.float32),
-            explore=True,
-            random=_random_acts(pop) or not slot.alive,
+            noise,
+            np.ones((len(slots), n), np.float32),
+            group.hyper,
+            alive,
+            random=_random_acts(pop),
         )
+        _hand_out(slots, actions, noise)
+
+
+def finish_generation(pop: Population) -> None:
+    """Hand every member its learner state back from its group."""
+    for group in pop.groups:
+        for i, state in zip(group.slots, unstack(group.learners, len(group.slots)), strict=True):
+            pop.members[i].state = state
+    pop.groups = []
 
 
 def population_step(pop: Population) -> None:
-    """Every member steps its envs once, then inserts, learns and acts, in slot order."""
+    """Every member steps its envs once; all transitions go into the buffer in slot
+    order; then every group learns and acts in one call."""
     steps = []
     for slot in pop.slots:
         action = np.asarray(slot.action)
@@ -199,23 +189,27 @@ def population_step(pop: Population) -> None:
             pop.obs_stats = update_stats(pop.obs_stats, slot.obs[ended])
             mask[ended] = 1.0  # new episodes: fresh exploration noise
         masks.append(mask)
+    transitions = jax.tree.map(lambda *x: np.concatenate(x), *[s[0] for s in steps])
+    pop.buffer = pop.programs.insert(pop.buffer, transitions)
     norm, learn = pop.norm(), _learning(pop)
-    for slot, member, (transition, *_), mask in zip(
-        pop.slots, pop.members, steps, masks, strict=True
-    ):
-        prog = _program(pop, member, slot.alive)
-        member.state, pop.buffer, slot.action, slot.loop.noise, metrics = prog.step(
-            member.state,
+    for group in pop.groups:
+        slots, obs, noise, alive = _group_inputs(pop, group)
+        group.learners, pop.buffer, actions, noise, metrics = group.program.step(
+            group.learners,
             pop.buffer,
-            transition,
-            slot.obs.astype(np.float32),
+            obs,
             norm,
-            slot.loop.noise,
-            mask,
+            noise,
+            np.stack([masks[i] for i in group.slots]),
             pop.dataset,
-            learn=learn and slot.alive,
+            group.hyper,
+            alive,
+            learn=learn,
         )
-        slot.metrics = metrics or slot.metrics
+        _hand_out(slots, actions, noise)
+        if metrics:
+            for k, slot in enumerate(slots):
+                slot.metrics = (metrics, k)
     pop.iteration += 1
 
 
@@ -244,4 +238,7 @@ def fitness(pop: Population, episodes: int) -> list[float]:
 
 def last_losses(slot: Slot) -> dict[str, float]:
     """The member's metrics of its last update this generation (``{}`` before learning)."""
-    return reported_metrics(slot.metrics) if slot.metrics else {}
+    if not slot.metrics:
+        return {}
+    stacked, row = slot.metrics
+    return reported_metrics({k: v[row] for k, v in jax.device_get(stacked).items()})

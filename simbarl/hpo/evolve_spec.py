@@ -44,6 +44,9 @@ class EvolveSpec:
     ranges: dict = dataclasses.field(default_factory=lambda: dict(mut.DEFAULT_RANGES))
     """Hyperparameter -> (low, high): the range an ``hp`` mutation clips to."""
     arch: mut.ArchBounds = mut.ArchBounds()
+    vmap: bool = True
+    """Members of one shape train as one vmapped learner (``hpo.groups``); False: one
+    call per member, the same updates (for comparison)."""
     pause_after: int | None = None
     """Stop (checkpointed) after this generation; not part of the run: a resume may change it."""
 

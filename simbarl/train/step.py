@@ -118,6 +118,51 @@ def act(
     return learner.replace(key=key), action, noise
 
 
+def learn_on(
+    agent: ActorCritic,
+    learner: LearnerState,
+    buffer: ReplayBuffer,
+    norm: Normalization,
+    dataset=(),
+    *,
+    utd: int,
+    batch_size: int,
+    replay: ReplayConfig,
+    num_envs: int,
+    dataset_ratio: float = 0.0,
+):
+    """``utd`` updates on batches drawn from ``buffer`` (and ``dataset``).
+
+    Returns ``(learner, metrics, td, idx)``: the per-sample |TD error| ``(utd, batch)``
+    and the buffer rows it belongs to, for ``reprioritize``.
+    """
+    key, k_sample = jax.random.split(learner.key)
+    progress = jnp.minimum(learner.step / max(agent.total_updates, 1), 1.0)
+    beta = replay.importance_exponent + (1.0 - replay.importance_exponent) * progress
+    tr, horizon, idx, weight = draw_mixed(
+        buffer,
+        dataset,
+        dataset_ratio,
+        k_sample,
+        (utd, batch_size),
+        replay,
+        agent.discount,
+        num_envs,
+        beta,
+    )
+    batches = prepare(tr, norm, horizon, weight)
+    learner, metrics, td = agent.learn(learner.replace(key=key), batches)
+    return learner, metrics, td, idx
+
+
+def reprioritize(buffer: ReplayBuffer, idx, td, replay: ReplayConfig) -> ReplayBuffer:
+    """Prioritized replay: new priorities ``(|td| + eps)^alpha`` at ``idx``; else ``buffer``."""
+    if not buffer.prioritized:
+        return buffer
+    priority = (td + replay.priority_eps) ** replay.priority_exponent
+    return buffer.replace(priorities=per.set_priorities(buffer.priorities, idx, priority))
+
+
 def train_step(
     agent: ActorCritic,
     learner: LearnerState,
@@ -147,25 +192,19 @@ def train_step(
     buffer = add(buffer, transition)
     metrics = {}
     if learn:
-        key, k_sample = jax.random.split(learner.key)
-        progress = jnp.minimum(learner.step / max(agent.total_updates, 1), 1.0)
-        beta = replay.importance_exponent + (1.0 - replay.importance_exponent) * progress
-        tr, horizon, idx, weight = draw_mixed(
+        learner, metrics, td, idx = learn_on(
+            agent,
+            learner,
             buffer,
+            norm,
             dataset,
-            dataset_ratio,
-            k_sample,
-            (utd, batch_size),
-            replay,
-            agent.discount,
-            num_envs,
-            beta,
+            utd=utd,
+            batch_size=batch_size,
+            replay=replay,
+            num_envs=num_envs,
+            dataset_ratio=dataset_ratio,
         )
-        batches = prepare(tr, norm, horizon, weight)
-        learner, metrics, td = agent.learn(learner.replace(key=key), batches)  # td (utd, batch)
-        if buffer.prioritized:
-            priority = (td + replay.priority_eps) ** replay.priority_exponent
-            buffer = buffer.replace(priorities=per.set_priorities(buffer.priorities, idx, priority))
+        buffer = reprioritize(buffer, idx, td, replay)
     learner, action, noise = act(
         agent,
         learner,

@@ -1,0 +1,210 @@
+"""Members of one shape trained as one vmapped learner, their float hyperparameters as data.
+
+Members whose configs agree on everything but the float hyperparameters a
+mutation scales (``HYPER_FIELDS``: the learning rates and their end, tau, the
+target entropy scale, TD3's exploration noise) form a *group*. A group's learner
+states are stacked on a leading axis and every population step updates and acts
+for all of them in one jitted ``vmap`` call. The hyperparameters are per-member
+arrays passed into that call, and the agent (optimizer schedules, target EMA,
+temperature target) is rebuilt inside the trace from them, so a mutated
+learning rate or tau changes data, not the program: nothing recompiles. The
+learner state, and so the checkpoint, is the one ``simbarl train`` uses.
+
+Batch size, updates per step, architecture and every other field take part in
+the group key: members that differ there train in separate groups, regrouped at
+the start of every generation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simbarl.config import TrainConfig
+from simbarl.replay import add
+from simbarl.train.learner import build_agent
+from simbarl.train.step import act, learn_on, reprioritize
+
+HYPER_FIELDS = (
+    "learning_rate",
+    "learning_rate_end",
+    "actor_lr_scale",
+    "critic_lr_scale",
+    "tau",
+    "target_entropy_scale",
+    "exploration_noise",
+)
+
+
+def group_key(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` without what only logs or shows and without the per-member hyperparameters:
+    members with equal keys share one compiled program."""
+    agent = dataclasses.replace(cfg.agent, **{f: None for f in HYPER_FIELDS})
+    return dataclasses.replace(cfg, agent=agent, run_dir=None, progress=False, tensorboard=False)
+
+
+def hyperparameters(cfgs: list[TrainConfig]) -> dict[str, np.ndarray]:
+    """The members' ``HYPER_FIELDS`` as float32 arrays ``(members,)``."""
+    return {f: np.array([getattr(c.agent, f) for c in cfgs], np.float32) for f in HYPER_FIELDS}
+
+
+def stack(trees: list):
+    """Per-member trees stacked on a new leading axis (new buffers, donatable)."""
+    return jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *trees)
+
+
+def unstack(tree, n: int) -> list:
+    """The ``n`` per-member slices of a stacked tree."""
+    return [jax.tree.map(lambda x, k=k: x[k], tree) for k in range(n)]
+
+
+def _select(alive, new, old):
+    """Per member: ``new`` where ``alive`` (one bool per member), else ``old``."""
+    pick = lambda n, o: jnp.where(alive.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree.map(pick, new, old)
+
+
+class GroupProgram:
+    """The compiled step and act of one group key, for any group size.
+
+    ``agent`` is a concrete learner of the group's shapes (built from the first
+    member's config): what needs no hyperparameter (the deterministic policy,
+    state shapes) uses it. ``step`` and ``act`` take the stacked learners and
+    the members' ``hyperparameters`` and rebuild the agent from them per member.
+    """
+
+    def __init__(self, cfg: TrainConfig, obs_dim: int, action_dim: int, stride: int):
+        self.cfg, self.stride = cfg, stride
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.agent = build_agent(cfg, obs_dim, action_dim)
+        agent = self.agent
+        self.policy = jax.jit(
+            lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
+        )
+        self.step = jax.jit(self._step, static_argnames="learn", donate_argnums=(0, 1))
+        self.act = jax.jit(self._act, static_argnames="random")
+
+    def agent_for(self, hyper: dict[str, Any]):
+        """The learner with one member's (traced) hyperparameters."""
+        agent_cfg = dataclasses.replace(self.cfg.agent, **hyper)
+        return build_agent(
+            dataclasses.replace(self.cfg, agent=agent_cfg), self.obs_dim, self.action_dim
+        )
+
+    def _act_one(self, learner, obs, norm, noise, reset, hyper, alive, random: bool):
+        agent = self.agent_for(hyper)
+        learner_after, action, noise_after = act(
+            agent, learner, obs, norm, noise, reset, explore=True, random=random
+        )
+        if random:  # every member acts at random: nothing to pick
+            return learner_after, action, noise_after
+        # A diverged member acts uniformly at random (the warm-up's actions), which keeps
+        # the shared buffer's layout and keeps NaN out of the envs and the statistics.
+        _, uniform, _ = act(agent, learner, obs, norm, noise, reset, explore=True, random=True)
+        return learner_after, jnp.where(alive, action, uniform), noise_after
+
+    def _act(self, learners, obs, norm, noise, reset, hyper, alive, *, random: bool):
+        """Every member's next actions ``(members, n, action_dim)``."""
+        one = partial(self._act_one, random=random)
+        return jax.vmap(one, (0, 0, None, 0, 0, 0, 0))(
+            learners, obs, norm, noise, reset, hyper, alive
+        )
+
+    def _step(
+        self, learners, buffer, next_obs, norm, noise, reset, dataset, hyper, alive, *, learn
+    ):
+        """``utd`` updates of every living member on ``buffer`` (its transitions already
+        inserted), then every member's next actions. Returns ``(learners, buffer,
+        actions, noise, metrics)``; metrics are stacked per member (``{}`` before learning)."""
+        cfg, metrics = self.cfg, {}
+        random = not learn and cfg.init_from is None
+        if learn:
+
+            def one(learner, h):
+                return learn_on(
+                    self.agent_for(h),
+                    learner,
+                    buffer,
+                    norm,
+                    dataset,
+                    utd=cfg.updates_per_step,
+                    batch_size=cfg.batch_size,
+                    replay=cfg.replay,
+                    num_envs=self.stride,
+                    dataset_ratio=cfg.init_data_ratio,
+                )
+
+            new, metrics, td, idx = jax.vmap(one)(learners, hyper)
+            learners = _select(alive, new, learners)
+            if buffer.prioritized:  # the living members' new priorities, member after member
+                for k in range(td.shape[0]):
+                    updated = reprioritize(buffer, idx[k], td[k], cfg.replay)
+                    buffer = _select(alive[k][None], updated, buffer)
+        learners, actions, noise = self._act(
+            learners, next_obs, norm, noise, reset, hyper, alive, random=random
+        )
+        return learners, buffer, actions, noise, metrics
+
+
+class GroupPrograms:
+    """``GroupProgram`` per group key: only a new shape or algorithm compiles anything.
+
+    ``stride``: the envs of the whole population (the shared buffer's row length).
+    ``vmap`` False makes every member a group of its own (``form_groups``).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, stride: int, vmap: bool = True):
+        self.obs_dim, self.action_dim, self.stride = obs_dim, action_dim, stride
+        self.vmap = vmap  # False: every member is a group of its own
+        self._cache: dict[TrainConfig, GroupProgram] = {}
+        self.insert = jax.jit(add, donate_argnums=0)
+
+    def shared_warmup(self, cfg: TrainConfig) -> TrainConfig:
+        """``cfg`` with the warm-up one member spends: the population's warm-up is shared,
+        so every member learns from iteration ``ceil(warmup_steps / stride)`` on, and its
+        learning-rate schedule spans the updates from there to the end of the run."""
+        iterations = math.ceil(cfg.warmup_steps / self.stride)
+        return dataclasses.replace(cfg, warmup_steps=iterations * cfg.num_envs)
+
+    def __call__(self, cfg: TrainConfig) -> GroupProgram:
+        key = group_key(cfg)
+        if key not in self._cache:
+            own = self.shared_warmup(cfg)
+            self._cache[key] = GroupProgram(own, self.obs_dim, self.action_dim, self.stride)
+        return self._cache[key]
+
+
+@dataclasses.dataclass
+class Group:
+    """Members (slot indices, in slot order) trained together in one generation."""
+
+    program: GroupProgram
+    slots: list[int]
+    learners: Any  # the members' learner states, stacked
+    hyper: dict[str, np.ndarray]
+
+
+def form_groups(programs: GroupPrograms, cfgs: list[TrainConfig], states: list) -> list[Group]:
+    """Group members (in slot order) by ``group_key`` and stack their learner states
+    (a group of one member each when ``programs.vmap`` is False)."""
+    by_key: dict[Any, list[int]] = {}
+    for i, c in enumerate(cfgs):
+        by_key.setdefault(group_key(c) if programs.vmap else i, []).append(i)
+    groups = []
+    for slots in by_key.values():
+        members = [cfgs[i] for i in slots]
+        groups.append(
+            Group(
+                programs(members[0]),
+                slots,
+                stack([states[i] for i in slots]),
+                hyperparameters(members),
+            )
+        )
+    return groups
