@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import time
 
@@ -128,6 +129,7 @@ def main() -> None:
         "meta": {
             "machine": platform.machine(),
             "cpu": cpu_name(),
+            "cpus": os.cpu_count(),
             "device": jax.devices()[0].platform,
             "jax": jax.__version__,
             "date": time.strftime("%Y-%m-%d"),

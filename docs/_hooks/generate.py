@@ -354,6 +354,33 @@ def results_vmap_seeds() -> str:
     )
 
 
+def results_evolve_vmap() -> str:
+    """Population step time, vmapped groups against one call per member."""
+    data, path = _load("evolve_vmap_cpu.json")
+    rows = []
+    for r in data["rows"]:
+        how = "vmapped (one call)" if r["vmap"] else f"one call per member ({r['calls_per_step']})"
+        cost = r["cost_vs_members_x_one"]
+        rows.append(
+            [
+                r["members"],
+                how if r["members"] > 1 else "alone",
+                f"{r['ms_per_population_step']:.1f}",
+                f"{r['ms_per_member_step']:.1f}",
+                "" if cost is None else f"{cost:.2f}",
+            ]
+        )
+    head = ["members", "how", "ms per population step", "ms per member", "of members x one"]
+    meta = data["meta"]
+    machine = (
+        f"machine: {meta['cpus']}-core {meta['cpu']}, {meta['device']}, JAX {meta['jax']}, "
+        f"`{data['preset']}` "
+        f"on `{data['env']}` (UTD {data['updates_per_step']}, batch {data['batch_size']}), "
+        f"{data['steps_timed']} population steps timed, measured {meta['date']}"
+    )
+    return table(head, rows) + "\n\n" + provenance(path, machine)
+
+
 def results_humanoid_bench_speed() -> str:
     data, path = _load("humanoid_bench_speed_cpu.json")
     meta = data["meta"]
@@ -555,6 +582,7 @@ GENERATORS = {
     "results-offline": results_offline,
     "results-device-loop": results_device_loop,
     "results-vmap-seeds": results_vmap_seeds,
+    "results-evolve-vmap": results_evolve_vmap,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
     "results-recency-speed": results_recency_speed,
     "results-peers-sbx": results_peers_sbx,
