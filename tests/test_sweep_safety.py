@@ -128,6 +128,33 @@ def test_a_runner_stops_and_checkpoints_when_its_driver_is_killed(tmp_path):
     assert read_meta(os.path.join(spec.run_dir, "checkpoint.npz"))["env_step"] >= 100
 
 
+def test_sigint_to_the_sweep_alone_checkpoints_its_runs(tmp_path, shared_cache):
+    """``kill -INT <sweep>`` (not a terminal's Ctrl-C, which reaches the whole process
+    group): the sweep passes it on, its run checkpoints and stops, the sweep exits."""
+    out = tmp_path / "out"
+    argv = ["sweep", "--tasks", "Pendulum-v1", "--seeds", "1", "--steps", "100000"]
+    argv += ["--config", "tiny=simbav2-small", "--out", str(out), "--set", *TINY]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simbarl.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **shared_cache},
+    )
+    run_dir = spec_of(out, 100_000).run_dir
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not read_metrics(run_dir):
+            time.sleep(0.5)
+        assert read_metrics(run_dir), "the run never logged"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) != 0  # interrupted, not finished
+    finally:
+        if proc.poll() is None:  # a failed test leaves nothing running: its run sees it die
+            proc.kill()
+    assert holder(run_dir) is None  # the runner is gone and let go of its run
+    assert read_meta(os.path.join(run_dir, "checkpoint.npz"))["env_step"] >= 200
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

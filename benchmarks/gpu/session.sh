@@ -8,6 +8,8 @@
 #   c: full-size SimbaV2 on HalfCheetah-v5 toward 100k env steps, to compare
 #      with the published curve (issue 2); what time allows               <= 9 min
 #   d: full-size update, float32 against bfloat16 matmuls (issue 28)     ~3 min
+#   e: an evolve population of 1/4/8/16 members, vmapped against one call
+#      per member (issue 23)                                             ~5 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -16,7 +18,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c or d}
+PART=${1:?part a, b, c, d or e}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -61,8 +63,13 @@ d)
       --json "$OUT/throughput_gpu_$dtype.json"
   done
   ;;
+e)
+  timeout "$(pick 420 300)" $PY benchmarks/evolve_vmap.py --env HalfCheetah-v5 \
+    --preset simbav2-small --members $(pick "1 4 8 16" "1 2") --steps "$(pick 200 5)" \
+    --json "$OUT/evolve_vmap_gpu.json"
+  ;;
 *)
-  echo "unknown part $PART (a, b, c or d)" >&2
+  echo "unknown part $PART (a, b, c, d or e)" >&2
   exit 2
   ;;
 esac

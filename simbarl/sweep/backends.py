@@ -59,13 +59,18 @@ def run_local(
 ) -> list[Outcome]:
     """Run each spec in its own ``python -m simbarl.sweep.runner`` process, ``workers`` at once.
 
-    Its output goes to ``log_dir/<task>/<label>-seed<k>.log``. Ctrl-C reaches the
-    running processes, which checkpoint and stop; runs not yet started are left.
+    Its output goes to ``log_dir/<task>/<label>-seed<k>.log``. Ctrl-C, or SIGINT or
+    SIGTERM sent to this process alone (``kill <pid>``, a scheduler), is passed on
+    to the running processes, which checkpoint and stop; a second one makes them
+    abort. Runs not yet started are left. (From the main thread the runs get
+    sessions of their own, so that a terminal's Ctrl-C reaches them once, through
+    the sweep, and not twice.)
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, **thread_env(threads, workers > 1)}
     stop = threading.Event()
     children: set[subprocess.Popen] = set()
+    main_thread = threading.current_thread() is threading.main_thread()
 
     def one(spec: RunSpec) -> Outcome:
         if stop.is_set():
@@ -85,6 +90,7 @@ def run_local(
                 stderr=subprocess.STDOUT,
                 env=env,
                 stdin=subprocess.DEVNULL,
+                start_new_session=main_thread,  # signals come through on_signal below
             )
             children.add(proc)
             rc = proc.wait()
@@ -97,26 +103,26 @@ def run_local(
             return Outcome(spec, "failed", seconds, f"exit {rc}, log {log}:\n{_tail(log)}")
         return Outcome(spec, "done", seconds, rows=runner.eval_rows(spec))
 
-    def on_sigterm(signum, frame):
-        for proc in list(children):  # a scheduler's SIGTERM: every run checkpoints
-            proc.send_signal(signal.SIGTERM)
+    def on_signal(signum, frame):
+        for proc in list(children):  # the first: every run checkpoints; a second: abort
+            proc.send_signal(signum)
         raise KeyboardInterrupt
 
     outcomes = []
     pool = ThreadPoolExecutor(max_workers=workers)
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, on_signal) for s in handled} if main_thread else {}
     try:
         for fut in as_completed([pool.submit(one, s) for s in specs]):
             outcomes.append(fut.result())
             on_outcome(outcomes[-1])
     except KeyboardInterrupt:
-        stop.set()  # the children got the same Ctrl-C (or SIGTERM) and are checkpointing
+        stop.set()  # the children got the signal too and are checkpointing
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
     pool.shutdown()
     return outcomes
 
