@@ -63,9 +63,12 @@ def _noise(programs, cfgs, task):
     return [fresh_loop(c, task.obs_dim, task.action_dim, i).noise for i, c in enumerate(cfgs)]
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
-def test_a_group_updates_and_acts_as_each_member_would_alone(tmp_path, algo):
+@pytest.mark.parametrize("algo,vmap", [("sac", True), ("td3", True), ("td3", False)])
+def test_a_group_updates_and_acts_as_each_member_would_alone(tmp_path, algo, vmap):
+    """Vmapped, and in groups of one (which call the member unvmapped: a vmapped
+    ``lax.cond``, TD3's policy delay, would run both branches)."""
     cfgs, task, buffer, norm, programs, states = _setup(tmp_path, algo)
+    programs.vmap = vmap
     noises = _noise(programs, cfgs, task)
     obs = np.random.default_rng(1).normal(size=(MEMBERS, ENVS, task.obs_dim)).astype(np.float32)
     reset = np.zeros((MEMBERS, ENVS), np.float32)
@@ -86,31 +89,36 @@ def test_a_group_updates_and_acts_as_each_member_would_alone(tmp_path, algo):
         alone.append(
             act(agent, learner, obs[i], norm, noises[i], reset[i], explore=True, random=False)
         )
-    (group,) = form_groups(programs, cfgs, states)
-    assert group.slots == [0, 1]
-    learners, _, actions, _, metrics = group.program.step(
-        group.learners,
-        buffer,
-        obs,
-        norm,
-        stack(noises),
-        reset,
-        (),
-        group.hyper,
-        np.ones(MEMBERS, bool),
-        learn=True,
-    )
-    assert set(metrics) and all(np.shape(v) == (MEMBERS,) for v in metrics.values())
-    for i, learner in enumerate(unstack(learners, MEMBERS)):
+    groups = form_groups(programs, cfgs, states)
+    assert [g.slots for g in groups] == ([[0, 1]] if vmap else [[0], [1]])
+    learned, acted = [], []
+    for g in groups:
+        n = len(g.slots)
+        learners, buffer, actions, _, metrics = g.program.step(
+            g.learners,
+            buffer,
+            obs[g.slots],
+            norm,
+            stack([noises[i] for i in g.slots]),
+            reset[g.slots],
+            (),
+            g.hyper,
+            np.ones(n, bool),
+            learn=True,
+        )
+        assert set(metrics) and all(np.shape(v) == (n,) for v in metrics.values())
+        learned += unstack(learners, n)
+        acted += list(actions)
+    for i, learner in enumerate(learned):
         ref_learner, ref_action, _ = alone[i]
         jax.tree.map(
             lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-6),
             learner,
             ref_learner,
         )
-        np.testing.assert_allclose(actions[i], ref_action, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(acted[i], ref_action, rtol=2e-5, atol=1e-6)
     # the two members really learned differently: their hyperparameters reached the update
-    a0, a1 = (jax.tree.leaves(s.critic)[0] for s in unstack(learners, MEMBERS))
+    a0, a1 = (jax.tree.leaves(s.critic)[0] for s in learned)
     s0, s1 = (jax.tree.leaves(s.critic)[0] for s in states)
     assert not np.allclose(np.asarray(a0) - np.asarray(s0), np.asarray(a1) - np.asarray(s1))
 
@@ -160,3 +168,39 @@ def test_members_group_by_shape_and_algorithm_not_by_float_hyperparameters(tmp_p
     alone = form_groups(apart, cfgs + more, all_states)
     assert [g.slots for g in alone] == [[0], [1], [2], [3], [4]]
     assert alone[0].program is alone[1].program  # one program, called once per member
+
+
+def test_prioritized_replay_keeps_the_buffer_whole_and_nan_out_of_its_priorities(tmp_path):
+    cfg, task = rd.resolve(tiny(tmp_path, env="Pendulum-v1", steps=600))
+    cfg = dataclasses.replace(cfg, replay=dataclasses.replace(cfg.replay, prioritized=True))
+    o, a = task.obs_dim, task.action_dim
+    programs = GroupPrograms(o, a, stride=MEMBERS * ENVS)
+    agent = build_agent(programs.shared_warmup(cfg), o, a)
+    states = [agent.init(jax.random.PRNGKey(i)) for i in range(MEMBERS)]
+    # member 1 diverged in this very update: NaN weights, still counted alive
+    states[1] = states[1].replace(critic=jax.tree.map(lambda x: x * np.nan, states[1].critic))
+    rng = np.random.default_rng(0)
+    n = 64
+    data = Transition(
+        obs=rng.normal(size=(n, o)).astype(np.float32),
+        action=rng.uniform(-1, 1, size=(n, a)).astype(np.float32),
+        reward=rng.normal(size=n).astype(np.float32),
+        next_obs=rng.normal(size=(n, o)).astype(np.float32),
+        terminated=np.zeros(n, np.float32),
+        truncated=np.zeros(n, np.float32),
+    )
+    buffer = add(init_replay(128, o, a, prioritized=True), data)
+    shapes = jax.tree.map(np.shape, buffer)
+    norm = Normalization(np.zeros(o, np.float32), np.ones(o, np.float32), np.float32(1.0))
+    (group,) = form_groups(programs, [cfg, cfg], states)
+    noises = stack(_noise(programs, [cfg, cfg], task))
+    obs = np.zeros((MEMBERS, ENVS, o), np.float32)
+    reset = np.zeros((MEMBERS, ENVS), np.float32)
+    alive = np.ones(MEMBERS, bool)
+    before = np.array(buffer.priorities.tree)  # a copy: the buffer is donated
+    _, buffer, _, _, _ = group.program.step(
+        group.learners, buffer, obs, norm, noises, reset, (), group.hyper, alive, learn=True
+    )
+    assert jax.tree.map(np.shape, buffer) == shapes  # pos, size, max priority stay scalars
+    assert np.all(np.isfinite(np.asarray(buffer.priorities.tree)))
+    assert not np.array_equal(np.asarray(buffer.priorities.tree), before)  # member 0 wrote

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-vmap",
         action="store_true",
+        default=None,  # None: not given (a resume keeps the run's setting)
         help="train every member in its own call instead of one vmapped call per group of "
         "members of one shape (the same updates; for comparison)",
     )
@@ -127,7 +128,7 @@ def _spec(args):
         tournament_size=v["tournament_size"],
         mutation_probs=mut.parse_probs(v["mutation_probs"]),
         mutate_elite=bool(args.mutate_elite),
-        vmap=not args.no_vmap,
+        vmap=not args.no_vmap,  # None or False: vmapped
         ranges=ranges,
         arch=mut.ArchBounds(*blocks, *widths),
         pause_after=args.pause_after,

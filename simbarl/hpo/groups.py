@@ -70,6 +70,29 @@ def _select(alive, new, old):
     return jax.tree.map(pick, new, old)
 
 
+def _members(fn, *in_axes):
+    """``fn`` over the members' leading axis: vmapped, or for a group of one called
+    on its single member (a vmapped ``lax.cond``, such as TD3's policy delay, would
+    run both branches)."""
+
+    def call(*args):
+        (n,) = {
+            jnp.shape(x)[0]
+            for a, ax in zip(args, in_axes, strict=True)
+            if ax == 0
+            for x in jax.tree.leaves(a)
+        }
+        if n > 1:
+            return jax.vmap(fn, in_axes)(*args)
+        squeeze = [
+            jax.tree.map(lambda x: x[0], a) if ax == 0 else a
+            for a, ax in zip(args, in_axes, strict=True)
+        ]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*squeeze))
+
+    return call
+
+
 class GroupProgram:
     """The compiled step and act of one group key, for any group size.
 
@@ -112,7 +135,7 @@ class GroupProgram:
     def _act(self, learners, obs, norm, noise, reset, hyper, alive, *, random: bool):
         """Every member's next actions ``(members, n, action_dim)``."""
         one = partial(self._act_one, random=random)
-        return jax.vmap(one, (0, 0, None, 0, 0, 0, 0))(
+        return _members(one, 0, 0, None, 0, 0, 0, 0)(
             learners, obs, norm, noise, reset, hyper, alive
         )
 
@@ -140,12 +163,15 @@ class GroupProgram:
                     dataset_ratio=cfg.init_data_ratio,
                 )
 
-            new, metrics, td, idx = jax.vmap(one)(learners, hyper)
+            new, metrics, td, idx = _members(one, 0, 0)(learners, hyper)
             learners = _select(alive, new, learners)
             if buffer.prioritized:  # the living members' new priorities, member after member
                 for k in range(td.shape[0]):
                     updated = reprioritize(buffer, idx[k], td[k], cfg.replay)
-                    buffer = _select(alive[k][None], updated, buffer)
+                    # a member diverging in this very update keeps NaN out of the shared tree
+                    keep = alive[k] & jnp.all(jnp.isfinite(td[k]))
+                    pick = lambda u, b, keep=keep: jnp.where(keep, u, b)
+                    buffer = jax.tree.map(pick, updated, buffer)
         learners, actions, noise = self._act(
             learners, next_obs, norm, noise, reset, hyper, alive, random=random
         )

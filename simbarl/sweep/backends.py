@@ -70,6 +70,7 @@ def run_local(
     env = {**os.environ, **thread_env(threads, workers > 1)}
     stop = threading.Event()
     children: set[subprocess.Popen] = set()
+    passing_on = threading.RLock()
     main_thread = threading.current_thread() is threading.main_thread()
 
     def one(spec: RunSpec) -> Outcome:
@@ -92,7 +93,10 @@ def run_local(
                 stdin=subprocess.DEVNULL,
                 start_new_session=main_thread,  # signals come through on_signal below
             )
-            children.add(proc)
+            with passing_on:  # a run started while a signal was passed on gets it too
+                children.add(proc)
+                if stop.is_set() and main_thread:
+                    proc.send_signal(signal.SIGINT)
             rc = proc.wait()
             children.discard(proc)
         seconds = time.time() - start
@@ -104,8 +108,10 @@ def run_local(
         return Outcome(spec, "done", seconds, rows=runner.eval_rows(spec))
 
     def on_signal(signum, frame):
-        for proc in list(children):  # the first: every run checkpoints; a second: abort
-            proc.send_signal(signum)
+        with passing_on:  # reentrant: a second signal may arrive inside the first
+            stop.set()  # no run starts after this
+            for proc in list(children):  # the first: every run checkpoints; a second: abort
+                proc.send_signal(signum)
         raise KeyboardInterrupt
 
     outcomes = []
