@@ -5,8 +5,8 @@ own learning rate and tau, so the hyperparameters really are per-member data)
 for 1, 4 and 8 members, runs the shared warm-up and a few learning steps to
 compile, then times ``--steps`` population steps while learning: every member
 steps its envs, all transitions go into the shared replay, every member runs
-its UTD updates and acts. Each size runs vmapped (one call per group, the
-default) and with ``--no-vmap`` (one call per member), in the same process.
+its UTD updates and acts. Each size runs vmapped (``--vmap on``, one call per
+group) and with ``--vmap off`` (one call per member), in the same process.
 Reports ms per population step and per member, and the cost of a population
 against ``members x`` the cost of one member. A generation is
 ``evo_steps / (num_envs x action_repeat)`` population steps plus its fitness
@@ -35,7 +35,8 @@ from simbarl.train import run_dir as rd
 
 
 def population(cfg, members: int, vmap: bool) -> loop.Population:
-    spec = EvolveSpec(population=members, generations=1, evo_steps=cfg.steps, vmap=vmap)
+    how = "on" if vmap else "off"
+    spec = EvolveSpec(population=members, generations=1, evo_steps=cfg.steps, vmap=how)
     pop = _new_population(cfg, spec, capacity=None)
     for k, m in enumerate(pop.members):  # per-member hyperparameters: data, one shape
         agent = dataclasses.replace(

@@ -120,7 +120,8 @@ def _new_population(cfg: TrainConfig, spec: EvolveSpec, capacity: int | None) ->
     task = resolve_task(cfg.env)
     obs_dim, action_dim = task.obs_dim, task.action_dim
     stride = spec.population * cfg.num_envs
-    programs = GroupPrograms(obs_dim, action_dim, stride, vmap=spec.vmap)
+    vmap = spec.vmap == "on" or (spec.vmap == "auto" and jax.default_backend() != "cpu")
+    programs = GroupPrograms(obs_dim, action_dim, stride, vmap=vmap)
     agent = programs(cfg).agent
     members, stats = [], None
     for k in range(spec.population):

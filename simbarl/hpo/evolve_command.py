@@ -81,12 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--mutation-probs", f"KIND=P,... (default {d['mutation_probs']})")
     p.add_argument("--mutate-elite", action="store_true", default=None, help="mutate the elite too")
-    p.add_argument(
-        "--no-vmap",
-        action="store_true",
-        default=None,  # None: not given (a resume keeps the run's setting)
-        help="train every member in its own call instead of one vmapped call per group of "
-        "members of one shape (the same updates; for comparison)",
+    add(
+        "--vmap",
+        "members of one shape in one vmapped call (on), one call each (off), or on only on "
+        "an accelerator (auto, the default); the same updates either way",
+        choices=("auto", "on", "off"),
     )
     add(
         "--space",
@@ -128,7 +127,7 @@ def _spec(args):
         tournament_size=v["tournament_size"],
         mutation_probs=mut.parse_probs(v["mutation_probs"]),
         mutate_elite=bool(args.mutate_elite),
-        vmap=not args.no_vmap,  # None or False: vmapped
+        vmap=args.vmap or "auto",
         ranges=ranges,
         arch=mut.ArchBounds(*blocks, *widths),
         pause_after=args.pause_after,

@@ -21,6 +21,7 @@ from simbarl.train import run_dir as rd
 
 SPEC_FILE = "evolve.json"
 FITNESS = ("last", "mean-last-k")
+VMAP = ("auto", "on", "off")
 ARCH_NAMES = ("agent.actor.width", "agent.actor.num_blocks")
 ARCH_NAMES += ("agent.critic.width", "agent.critic.num_blocks")
 
@@ -44,9 +45,10 @@ class EvolveSpec:
     ranges: dict = dataclasses.field(default_factory=lambda: dict(mut.DEFAULT_RANGES))
     """Hyperparameter -> (low, high): the range an ``hp`` mutation clips to."""
     arch: mut.ArchBounds = mut.ArchBounds()
-    vmap: bool = True
-    """Members of one shape train as one vmapped learner (``hpo.groups``); False: one
-    call per member, the same updates (for comparison)."""
+    vmap: str = "auto"
+    """``on``: members of one shape train as one vmapped learner (``hpo.groups``);
+    ``off``: one call per member, the same updates; ``auto``: ``on`` on an accelerator,
+    ``off`` on a CPU (where XLA's batched matmuls measured no faster than single ones)."""
     pause_after: int | None = None
     """Stop (checkpointed) after this generation; not part of the run: a resume may change it."""
 
@@ -127,6 +129,8 @@ def check_evolve(spec: EvolveSpec, cfg: TrainConfig) -> TrainConfig:
         problems.append(f"--fitness-k must be at least 1 (got {spec.fitness_k})")
     if spec.fitness_episodes < 1:
         problems.append(f"--fitness-episodes must be at least 1 (got {spec.fitness_episodes})")
+    if spec.vmap not in VMAP:
+        problems.append(f"--vmap must be one of {', '.join(VMAP)} (got {spec.vmap!r})")
     if spec.pause_after is not None and spec.pause_after < 1:
         problems.append(f"--pause-after must be a generation >= 1 (got {spec.pause_after})")
     unknown = sorted(set(spec.mutation_probs) - set(mut.KINDS))
