@@ -20,6 +20,8 @@
 # clocks (and so the OFF_RUN comparison) are only comparable within one JOBS setting.
 #
 # Resumable: a finished run leaves $OUT/<run>.seconds and is skipped when run again.
+# Finished runs can be committed as they are (checkpoints and TensorBoard files are
+# git-ignored under benchmarks/results/), so the benchmark can go on in another checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIMBARL=${SIMBARL:-$( [ -x .venv/bin/simbarl ] && echo .venv/bin/simbarl || echo simbarl )}

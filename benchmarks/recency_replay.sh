@@ -8,6 +8,8 @@
 #   bash benchmarks/recency_replay.sh --workers 1     # extra flags go to simbarl sweep
 #
 # Resumable: run it again after an interruption and finished runs are skipped.
+# Finished runs can be committed as they are (checkpoints and TensorBoard files are
+# git-ignored under benchmarks/results/), so the benchmark can go on in another checkout.
 # Writes $OUT/results.csv, $OUT/scores.txt and $OUT/scores.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
