@@ -17,6 +17,25 @@ MEMBERS = 2
 ENVS = 1  # per member
 
 
+def _filled_buffer(o: int, a: int, prioritized: bool = False):
+    """A 128-slot buffer holding 64 random transitions (seeded)."""
+    rng = np.random.default_rng(0)
+    n = 64
+    data = Transition(
+        obs=rng.normal(size=(n, o)).astype(np.float32),
+        action=rng.uniform(-1, 1, size=(n, a)).astype(np.float32),
+        reward=rng.normal(size=n).astype(np.float32),
+        next_obs=rng.normal(size=(n, o)).astype(np.float32),
+        terminated=np.zeros(n, np.float32),
+        truncated=np.zeros(n, np.float32),
+    )
+    return add(init_replay(128, o, a, prioritized=prioritized), data)
+
+
+def _identity_norm(o: int) -> Normalization:
+    return Normalization(np.zeros(o, np.float32), np.ones(o, np.float32), np.float32(1.0))
+
+
 def _agent(cfg, **hyper):
     return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, **hyper))
 
@@ -36,19 +55,8 @@ def _setup(tmp_path, algo):
             exploration_noise=0.3,
         ),
     ]
-    rng = np.random.default_rng(0)
     o, a = task.obs_dim, task.action_dim
-    n = 64
-    data = Transition(
-        obs=rng.normal(size=(n, o)).astype(np.float32),
-        action=rng.uniform(-1, 1, size=(n, a)).astype(np.float32),
-        reward=rng.normal(size=n).astype(np.float32),
-        next_obs=rng.normal(size=(n, o)).astype(np.float32),
-        terminated=np.zeros(n, np.float32),
-        truncated=np.zeros(n, np.float32),
-    )
-    buffer = add(init_replay(128, o, a), data)
-    norm = Normalization(np.zeros(o, np.float32), np.ones(o, np.float32), np.float32(1.0))
+    buffer, norm = _filled_buffer(o, a), _identity_norm(o)
     programs = GroupPrograms(o, a, stride=MEMBERS * ENVS)
     states = [
         build_agent(programs.shared_warmup(c), o, a).init(jax.random.PRNGKey(i))
@@ -179,19 +187,8 @@ def test_prioritized_replay_keeps_the_buffer_whole_and_nan_out_of_its_priorities
     states = [agent.init(jax.random.PRNGKey(i)) for i in range(MEMBERS)]
     # member 1 diverged in this very update: NaN weights, still counted alive
     states[1] = states[1].replace(critic=jax.tree.map(lambda x: x * np.nan, states[1].critic))
-    rng = np.random.default_rng(0)
-    n = 64
-    data = Transition(
-        obs=rng.normal(size=(n, o)).astype(np.float32),
-        action=rng.uniform(-1, 1, size=(n, a)).astype(np.float32),
-        reward=rng.normal(size=n).astype(np.float32),
-        next_obs=rng.normal(size=(n, o)).astype(np.float32),
-        terminated=np.zeros(n, np.float32),
-        truncated=np.zeros(n, np.float32),
-    )
-    buffer = add(init_replay(128, o, a, prioritized=True), data)
+    buffer, norm = _filled_buffer(o, a, prioritized=True), _identity_norm(o)
     shapes = jax.tree.map(np.shape, buffer)
-    norm = Normalization(np.zeros(o, np.float32), np.ones(o, np.float32), np.float32(1.0))
     (group,) = form_groups(programs, [cfg, cfg], states)
     noises = stack(_noise(programs, [cfg, cfg], task))
     obs = np.zeros((MEMBERS, ENVS, o), np.float32)
