@@ -107,18 +107,17 @@ def _random_acts(pop: Population) -> bool:
 
 
 def _group_inputs(pop: Population, group: Group):
-    """A group's stacked host inputs: next observations, noise and liveness."""
+    """A group's slots and stacked host inputs: next observations and liveness."""
     slots = [pop.slots[i] for i in group.slots]
     obs = np.stack([s.obs.astype(np.float32) for s in slots])
-    noise = stack([s.loop.noise for s in slots])
     alive = np.array([s.alive for s in slots])
-    return slots, obs, noise, alive
+    return slots, obs, alive
 
 
-def _hand_out(slots: list[Slot], actions, noise) -> None:
+def _hand_out(slots: list[Slot], actions) -> None:
+    actions = np.asarray(actions)  # one transfer for the group
     for k, slot in enumerate(slots):
         slot.action = actions[k]
-        slot.loop.noise = jax.tree.map(lambda x, k=k: x[k], noise)
 
 
 def start_generation(pop: Population) -> None:
@@ -143,25 +142,29 @@ def start_generation(pop: Population) -> None:
     )
     norm = pop.norm()
     for group in pop.groups:
-        slots, obs, noise, alive = _group_inputs(pop, group)
-        group.learners, actions, noise = group.program.act(
+        slots, obs, alive = _group_inputs(pop, group)
+        group.noise = stack([s.loop.noise for s in slots])  # stays stacked until the end
+        group.learners, actions, group.noise = group.program.act(
             group.learners,
             obs,
             norm,
-            noise,
+            group.noise,
             np.ones((len(slots), n), np.float32),
             group.hyper,
             alive,
             random=_random_acts(pop),
         )
-        _hand_out(slots, actions, noise)
+        _hand_out(slots, actions)
 
 
 def finish_generation(pop: Population) -> None:
-    """Hand every member its learner state back from its group."""
+    """Hand every member its learner state, and every slot its noise, back from its group."""
     for group in pop.groups:
-        for i, state in zip(group.slots, unstack(group.learners, len(group.slots)), strict=True):
+        n = len(group.slots)
+        states, noises = unstack(group.learners, n), unstack(group.noise, n)
+        for i, state, noise in zip(group.slots, states, noises, strict=True):
             pop.members[i].state = state
+            pop.slots[i].loop.noise = noise
     pop.groups = []
 
 
@@ -193,20 +196,20 @@ def population_step(pop: Population) -> None:
     pop.buffer = pop.programs.insert(pop.buffer, transitions)
     norm, learn = pop.norm(), _learning(pop)
     for group in pop.groups:
-        slots, obs, noise, alive = _group_inputs(pop, group)
-        group.learners, pop.buffer, actions, noise, metrics = group.program.step(
+        slots, obs, alive = _group_inputs(pop, group)
+        group.learners, pop.buffer, actions, group.noise, metrics = group.program.step(
             group.learners,
             pop.buffer,
             obs,
             norm,
-            noise,
+            group.noise,
             np.stack([masks[i] for i in group.slots]),
             pop.dataset,
             group.hyper,
             alive,
             learn=learn,
         )
-        _hand_out(slots, actions, noise)
+        _hand_out(slots, actions)
         if metrics:
             for k, slot in enumerate(slots):
                 slot.metrics = (metrics, k)

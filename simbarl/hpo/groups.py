@@ -214,6 +214,7 @@ class Group:
     slots: list[int]
     learners: Any  # the members' learner states, stacked
     hyper: dict[str, np.ndarray]
+    noise: Any = ()  # the members' exploration-noise states, stacked, during a generation
 
 
 def form_groups(programs: GroupPrograms, cfgs: list[TrainConfig], states: list) -> list[Group]:
