@@ -8,7 +8,10 @@ the final return and the probe's overhead. Writes OUT/dynamics.json.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -43,21 +46,48 @@ def run_figures(run_dir: Path) -> dict:
     return out
 
 
+def machine() -> dict:
+    """Where the runs were measured: the docs print it beside the table."""
+    import jax
+
+    model = ""
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "machine": model or platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "jobs": int(os.environ.get("JOBS", "1")),
+        "jax": jax.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def main(out: str, runs: list[str]) -> None:
     by_config = defaultdict(list)
+    setup = {}
     for run in runs:
         cfg = json.loads((Path(run) / "config.json").read_text())
         by_config[cfg["preset"]].append(run_figures(Path(run)))
+        setup = {"env": cfg["env"], "steps": cfg.get("steps"), "runs": [Path(r).name for r in runs]}
     table = {
         preset: {k: float(np.mean([f[k] for f in figs])) for k in figs[0]}
         for preset, figs in by_config.items()
     }
     for preset, figs in by_config.items():
         table[preset]["seeds"] = len(figs)
+        table[preset]["final_return_std"] = float(np.std([f["final_return"] for f in figs]))
     off = Path(out) / "simbav2-small-seed0-off.seconds"
     if off.is_file():
         table["off_run_wall_s"] = float(off.read_text())
-    Path(out, "dynamics.json").write_text(json.dumps(table, indent=1) + "\n")
+    result = {
+        "meta": {**machine(), **setup},
+        "configs": table,
+        "per_seed": {p: figs for p, figs in by_config.items()},
+    }
+    Path(out, "dynamics.json").write_text(json.dumps(result, indent=1) + "\n")
     presets = list(by_config)
     print(f"{'metric (mean over seeds)':40s}" + "".join(f"{p:>22s}" for p in presets))
     for net in ("critic", "actor"):
