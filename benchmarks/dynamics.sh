@@ -13,7 +13,8 @@
 # Overhead: each dynamics row carries perf/probe_s, the probe's wall time (its first
 # call includes compiling it); the table divides their sum by each run's wall clock.
 # OFF_RUN=1 also trains seed 0 of simbav2-small with --analyze-every 0 and prints the
-# two wall clocks side by side (a direct but noisier measurement on a shared machine).
+# two wall clocks side by side (a direct but noisier measurement on a shared machine);
+# benchmarks/dynamics_overhead.sh makes that comparison with both runs at the same time.
 #
 # JOBS=N trains N runs at a time, each on one XLA thread (as `simbarl sweep` does); the
 # default JOBS=1 runs them one after another with XLA's own thread pool. Per-run wall

@@ -551,6 +551,90 @@ def results_recency_speed() -> str:
     )
 
 
+DYNAMICS_NORMS = (
+    ("feature norm (sum over layers)", "feature_norm/total"),
+    ("parameter norm", "param_norm/total"),
+    ("gradient norm", "grad_norm/total"),
+    ("effective LR", "elr/total"),
+    ("optimizer step", "step/total"),
+)
+
+
+def results_dynamics() -> str:
+    """``benchmarks/dynamics.sh``: first and last value of each norm, CV of the ELR, overhead."""
+    data, path = _load("dynamics/dynamics.json")
+    configs, meta = data["configs"], data["meta"]
+    presets = [p for p in configs if isinstance(configs[p], dict)]
+    rows = []
+    for net in ("critic", "actor"):
+        for title, m in DYNAMICS_NORMS:
+            rows.append(
+                [f"{net}: {title}, first → last"]
+                + [
+                    f"{configs[p][f'{net}/{m}/first']:.4g} → {configs[p][f'{net}/{m}/last']:.4g}"
+                    for p in presets
+                ]
+            )
+        for title, m in (("effective LR", "elr/total"), ("optimizer step", "step/total")):
+            rows.append(
+                [f"{net}: {title}, coefficient of variation over the second half"]
+                + [f"{configs[p][f'{net}/{m}/cv_second_half']:.3f}" for p in presets]
+            )
+    rows.append(
+        ["evaluation return at the end (mean ± std over seeds)"]
+        + [
+            f"{configs[p]['final_return']:.1f} ± {configs[p]['final_return_std']:.1f}"
+            for p in presets
+        ]
+    )
+    rows.append(
+        ["probe overhead: probe seconds / run wall clock"]
+        + [
+            f"{configs[p]['overhead_pct']:.2f}% ({configs[p]['probe_calls']:.0f} probes, "
+            f"{configs[p]['probe_s']:.0f} s of {configs[p]['wall_s']:.0f} s)"
+            for p in presets
+        ]
+    )
+    head = ["mean over seeds"] + [f"`{p}` ({configs[p]['seeds']:.0f} seeds)" for p in presets]
+    machine = (
+        f"machine: {meta['cpu_count']}-core {meta['machine']}, no GPU, JAX {meta['jax']}, "
+        f"{meta['jobs']} runs at a time on one XLA thread each, measured {meta['date']}"
+    )
+    return (
+        f"{table(head, rows)}\n\n`{meta['env']}`, {meta['steps']:,} env steps, critic width 128, "
+        f"actor width 64. {provenance(path, machine)}"
+    )
+
+
+def results_dynamics_overhead() -> str:
+    """``benchmarks/dynamics_overhead.sh``: the same run with the probe on and off."""
+    data, path = _load("dynamics_overhead/overhead.json")
+    meta = data["meta"]
+    rows = [
+        [
+            f"`{data['preset']}` on `{data['env']}`, {data['steps']:,} env steps",
+            f"{data['wall_on_s']:.0f} s",
+            f"{data['wall_off_s']:.0f} s",
+            f"{data['wall_ratio_on_over_off']:.3f}",
+            f"{data['probe_calls']} probes, {data['probe_s']:.1f} s "
+            f"({100 * data['probe_share_of_wall']:.2f}% of the run; compiling "
+            f"{data['probe_first_s']:.1f} s)",
+        ]
+    ]
+    head = [
+        "run",
+        f"probe every {data['analyze_every']:,}",
+        "probe off",
+        "wall on / off",
+        "the probe's own time",
+    ]
+    machine = (
+        f"machine: {meta['cpu_count']}-core {meta['machine']}, no GPU, JAX {meta['jax']}, "
+        f"both runs at once on one XLA thread each, measured {meta['date']}"
+    )
+    return f"{table(head, rows)}\n\n{provenance(path, machine)}"
+
+
 def figure_sac_family(out: Path) -> list[Path]:
     """Learning curves of ``learning/curves.json`` against the published SimbaV2 curve."""
     from simbarl.analysis import plots
@@ -573,6 +657,16 @@ def figure_sac_family(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(fig, str(out / "sac_family"), formats=("svg",))]
 
 
+def figure_dynamics(out: Path) -> list[Path]:
+    """The training-dynamics figure of the committed ``benchmarks/dynamics.sh`` runs."""
+    from simbarl.analysis import dynamics, plots
+
+    data = json.loads((RESULTS / "dynamics" / "dynamics.json").read_text())
+    runs = [str(RESULTS / "dynamics" / name) for name in data["meta"]["runs"]]
+    plotted = dynamics.series(dynamics.collect(runs))
+    return [Path(p) for p in plots.save(dynamics.figure(plotted), str(out / "dynamics"), ("svg",))]
+
+
 GENERATORS = {
     "config-reference": config_reference,
     "presets": presets_reference,
@@ -588,8 +682,10 @@ GENERATORS = {
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
+    "results-dynamics": results_dynamics,
+    "results-dynamics-overhead": results_dynamics_overhead,
 }
-FIGURES = (figure_sac_family,)
+FIGURES = (figure_sac_family, figure_dynamics)
 
 
 # ------------------------------------------------------------- MkDocs events
