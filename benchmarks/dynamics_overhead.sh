@@ -41,20 +41,19 @@ wait
 import json, os, sys, time
 from pathlib import Path
 
+sys.path.insert(0, "benchmarks")
 from simbarl.train.logger import read_metrics
+from throughput import cpu_name
 
 out, every = Path(sys.argv[1]), int(sys.argv[2])
 on, off = (float((out / f"{n}.seconds").read_text()) for n in ("on", "off"))
 rows = read_metrics(out / "on")
 probes = [r["perf/probe_s"] for r in rows if "perf/probe_s" in r]
 cfg = json.loads((out / "on" / "config.json").read_text())
-model = next(
-    (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"
-)
 import jax
 
 result = {
-    "meta": {"machine": model, "cpu_count": os.cpu_count(), "jax": jax.__version__,
+    "meta": {"machine": cpu_name(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
              "date": time.strftime("%Y-%m-%d")},
     "env": cfg["env"], "preset": cfg["preset"], "steps": cfg["steps"], "analyze_every": every,
     "wall_on_s": on, "wall_off_s": off, "wall_ratio_on_over_off": on / off,

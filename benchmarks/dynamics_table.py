@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
 from simbarl.train.logger import read_metrics
 
@@ -50,14 +50,8 @@ def machine() -> dict:
     """Where the runs were measured: the docs print it beside the table."""
     import jax
 
-    model = ""
-    if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
-        "machine": model or platform.processor() or platform.machine(),
+        "machine": cpu_name(),
         "cpu_count": os.cpu_count(),
         "jobs": int(os.environ.get("JOBS", "1")),
         "jax": jax.__version__,
@@ -67,11 +61,10 @@ def machine() -> dict:
 
 def main(out: str, runs: list[str]) -> None:
     by_config = defaultdict(list)
-    setup = {}
     for run in runs:
         cfg = json.loads((Path(run) / "config.json").read_text())
         by_config[cfg["preset"]].append(run_figures(Path(run)))
-        setup = {"env": cfg["env"], "steps": cfg.get("steps"), "runs": [Path(r).name for r in runs]}
+    setup = {"env": cfg["env"], "steps": cfg["steps"], "runs": [Path(r).name for r in runs]}
     table = {
         preset: {k: float(np.mean([f[k] for f in figs])) for k in figs[0]}
         for preset, figs in by_config.items()

@@ -597,8 +597,8 @@ def results_dynamics() -> str:
     )
     head = ["mean over seeds"] + [f"`{p}` ({configs[p]['seeds']:.0f} seeds)" for p in presets]
     machine = (
-        f"machine: {meta['cpu_count']}-core {meta['machine']}, no GPU, JAX {meta['jax']}, "
-        f"{meta['jobs']} runs at a time on one XLA thread each, measured {meta['date']}"
+        f"{cpu_machine(meta)}, no GPU, {meta['jobs']} runs at a time on one XLA thread each, "
+        f"measured {meta['date']}"
     )
     return (
         f"{table(head, rows)}\n\n`{meta['env']}`, {meta['steps']:,} env steps, critic width 128, "
@@ -629,8 +629,8 @@ def results_dynamics_overhead() -> str:
         "the probe's own time",
     ]
     machine = (
-        f"machine: {meta['cpu_count']}-core {meta['machine']}, no GPU, JAX {meta['jax']}, "
-        f"both runs at once on one XLA thread each, measured {meta['date']}"
+        f"{cpu_machine(meta)}, no GPU, both runs at once on one XLA thread each, "
+        f"measured {meta['date']}"
     )
     return f"{table(head, rows)}\n\n{provenance(path, machine)}"
 
