@@ -114,7 +114,7 @@ def main(out: Path) -> dict:
         "resume_line": resume_line,
         "counts": {
             s: sum(t["state"] == s for t in first) for s in sorted({t["state"] for t in first})
-        },  # noqa: E501
+        },
         # env steps trained, each interrupted trial counted in the trial that resumed it
         "env_steps_trained": sum(t["last_step"] or 0 for t in first if t["state"] != "interrupted"),
         "pruned_at": sorted(t["last_step"] for t in trials if t["state"] == "pruned"),

@@ -29,7 +29,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 FIGURE_DIR = "figures"  # site folder of the figures drawn at build time
 # committed figures published with the site, at results/<path>
-COMMITTED_FIGURES = ("mini_suite/curves.svg", "mini_suite/aggregates.svg")
+COMMITTED_FIGURES = (
+    "mini_suite/curves.svg",
+    "mini_suite/aggregates.svg",
+    "tune_cartpole/study/report/optimization_history.svg",
+)
 
 
 # ---------------------------------------------------------------- provenance
@@ -635,6 +639,79 @@ def results_dynamics_overhead() -> str:
     return f"{table(head, rows)}\n\n{provenance(path, machine)}"
 
 
+TUNE_SHORT = {  # search-space names in the table's header
+    "agent.learning_rate": "lr",
+    "agent.critic.width": "critic width",
+    "agent.critic.num_blocks": "critic blocks",
+    "agent.actor.width": "actor width",
+    "updates_per_step": "UTD",
+    "batch_size": "batch",
+    "agent.tau": "tau",
+    "agent.discount": "discount",
+    "agent.target_entropy_scale": "entropy scale",
+    "agent.g_max": "G_max",
+}
+
+
+def _returns(runs: list[dict]) -> str:
+    finals = [r["final"] for r in runs if r.get("final") is not None]
+    if not finals:
+        return "not run"
+    mean = sum(finals) / len(finals)
+    std = (sum((f - mean) ** 2 for f in finals) / len(finals)) ** 0.5
+    seeds = ", ".join(str(r["seed"]) for r in runs)
+    each = ", ".join(f"{f:.0f}" for f in finals)
+    return f"{mean:.0f} ± {std:.0f} (seeds {seeds}: {each})"
+
+
+def results_tune() -> str:
+    """``benchmarks/tune_cartpole.sh``: the study, its top trials and the confirmation runs."""
+    data, path = _load("tune_cartpole/tune_cartpole.json")
+    meta, counts = data["meta"], data["counts"]
+    walls = [w for w in (data["wall_interrupted_s"], data["wall_resumed_s"]) if w]
+    finished = sum(n for state, n in counts.items() if state != "interrupted")
+    best = data["best"]
+    confirm = data["confirm"]
+    rows = [
+        ["study", f"`{data['preset']}` on `{data['env']}`: {finished} trials of "
+                  f"{data['steps']:,} env steps, {data['sampler']} sampler, {data['pruner']} "
+                  f"pruner, {data['objective']} return"],
+        ["wall clock", f"{sum(walls) / 60:.0f} min: " + " + ".join(
+            f"{w / 60:.0f}" for w in walls) + " min (interrupted, then the same command again)"],
+        ["trials by state", ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))],
+        ["pruned at env step", ", ".join(f"{s:,}" for s in data["pruned_at"]) or "none"],
+        ["env steps trained", f"{data['env_steps_trained']:,} of "
+                              f"{finished * data['steps']:,} without pruning"],
+        ["best trial", "none finished" if best is None else
+                       f"trial {best['number']}: {best['value']:.0f}"],
+        ["best config, other seeds", _returns(confirm.get("best", []))],
+        ["default config", _returns(confirm.get("default", []))],
+    ]  # fmt: skip
+    if data.get("resume_line"):
+        found = data["resume_line"].split(": ", 1)[-1].split(";")[0]
+        rows.insert(2, ["the second session found", found])
+    done = [t for t in data["trials"] if t["state"] == "complete"]
+    done.sort(key=lambda t: t["value"], reverse=True)
+    names = [n for n in TUNE_SHORT if any(n in t["params"] for t in done)]
+    top = table(
+        ["trial", "return"] + [TUNE_SHORT[n] for n in names],
+        [
+            [t["number"], f"{t['value']:.0f}"]
+            + [f"{v:.3g}" if isinstance(v, float) else str(v)
+               for v in (t["params"][n] for n in names)]
+            for t in done[:5]
+        ],
+    )  # fmt: skip
+    machine = (
+        f"{cpu_machine(meta)}, no GPU, {data['workers']} workers on one XLA thread "
+        f"each, measured {meta['date']}"
+    )
+    return (
+        f"{table(['', ''], rows)}\n\nThe five best finished trials:\n\n{top}\n\n"
+        f"{provenance(path, machine)}"
+    )
+
+
 def figure_sac_family(out: Path) -> list[Path]:
     """Learning curves of ``learning/curves.json`` against the published SimbaV2 curve."""
     from simbarl.analysis import plots
@@ -684,6 +761,7 @@ GENERATORS = {
     "results-bf16-learning": results_bf16_learning,
     "results-dynamics": results_dynamics,
     "results-dynamics-overhead": results_dynamics_overhead,
+    "results-tune": results_tune,
 }
 FIGURES = (figure_sac_family, figure_dynamics)
 
