@@ -3,7 +3,10 @@
 # (issue 23): on each task, simbav2-small,
 #   evolve       simbarl evolve, POPULATION members, GENERATIONS x EVO_STEPS each
 #   independent  POPULATION simbarl train runs of the default config, as many steps each
-#   tune         simbarl tune, POPULATION trials of as many steps (median pruning)
+#   tune         simbarl tune, POPULATION trials of as many steps (median pruning),
+#                searching TUNE_SPACE (default benchmarks/tune_space_cpu.json: sizes no
+#                larger than simbav2-small's, so no trial is slower than the other arms;
+#                TUNE_SPACE= searches the built-in space, which reaches width 512, UTD 4)
 # so every arm spends POPULATION x GENERATIONS x EVO_STEPS env steps. Then
 # benchmarks/evolve_table.py writes the table (best and mean final return, env
 # steps spent, wall clock) to $OUT/evolve.json.
@@ -22,6 +25,7 @@ TASKS=${TASKS:-"dmc:cartpole-swingup dmc:cheetah-run"}
 POPULATION=${POPULATION:-4}
 GENERATIONS=${GENERATIONS:-10}
 EVO_STEPS=${EVO_STEPS:-10000}
+TUNE_SPACE=${TUNE_SPACE-benchmarks/tune_space_cpu.json}
 STEPS=$(( GENERATIONS * EVO_STEPS ))
 mkdir -p "$OUT"
 
@@ -49,7 +53,8 @@ for task in $TASKS; do
     --out "$base/independent"
   if "$PY" -c "import optuna" 2>/dev/null; then
     timed "$base/tune" "$SIMBARL" tune --env "$task" --preset simbav2-small \
-      --trials "$POPULATION" --steps "$STEPS" --set eval_every="$EVO_STEPS" --out "$base/tune"
+      --trials "$POPULATION" --steps "$STEPS" --set eval_every="$EVO_STEPS" \
+      ${TUNE_SPACE:+--space "$TUNE_SPACE"} --out "$base/tune"
   else
     echo "optuna is not installed (pip install -e '.[tune]'): the tune arm is left out"
   fi

@@ -10,10 +10,12 @@
 # Resumable: run it again after an interruption and finished runs are skipped.
 # Finished runs can be committed as they are (checkpoints and TensorBoard files are
 # git-ignored under benchmarks/results/), so the benchmark can go on in another checkout.
-# Writes $OUT/results.csv, $OUT/scores.txt and $OUT/scores.json.
+# Writes $OUT/results.csv, $OUT/scores.txt, $OUT/scores.json and, from the finished
+# run directories, $OUT/recency_replay.json (benchmarks/recency_table.py: the docs' table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIMBARL=${SIMBARL:-$( [ -x .venv/bin/simbarl ] && echo .venv/bin/simbarl || echo simbarl )}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 OUT=${OUT:-benchmarks/results/recency_replay}
 start=$(date +%s)
 "$SIMBARL" sweep --tasks dmc:cartpole-swingup dmc:cheetah-run --seeds 3 --steps 100000 \
@@ -23,5 +25,6 @@ start=$(date +%s)
   --set eval_every=20000 --out "$OUT" "$@"
 [[ " $* " == *" --dry-run "* ]] && exit 0
 "$SIMBARL" scores "$OUT/results.csv" --step 100000 --json "$OUT/scores.json" | tee "$OUT/scores.txt"
+"$PY" benchmarks/recency_table.py "$OUT"
 echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc) cores" \
   "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

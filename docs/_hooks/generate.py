@@ -555,6 +555,47 @@ def results_recency_speed() -> str:
     )
 
 
+def results_recency() -> str:
+    """``benchmarks/recency_table.py``: return per evaluation, uniform against recency-weighted."""
+    data, path = _load("recency_replay/recency_replay.json")
+    plan, settings = data["plan"], data["settings"]
+    order = {name: i for i, name in enumerate(plan["settings"])}
+    settings = sorted(settings, key=lambda s: (s["task"], order.get(s["setting"], len(order))))
+    steps = sorted({int(k) for s in settings for k in s["curve"]})
+    rows = []
+    for s in settings:
+        decay = s["recency_decay_steps"]
+        flag = f"`{decay}`" if decay else "0 (uniform)"
+        curve = [s["curve"].get(str(k)) for k in steps]
+        pub = s["published"]
+        rows.append(
+            [f"`{s['task']}`", flag, len(s["seeds"])]
+            + [f"{c['mean']:.0f} ± {c['std']:.0f}" if c else "" for c in curve]
+            + [
+                f"{pub['mean']:.1f} ± {pub['std']:.1f}" if pub else "",
+                f"{s['train_seconds']['mean'] / 60:.0f}",
+            ]
+        )
+    head = ["task", "`--replay.recency-decay-steps`", "seeds"]
+    head += [f"return at {k // 1000}k" for k in steps]
+    head += [f"published SimbaV2 at {steps[-1] // 1000}k", "min per run"]
+    done = {(s["task"], s["setting"], seed) for s in settings for seed in s["seeds"]}
+    planned = [
+        (t, n, seed) for t in plan["tasks"] for n in plan["settings"] for seed in plan["seeds"]
+    ]
+    missing = [p for p in planned if p not in done]
+    status = f"{len(planned) - len(missing)} of the {len(planned)} planned runs"
+    if missing:
+        tasks = sorted({t for t, _, _ in missing})
+        status += f" are in; runs still missing on {', '.join(f'`{t}`' for t in tasks)}"
+    machines = ", ".join(data["meta"]["machines"])
+    return (
+        f"{table(head, rows)}\n\n{status}. Mean ± std over seeds (population); minutes per run "
+        "are training wall clock with two runs sharing the 2 cores. "
+        + provenance(path, f"machine: {machines}, {data['meta']['cpu_count']} cores, no GPU")
+    )
+
+
 DYNAMICS_NORMS = (
     ("feature norm (sum over layers)", "feature_norm/total"),
     ("parameter norm", "param_norm/total"),
@@ -756,6 +797,7 @@ GENERATORS = {
     "results-evolve-vmap": results_evolve_vmap,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
     "results-recency-speed": results_recency_speed,
+    "results-recency": results_recency,
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
