@@ -1,6 +1,5 @@
 """benchmarks/learning.py: finished runs enter curves.json, interrupted ones do not."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -8,16 +7,12 @@ from pathlib import Path
 import pytest
 
 from simbarl.train.results import RunResult
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture
 def learning():
-    spec = importlib.util.spec_from_file_location("learning_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("learning")
 
 
 def fake_train(stop_at: int | None):

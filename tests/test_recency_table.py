@@ -1,21 +1,17 @@
 """benchmarks/recency_table.py: finished runs enter the table, unfinished ones do not,
 and a run summarized before keeps the machine it was recorded on."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recency_table.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture
 def recency_table():
-    spec = importlib.util.spec_from_file_location("recency_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recency_table")
 
 
 def fake_run(out: Path, setting: str, decay: int, seed: int, last: int, final: float) -> None:
