@@ -571,13 +571,14 @@ def results_recency() -> str:
         rows.append(
             [f"`{s['task']}`", flag, len(s["seeds"])]
             + [f"{c['mean']:.0f} ± {c['std']:.0f}" if c else "" for c in curve]
+            + [f"{statistics.fmean(c['mean'] for c in curve if c):.0f}"]
             + [
                 f"{pub['mean']:.1f} ± {pub['std']:.1f}" if pub else "",
                 f"{s['train_seconds']['mean'] / 60:.0f}",
             ]
         )
     head = ["task", "`--replay.recency-decay-steps`", "seeds"]
-    head += [f"return at {k // 1000}k" for k in steps]
+    head += [f"return at {k // 1000}k" for k in steps] + ["mean over the evaluations"]
     head += [f"published SimbaV2 at {steps[-1] // 1000}k", "min per run"]
     done = {(s["task"], s["setting"], seed) for s in settings for seed in s["seeds"]}
     planned = [
