@@ -592,8 +592,8 @@ def results_recency() -> str:
     machines = ", ".join(data["meta"]["machines"])
     return (
         f"{table(head, rows)}\n\n{status}. Mean ± std over seeds (population); minutes per run "
-        "are training wall clock on the shared 2-core CPU: two runs at a time, and more "
-        "processes while a test suite ran beside them (the runs of 34 min and more). "
+        "are training wall clock, two runs at a time; a run that shared the CPU with other "
+        "jobs took longer. "
         + provenance(path, f"machine: {machines}, {data['meta']['cpu_count']} cores, no GPU")
     )
 
