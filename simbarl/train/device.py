@@ -251,9 +251,7 @@ def train_device(
 def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, _ = rd.resolve(cfg)
     if resume is not None:
-        group_dir = locks.hold(resume)
-        cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
-        rd.record_budget(group_dir, cfg)
+        group_dir, cfg = rd.reopen(resume, cfg, locks.hold)
     task = load_device_task(cfg.env, cfg.mjx_impl)
     seeds = Seeds(cfg.vmap_seeds)
     agent, begin, chunk, evaluate = device_fns(_cache_key(cfg), cfg.vmap_seeds)
@@ -274,14 +272,10 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | N
     for scfg in seat_cfgs:
         learner, loop = start(agent, cfg, scfg.seed, warm=resume is None)
         if resume is not None:  # keep the ring's geometry even if --steps changed
-            seat_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
-            capacity = read_meta(seat_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
+            run_dir = rd.reopen_seat(group_dir, scfg, cfg.vmap_seeds, locks.hold)
+            capacity = read_meta(run_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
         buffer = init_replay(capacity, task.obs_dim, task.action_dim, r.prioritized, r.obs_dtype)
         if resume is not None:
-            run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
-            if cfg.vmap_seeds > 1:
-                rd.check_resumable(locks.hold(run_dir), scfg)
-                rd.record_budget(run_dir, scfg)
             learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
             buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
         else:

@@ -57,9 +57,7 @@ def train_host(
 def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
     cfg, task = rd.resolve(cfg)
     if resume is not None:
-        group_dir = locks.hold(resume)
-        cfg = rd.check_resumable(group_dir, dataclasses.replace(cfg, run_dir=str(group_dir)))
-        rd.record_budget(group_dir, cfg)
+        group_dir, cfg = rd.reopen(resume, cfg, locks.hold)
     else:
         group_dir = rd.create(cfg, locks.hold) if cfg.vmap_seeds > 1 else None
     seeds = Seeds(cfg.vmap_seeds)
@@ -85,10 +83,7 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | Non
             capacity, task.obs_dim, task.action_dim, cfg.replay.prioritized, cfg.replay.obs_dtype
         )
         if resume is not None:
-            run_dir = Path(scfg.run_dir) if cfg.vmap_seeds > 1 else group_dir
-            if cfg.vmap_seeds > 1:
-                rd.check_resumable(locks.hold(run_dir), scfg)
-                rd.record_budget(run_dir, scfg)
+            run_dir = rd.reopen_seat(group_dir, scfg, cfg.vmap_seeds, locks.hold)
             learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
         else:
             run_dir = rd.create(scfg, locks.hold)

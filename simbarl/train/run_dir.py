@@ -280,3 +280,20 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
             + "\n  ".join(lines)
         )
     return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUME_OVERRIDES})
+
+
+def reopen(resume: str | Path, cfg: TrainConfig, hold) -> tuple[Path, TrainConfig]:
+    """Lock the run directory ``resume`` (``RunLocks.hold``) and return it with the config
+    it continues under, after ``check_resumable``; a new ``--steps`` becomes its budget."""
+    run_dir = hold(resume)
+    cfg = check_resumable(run_dir, dataclasses.replace(cfg, run_dir=str(run_dir)))
+    record_budget(run_dir, cfg)
+    return run_dir, cfg
+
+
+def reopen_seat(group_dir: Path, scfg: TrainConfig, vmap_seeds: int, hold) -> Path:
+    """The directory seed config ``scfg`` of a resumed run continues in: the run's own,
+    or with ``--vmap-seeds`` its ``seed<k>`` directory, locked and checked like the run's."""
+    if vmap_seeds == 1:
+        return group_dir
+    return reopen(scfg.run_dir, scfg, hold)[0]
