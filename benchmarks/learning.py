@@ -24,6 +24,10 @@ learning-rate schedule, stays ``--steps``); the same command with a larger
 run at U env steps and counts it as finished there, its learning-rate schedule still
 spanning ``--steps``: ``--steps 1000000 --until 100000`` is the published protocol
 (a 1M budget) read at 100k, as the published curves are (runs labelled PRESET-budgetN).
+
+Beside each seed's curve, ``curves.json`` keeps the run's training wall clock to its
+end (``runs``: the logged intervals summed, so pieces add up and pauses do not count)
+and the CPU and date of the invocation that finished it.
 """
 
 from __future__ import annotations
@@ -42,8 +46,11 @@ from simbarl.files import atomic_open
 from simbarl.reference import published_curve
 from simbarl.sweep.spec import apply_overrides
 from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.train.logger import read_metrics, training_seconds
 from simbarl.train.run import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from throughput import cpu_name  # noqa: E402
 
 
 def run_one(cfg, run_dir: Path, until: int | None = None) -> list[tuple[int, float]] | None:
@@ -99,9 +106,8 @@ def report(task: str, algo: str, preset_name: str, rows: list) -> None:
         print(f"{r['env_step']:>9} {r['mean']:>8.1f} +- {r['std']:<5.1f} {pub_s:>16}")
 
 
-def _earlier(path: Path, preset_name: str, steps: int, overrides: list[str] = ()) -> dict:
-    """The per-seed curves of an earlier ``curves.json`` with the same preset and budget,
-    so runs made by separate invocations (one algorithm or seed at a time) add up."""
+def _matching(path: Path, preset_name: str, steps: int, overrides: list[str] = ()) -> dict:
+    """An earlier ``curves.json`` made with the same preset, budget and overrides, or {}."""
     if not path.is_file():
         return {}
     old = json.loads(path.read_text())
@@ -109,9 +115,22 @@ def _earlier(path: Path, preset_name: str, steps: int, overrides: list[str] = ()
         return {}
     if old.get("overrides", []) != list(overrides):
         return {}
+    return old
+
+
+def _earlier(path: Path, preset_name: str, steps: int, overrides: list[str] = ()) -> dict:
+    """The per-seed curves of an earlier ``curves.json`` with the same preset and budget,
+    so runs made by separate invocations (one algorithm or seed at a time) add up."""
+    return _per_seed(_matching(path, preset_name, steps, overrides))
+
+
+def _per_seed(old: dict, field: str = "per_seed") -> dict:
+    """``{task: {algo: {seed: value}}}`` of an earlier ``curves.json``'s ``field``: the
+    curves (as lists of ``(env_step, return)``) or the ``runs`` (wall clock, machine)."""
+    value = (lambda v: [tuple(p) for p in v]) if field == "per_seed" else dict
     return {
         task: {
-            algo: {int(k): [tuple(p) for p in v] for k, v in entry["per_seed"].items()}
+            algo: {int(k): value(v) for k, v in entry.get(field, {}).items()}
             for algo, entry in by_algo.items()
         }
         for task, by_algo in old.get("tasks", {}).items()
@@ -149,6 +168,7 @@ def main() -> None:
 
     out = Path(args.out)
     ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run
+    runs: dict = {}  # their wall clock, and the machine where this invocation finished one
     started = time.time()
     for task in args.tasks:
         for algo in args.algos:
@@ -168,6 +188,7 @@ def main() -> None:
                 prefix = "" if algo == "sac" else f"{algo}-"
                 run_dir = out / task.replace(":", "-") / f"{prefix}{label}-seed{seed}"
                 t0 = time.time()
+                before = max((r["env_step"] for r in read_metrics(run_dir)), default=0)
                 curve = run_one(cfg, run_dir, args.until)
                 if curve is None:
                     print(
@@ -178,13 +199,17 @@ def main() -> None:
                     )
                     sys.exit(130)
                 ours.setdefault(task, {}).setdefault(algo, {})[seed] = curve
+                info = {"train_seconds": round(training_seconds(read_metrics(run_dir), end), 1)}
+                if before < end:  # finished here, not only read back
+                    info.update(machine=cpu_name(), date=time.strftime("%Y-%m-%d"))
+                runs.setdefault(task, {}).setdefault(algo, {})[seed] = info
                 print(
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",
                     flush=True,
                 )
-                summary = write_curves(out, label, end, ours, time.time() - started, args.set)
+                summary = write_curves(out, label, end, ours, time.time() - started, args.set, runs)
     if not ours:  # nothing ran: rewrite the summary of what is there
-        summary = write_curves(out, label, end, ours, time.time() - started, args.set)
+        summary = write_curves(out, label, end, ours, time.time() - started, args.set, runs)
     for task, entry in summary["tasks"].items():
         for algo, by_algo in entry.items():
             report(task, algo, label, by_algo["curve"])
@@ -205,18 +230,31 @@ def with_width(cfg, width: int | None):
 
 
 def write_curves(
-    out: Path, preset_name: str, steps: int, ours: dict, wall_s: float, overrides=()
+    out: Path,
+    preset_name: str,
+    steps: int,
+    ours: dict,
+    wall_s: float,
+    overrides=(),
+    runs: dict | None = None,
 ) -> dict:
-    """Merge ``ours`` into ``out/curves.json`` as it is on disk now and write it atomically.
+    """Merge ``ours`` (and ``runs``, their wall clock and machine) into ``out/curves.json``
+    as it is on disk now and write it atomically.
 
     Re-reading before each write lets several invocations (one per algorithm or seed, run
     side by side) share one file, and writing after each run keeps finished runs when a
     later one is interrupted."""
     path = out / "curves.json"
-    curves = _earlier(path, preset_name, steps, overrides)
+    old = _matching(path, preset_name, steps, overrides)
+    curves, infos = _per_seed(old), _per_seed(old, "runs")
     for task, by_algo in ours.items():
         for algo, by_seed in by_algo.items():
             curves.setdefault(task, {}).setdefault(algo, {}).update(by_seed)
+    for task, by_algo in (runs or {}).items():
+        for algo, by_seed in by_algo.items():
+            kept = infos.setdefault(task, {}).setdefault(algo, {})
+            for seed, info in by_seed.items():  # a run only read back keeps its machine
+                kept[seed] = {**kept.get(seed, {}), **info}
     summary = {
         "preset": preset_name,
         "algos": sorted({a for by_algo in curves.values() for a in by_algo}),
@@ -232,6 +270,11 @@ def write_curves(
             summary["tasks"].setdefault(task, {})[algo] = {
                 "curve": curve_rows(by_seed, published),
                 "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
+                "runs": {
+                    str(k): v
+                    for k, v in sorted(infos.get(task, {}).get(algo, {}).items())
+                    if k in by_seed
+                },
             }
     with atomic_open(path) as f:
         f.write(json.dumps(summary, indent=2))

@@ -30,7 +30,7 @@ from throughput import cpu_name  # noqa: E402
 
 from simbarl.hpo.objective import eval_returns  # noqa: E402
 from simbarl.reference import published_curve  # noqa: E402
-from simbarl.train.logger import read_metrics  # noqa: E402
+from simbarl.train.logger import read_metrics, training_seconds  # noqa: E402
 
 NAME = "recency_replay.json"
 # what benchmarks/recency_replay.sh runs: the table says which of these are still missing
@@ -49,12 +49,6 @@ def _run(run_dir: Path) -> dict | None:
     if config["steps"] not in evals:
         return None
     train = [r for r in rows if "perf/env_steps_per_s" in r]
-    wall, last = 0.0, 0
-    for r in train:  # each row's rate covers the env steps since the row before it
-        step, sps = int(r["env_step"]), r["perf/env_steps_per_s"]
-        if step > last and sps > 0:
-            wall += (step - last) / sps
-        last = step
     return {
         "seed": config["seed"],
         "env": config["env"],
@@ -63,7 +57,7 @@ def _run(run_dir: Path) -> dict | None:
         "recency_min_weight": config["replay"]["recency_min_weight"],
         "evaluations": {str(s): v for s, v in sorted(evals.items())},
         "final": evals[config["steps"]],
-        "train_seconds": round(wall, 1),
+        "train_seconds": round(training_seconds(rows), 1),
         "updates_per_s": statistics.median(r["perf/updates_per_s"] for r in train[1:] or train),
     }
 

@@ -24,7 +24,9 @@ def fake_train(stop_at: int | None):
         run_dir.mkdir(parents=True, exist_ok=True)
         last = cfg.steps if stop_at is None else stop_at
         rows = [{"env_step": s, "eval/return": float(s)} for s in range(10, last + 1, 10)]
-        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        perf = [{"env_step": s, "perf/env_steps_per_s": 5.0} for s in range(10, last + 1, 10)]
+        lines = [json.dumps(r) + "\n" for pair in zip(perf, rows) for r in pair]
+        (run_dir / "metrics.jsonl").write_text("".join(lines))
         return RunResult(
             run_dir,
             last,
@@ -60,6 +62,20 @@ def test_a_finished_run_enters_curves_json(learning, monkeypatch, tmp_path):
         [20, 20.0],
         [30, 30.0],
     ]
+
+
+def test_curves_json_keeps_each_runs_wall_clock_and_machine(learning, monkeypatch, tmp_path):
+    monkeypatch.setattr(learning, "train", fake_train(stop_at=None))
+    monkeypatch.setattr(learning, "cpu_name", lambda: "first CPU")
+    run_main(learning, monkeypatch, tmp_path, seed=0)
+    (tmp_path / "Pendulum-v1" / "simbav2-small-seed0" / "checkpoint.npz").write_bytes(b"")
+    monkeypatch.setattr(learning, "cpu_name", lambda: "second CPU")
+    run_main(learning, monkeypatch, tmp_path, seed=0)  # finished: only read back
+    run_main(learning, monkeypatch, tmp_path, seed=1)
+    runs = json.loads((tmp_path / "curves.json").read_text())["tasks"]["Pendulum-v1"]["sac"]
+    runs = runs["runs"]
+    assert runs["0"]["train_seconds"] == 6.0  # 30 env steps logged at 5 per s
+    assert (runs["0"]["machine"], runs["1"]["machine"]) == ("first CPU", "second CPU")
 
 
 def test_an_interrupted_run_stays_out_of_curves_json(learning, monkeypatch, tmp_path, capsys):

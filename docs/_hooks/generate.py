@@ -598,6 +598,65 @@ def results_recency() -> str:
     )
 
 
+# The protocol guide's table (issue 26): task, widths (critic / actor), seeds planned,
+# and the benchmarks/learning.py output it is read from (missing: still to run).
+PROTOCOL_ROWS = (
+    ("HalfCheetah-v4", "128 / 64", 3, "learning/curves.json"),
+    ("dmc:walker-walk", "512 / 128", 2, "full-size/curves.json"),
+    ("dmc:walker-walk", "256 / 64", 1, "width/w256/curves.json"),
+    ("dmc:walker-walk", "128 / 32", 1, "width/w128/curves.json"),
+)
+
+
+def results_protocol() -> str:
+    """Return at 100k on the published protocol, by width, from ``learning.py`` curves."""
+    head = ["task", "width (critic / actor)", "seeds", "return at 100k (per seed)"]
+    head += ["published SimbaV2, full size", "training wall clock per run"]
+    rows, sources, machines = [], [], set()
+    for task, width, planned, name in PROTOCOL_ROWS:
+        path = RESULTS / name
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        sac = data.get("tasks", {}).get(task, {}).get("sac")
+        end = data.get("steps")
+        curves = (sac or {}).get("per_seed", {}).values()
+        values = [r for r in (dict(map(tuple, c)).get(end) for c in curves) if r is not None]
+        if not values:
+            rows.append([f"`{task}`", width, f"0 of {planned}", "to run",
+                         _published(task, 100_000), ""])  # fmt: skip
+            continue
+        sources.append(path)
+        runs = sac.get("runs", {})
+        machines |= {r["machine"] for r in runs.values() if "machine" in r}
+        walls = [r["train_seconds"] for r in runs.values() if "train_seconds" in r]
+        per_seed = ", ".join(f"{v:,.0f}" for v in values)
+        mean = f"{statistics.fmean(values):,.1f} ± {statistics.pstdev(values):,.1f}"
+        cell = f"{mean} ({per_seed})" if len(values) > 1 else per_seed
+        rows.append([
+            f"`{task}`", f"{width} (`{data['preset']}`)", f"{len(values)} of {planned}", cell,
+            _published(task, 100_000),
+            f"{statistics.fmean(walls) / 60:.0f} min" if walls else "not recorded",
+        ])  # fmt: skip
+    mini = json.loads((RESULTS / "mini_suite" / "scores.json").read_text())
+    for t in mini["tasks"]:
+        if t["task"] == "dmc:walker-walk":
+            rows.append([
+                "`dmc:walker-walk`, for reference", "128 / 64 (`simbav2-small`, 100k budget)",
+                t["seeds"], f"{t['mean']:,.1f} ± {t['std']:,.1f}", _published(t["task"], 100_000),
+                "",
+            ])  # fmt: skip
+    sources.append(RESULTS / "mini_suite" / "scores.json")
+    where = ", ".join(sorted(machines)) or "the project's 2-core x86_64 CPU"
+    return (
+        f"{table(head, rows)}\n\nMean ± std over seeds (population). The wall clock is the "
+        "training time logged by the runs (pieces added up), two runs at a time on a 2-core "
+        "CPU unless said otherwise. "
+        + " ".join(
+            provenance(p, f"machine: {where}, no GPU" if i == 0 else None)
+            for i, p in enumerate(sources)
+        )  # fmt: skip
+    )
+
+
 DYNAMICS_NORMS = (
     ("feature norm (sum over layers)", "feature_norm/total"),
     ("parameter norm", "param_norm/total"),
@@ -800,6 +859,7 @@ GENERATORS = {
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
     "results-recency-speed": results_recency_speed,
     "results-recency": results_recency,
+    "results-protocol": results_protocol,
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,

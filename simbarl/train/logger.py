@@ -66,3 +66,20 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     """The rows of a run's ``metrics.jsonl`` ([] without one), skipping damaged lines."""
     path = Path(run_dir) / "metrics.jsonl"
     return _rows(path) if path.is_file() else []
+
+
+def training_seconds(rows: list[dict], until: int | None = None) -> float:
+    """A run's training wall clock from its ``metrics.jsonl`` rows (up to env step
+    ``until``): each training row's rate covers the env steps since the row before it,
+    so the downtime of an interruption, and evaluation time, are not counted."""
+    wall, last = 0.0, 0
+    for r in rows:
+        if "perf/env_steps_per_s" not in r:
+            continue
+        step, sps = int(r["env_step"]), r["perf/env_steps_per_s"]
+        if until is not None and step > until:
+            break
+        if step > last and sps > 0:
+            wall += (step - last) / sps
+        last = step
+    return wall
