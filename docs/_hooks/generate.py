@@ -585,10 +585,10 @@ def results_recency() -> str:
         (t, n, seed) for t in plan["tasks"] for n in plan["settings"] for seed in plan["seeds"]
     ]
     missing = [p for p in planned if p not in done]
-    status = f"{len(planned) - len(missing)} of the {len(planned)} planned runs"
+    status = f"{len(planned) - len(missing)} of the {len(planned)} planned runs are in"
     if missing:
         tasks = sorted({t for t, _, _ in missing})
-        status += f" are in; runs still missing on {', '.join(f'`{t}`' for t in tasks)}"
+        status += f"; runs still missing on {', '.join(f'`{t}`' for t in tasks)}"
     machines = ", ".join(data["meta"]["machines"])
     return (
         f"{table(head, rows)}\n\n{status}. Mean ± std over seeds (population); minutes per run "
