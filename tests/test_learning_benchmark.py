@@ -25,7 +25,7 @@ def fake_train(stop_at: int | None):
         last = cfg.steps if stop_at is None else stop_at
         rows = [{"env_step": s, "eval/return": float(s)} for s in range(10, last + 1, 10)]
         perf = [{"env_step": s, "perf/env_steps_per_s": 5.0} for s in range(10, last + 1, 10)]
-        lines = [json.dumps(r) + "\n" for pair in zip(perf, rows) for r in pair]
+        lines = [json.dumps(r) + "\n" for pair in zip(perf, rows, strict=True) for r in pair]
         (run_dir / "metrics.jsonl").write_text("".join(lines))
         return RunResult(
             run_dir,
