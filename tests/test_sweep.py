@@ -239,6 +239,31 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     assert len(read_csv(out / "results.csv")) == 4  # the pruned run's results stay
 
 
+def test_until_ends_runs_early_on_the_budgets_schedule_and_a_later_sweep_continues(
+    tmp_path, shared_cache, capsys
+):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--tasks", "Pendulum-v1", "--seeds", "1", "--out", str(out)]
+    argv += ["--workers", "1", "--set", *TINY]  # a 400-step budget
+    assert main([*argv, "--until", "800"]) == 2  # past the budget: refused before any run
+    assert "--until 800 is past the budget" in capsys.readouterr().err
+    assert not out.exists()
+
+    assert main([*argv, "--until", "200"]) == 0
+    run_dir = out / "Pendulum-v1" / "simbav2-small" / "seed0"
+    assert _count_eval_steps(run_dir) == [200]
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["steps"] == 400  # the schedule still spans the budget
+    assert {r["env_step"] for r in read_csv(out / "results.csv")} == {200}
+    assert "0 finished, 0 to resume, 1 new" in capsys.readouterr().out
+    assert main([*argv, "--until", "200"]) == 0  # finished at its end: nothing runs
+    assert "1 finished, 0 to resume, 0 new" in capsys.readouterr().out
+
+    assert main(argv) == 0  # the same sweep without --until continues to the budget
+    assert _count_eval_steps(run_dir) == [200, 400]
+    assert {r["env_step"] for r in read_csv(out / "results.csv")} == {200, 400}
+
+
 def test_results_csv_holds_each_finished_run_even_if_the_sweep_dies(tmp_path, monkeypatch):
     out = tmp_path / "sweep"
     row = {

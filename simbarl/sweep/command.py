@@ -26,6 +26,8 @@ examples:
   simbarl sweep --tasks HalfCheetah-v4 dmc:cheetah-run --config simbav2-small \\
       --config td3=simbav2-small:algo=td3 --seeds 5 --out runs/algos
   simbarl sweep --tasks all --seeds 10 --config simbav2 --backend ray --address auto
+  simbarl sweep --tasks dmc-em --seeds 3 --config simbav2-small --steps 1000000 \
+      --until 100000    # the published 1M-step schedule, read at 100k
 
 tasks: a group (mujoco, dmc-em, dmc-hard, myosuite, humanoid_bench), a suite (dmc),
 'all', or task ids (any id simbarl train takes); suites not installed are skipped.
@@ -58,6 +60,16 @@ def _sweep_parser() -> argparse.ArgumentParser:
         help="fields set in every config, e.g. eval_every=20000 agent.critic.width=256",
     )
     p.add_argument("--steps", type=int, default=None, help="env-step budget of every run")
+    p.add_argument(
+        "--until",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="end every run at this env step and count it finished there; the "
+        "learning-rate schedule still spans --steps (--steps 1000000 --until 100000: "
+        "the published protocol read at 100k; the same sweep without --until later "
+        "continues the runs to the budget)",
+    )
     p.add_argument("--out", default="runs/sweep", help="sweep directory (default runs/sweep)")
     p.add_argument("--backend", choices=("local", "ray"), default="local")
     p.add_argument(
@@ -100,10 +112,19 @@ def sweep_cli(argv: list[str]) -> int:
         p.error("--seeds must be at least 1")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
+    if args.until is not None and args.until < 1:
+        p.error("--until must be positive")
     common = [*args.set, *([f"steps={args.steps}"] if args.steps else [])]
+    common += [f"pause_at={args.until}"] if args.until else []
     try:
         tasks, skipped = resolve_tasks(args.tasks)
         configs = [parse_config(c, common) for c in args.config or ["simbav2-small"]]
+        for label, d in configs:
+            if args.until and args.until > d["steps"]:
+                raise ValueError(
+                    f"--until {args.until:,} is past the budget of config {label!r} "
+                    f"({d['steps']:,} env steps): give --steps at least {args.until:,}"
+                )
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         specs = _mark_restarts(expand(tasks, configs, seeds, args.out), args.restart)
     except ValueError as e:

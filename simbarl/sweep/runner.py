@@ -48,9 +48,17 @@ def logged_step(run_dir: str | Path) -> int | None:
     return max(steps, default=None)
 
 
+def end_step(config: dict) -> int:
+    """Where a sweep run ends: its ``pause_at`` (``simbarl sweep --until``) if set, else
+    its budget. The learning-rate schedule spans the budget either way, so ``--steps
+    1000000 --until 100000`` reads the published protocol at 100k."""
+    pause = config.get("pause_at")
+    return min(pause, config["steps"]) if pause else config["steps"]
+
+
 def status(spec: RunSpec) -> str:
-    """``done`` (budget reached), ``resume`` (has a checkpoint), ``new``, ``running``
-    (another live process holds its lock) or ``kept`` (it has evaluations but no
+    """``done`` (its end, ``end_step``, reached), ``resume`` (has a checkpoint), ``new``,
+    ``running`` (another live process holds its lock) or ``kept`` (it has evaluations but no
     readable checkpoint to continue from: only ``--restart`` starts it over).
 
     A run whose checkpoint was deleted after it finished (it holds the replay
@@ -65,10 +73,10 @@ def status(spec: RunSpec) -> str:
         logged = logged_step(spec.run_dir)
         if logged is None:
             return "restart" if spec.restart else "new"
-        if logged >= spec.config["steps"]:
+        if logged >= end_step(spec.config):
             return "done"
         return "restart" if spec.restart else "kept"
-    return "done" if step >= spec.config["steps"] else "resume"
+    return "done" if step >= end_step(spec.config) else "resume"
 
 
 def explain(spec: RunSpec, state: str) -> str:
@@ -81,13 +89,13 @@ def explain(spec: RunSpec, state: str) -> str:
     ckpt = Path(spec.run_dir) / rd.CHECKPOINT_FILE
     why = "its checkpoint is damaged" if ckpt.exists() else "no checkpoint to extend"
     return (
-        f"stopped at {logged:,} of {spec.config['steps']:,} env steps, {why}: rerun "
+        f"stopped at {logged:,} of {end_step(spec.config):,} env steps, {why}: rerun "
         f"with --restart {spec.run_dir} to train it again from zero, or leave it"
     )
 
 
 def eval_rows(spec: RunSpec) -> list[dict]:
-    """The run's evaluations as rows of the published layout."""
+    """The run's evaluations up to its end (``end_step``) as rows of the published layout."""
     from simbarl.train.logger import read_metrics
 
     path = Path(spec.run_dir) / "metrics.jsonl"
@@ -103,6 +111,7 @@ def eval_rows(spec: RunSpec) -> list[dict]:
             "seed": spec.seed,
         }
         for r in read_metrics(spec.run_dir)
+        if r["env_step"] <= end_step(spec.config)
         for key, metric in (("eval/return", "avg_return"), ("eval/success", "avg_success"))
         if key in r
     ]
@@ -124,7 +133,8 @@ def run(spec: RunSpec) -> str:
         # "new": died before its first evaluation, nothing to keep; "restart": asked for
         shutil.rmtree(run_dir)
     result = train(cfg, resume=run_dir if state == "resume" else None)
-    return "interrupted" if result.interrupted else "done"
+    stopped_early = result.interrupted and result.env_step < end_step(spec.config)
+    return "interrupted" if stopped_early else "done"
 
 
 def _die_with_parent() -> None:
