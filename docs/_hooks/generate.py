@@ -605,6 +605,7 @@ PROTOCOL_ROWS = (
     ("dmc:walker-walk", "512 / 128", 2, "full-size/curves.json"),
     ("dmc:walker-walk", "256 / 64", 1, "width/w256/curves.json"),
     ("dmc:walker-walk", "128 / 32", 1, "width/w128/curves.json"),
+    ("dmc:walker-walk", "128 / 64", 3, "width/small-budget1m/curves.json"),
 )
 
 
@@ -654,6 +655,67 @@ def results_protocol() -> str:
             provenance(p, f"machine: {where}, no GPU" if i == 0 else None)
             for i, p in enumerate(sources)
         )  # fmt: skip
+    )
+
+
+def _learning_rate_at(task: str, budget: int, env_step: int) -> float:
+    """``simbav2-small``'s learning rate at ``env_step`` of a ``budget``-step run on ``task``,
+    as ``build_agent`` schedules it (linear over the updates after the warm-up)."""
+    from simbarl.config import preset
+    from simbarl.train import run_dir as rd
+    from simbarl.train.learner import iterations_for
+
+    cfg, _ = rd.resolve(dataclasses.replace(preset("simbav2-small"), env=task, steps=budget))
+    warmup = -(-cfg.warmup_steps // cfg.num_envs)
+    iterations = env_step // (cfg.action_repeat * cfg.num_envs)
+    total = max(iterations_for(cfg) - warmup, 1) * cfg.agent.learning_rate_decay
+    done = min(max(iterations - warmup, 0) / total, 1.0)
+    a = cfg.agent
+    return a.learning_rate + (a.learning_rate_end - a.learning_rate) * done
+
+
+def results_schedule() -> str:
+    """``simbav2-small`` on walker-walk at every evaluation: the mini suite's 100k budget
+    against the published 1M budget read at 100k (same preset, task and seeds)."""
+    from simbarl.sweep.results import read_csv
+
+    task = "dmc:walker-walk"
+    short_path = RESULTS / "mini_suite" / "results.csv"
+    short: dict[int, dict[int, float]] = {}
+    for r in read_csv(short_path):
+        if r["task"] == task and r["metric"] == "avg_return":
+            short.setdefault(int(r["env_step"]), {})[int(r["seed"])] = float(r["value"])
+    long_data, long_path = _load("width/small-budget1m/curves.json")
+    per_seed = long_data["tasks"][task]["sac"]["per_seed"]
+    long: dict[int, dict[int, float]] = {}
+    for seed, curve in per_seed.items():
+        for step, value in curve:
+            long.setdefault(int(step), {})[int(seed)] = value
+    seeds = sorted(set(map(int, per_seed)))
+
+    def cell(by_seed: dict[int, float]) -> str:
+        values = [by_seed[s] for s in seeds if s in by_seed]
+        if len(values) < len(seeds):
+            return ""
+        each = ", ".join(f"{v:,.0f}" for v in values)
+        return f"{statistics.fmean(values):,.0f} ± {statistics.pstdev(values):,.0f} ({each})"
+
+    head = ["env steps", "learning rate, 100k budget", "100k budget (mini suite)"]
+    head += ["learning rate, 1M budget", "1M budget, read at 100k"]
+    rows = []
+    for step in sorted(set(short) & set(long)):
+        rows.append([
+            f"{step:,}", f"{_learning_rate_at(task, 100_000, step):.1e}", cell(short[step]),
+            f"{_learning_rate_at(task, 1_000_000, step):.1e}", cell(long[step]),
+        ])  # fmt: skip
+    return (
+        f"{table(head, rows)}\n\n`simbav2-small` (critic 128, actor 64) on `{task}`, "
+        f"seeds {', '.join(map(str, seeds))}: mean ± std over seeds (population), then each "
+        "seed. The learning rate decays linearly from 1e-4 to 5e-5 over the updates of the "
+        "budget after the warm-up. "
+        + provenance(short_path)
+        + " "
+        + provenance(long_path, "machine: the project's 2-core x86_64 CPU, no GPU")
     )
 
 
@@ -860,6 +922,7 @@ GENERATORS = {
     "results-recency-speed": results_recency_speed,
     "results-recency": results_recency,
     "results-protocol": results_protocol,
+    "results-schedule": results_schedule,
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
