@@ -26,7 +26,7 @@ examples:
   simbarl sweep --tasks HalfCheetah-v4 dmc:cheetah-run --config simbav2-small \\
       --config td3=simbav2-small:algo=td3 --seeds 5 --out runs/algos
   simbarl sweep --tasks all --seeds 10 --config simbav2 --backend ray --address auto
-  simbarl sweep --tasks dmc-em --seeds 3 --config simbav2-small --steps 1000000 \
+  simbarl sweep --tasks dmc-em --seeds 3 --config simbav2-small --steps 1000000 \\
       --until 100000    # the published 1M-step schedule, read at 100k
 
 tasks: a group (mujoco, dmc-em, dmc-hard, myosuite, humanoid_bench), a suite (dmc),
