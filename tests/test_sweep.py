@@ -53,6 +53,10 @@ def test_parse_config_labels_overrides_and_errors(tmp_path):
     label, d = parse_config(f"{path}:updates_per_step=1")
     assert d["agent"]["critic"]["width"] == 256 and d["agent"]["actor"]["width"] == 64
     assert d["updates_per_step"] == 1 and d["preset"] == "simbav2-small"
+    # A run's config.json names the --pause-at it was trained with: a sweep does not end there.
+    path.write_text(json.dumps({"preset": "simbav2-small", "pause_at": 5000}))
+    assert parse_config(str(path))[1]["pause_at"] is None
+    assert parse_config(str(path), ["pause_at=300"])[1]["pause_at"] == 300  # --until
     with pytest.raises(ValueError, match="unknown config field 'agent.critic.widht'"):
         parse_config("simbav2:agent.critic.widht=3")
     with pytest.raises(ValueError, match="neither a preset"):

@@ -79,6 +79,9 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
         d = rd.config_to_dict(preset(base))
     elif base.endswith(".json") and Path(base).is_file():
         given = json.loads(Path(base).read_text())
+        # A run's config.json keeps the --pause-at it was trained with; in a sweep that
+        # would end every run there (``runner.end_step``): only --until sets it.
+        given.pop("pause_at", None)
         d = _merge(rd.config_to_dict(preset(given.get("preset", "simbav2"))), given)
     else:
         raise ValueError(
