@@ -659,19 +659,24 @@ def results_protocol() -> str:
 
 
 def _learning_rate_at(task: str, budget: int, env_step: int) -> float:
-    """``simbav2-small``'s learning rate at ``env_step`` of a ``budget``-step run on ``task``,
-    as ``build_agent`` schedules it (linear over the updates after the warm-up)."""
+    """``simbav2-small``'s learning rate at ``env_step`` of a ``budget``-step run on
+    ``task``: the agent's own schedule at the updates made by then."""
+    from simbarl.agents.common import lr_schedule
     from simbarl.config import preset
     from simbarl.train import run_dir as rd
-    from simbarl.train.learner import iterations_for
+    from simbarl.train.learner import iterations_for, updates_after, warmup_iterations
 
     cfg, _ = rd.resolve(dataclasses.replace(preset("simbav2-small"), env=task, steps=budget))
-    warmup = -(-cfg.warmup_steps // cfg.num_envs)
-    iterations = env_step // (cfg.action_repeat * cfg.num_envs)
-    total = max(iterations_for(cfg) - warmup, 1) * cfg.agent.learning_rate_decay
-    done = min(max(iterations - warmup, 0) / total, 1.0)
     a = cfg.agent
-    return a.learning_rate + (a.learning_rate_end - a.learning_rate) * done
+    schedule = lr_schedule(
+        a.learning_rate,
+        a.learning_rate_end,
+        updates_after(cfg, iterations_for(cfg)),
+        a.learning_rate_decay,
+    )
+    iterations = env_step // (cfg.num_envs * cfg.action_repeat)
+    done = updates_after(cfg, iterations) if iterations > warmup_iterations(cfg) else 0
+    return float(schedule(done))
 
 
 def results_schedule() -> str:

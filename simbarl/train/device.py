@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from functools import partial
 from pathlib import Path
@@ -46,7 +45,7 @@ from simbarl.train import run_dir as rd
 from simbarl.train.checkpoint import read_meta
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.finite import check_finite
-from simbarl.train.learner import build_agent, iterations_for, normalization
+from simbarl.train.learner import build_agent, iterations_for, normalization, warmup_iterations
 from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
@@ -265,7 +264,7 @@ def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | N
         check_replay_fits(nbytes, copies=cfg.vmap_seeds)
         group_dir = rd.create(cfg, locks.hold) if cfg.vmap_seeds > 1 else None
     seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
-    warm_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+    warm_iters = warmup_iterations(cfg)
 
     seats, parts = [], []
     dataset = dataset_buffer(cfg, task.obs_dim, task.action_dim)  # copied per seed

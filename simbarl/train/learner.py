@@ -24,21 +24,31 @@ from simbarl.train.step import Normalization
 
 def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
     """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``)."""
-    iterations = iterations_for(cfg)
-    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
     return ALGORITHMS[cfg.algo](
         cfg.agent,
         obs_dim,
         action_dim,
         discount=cfg.agent.discount,
         num_critics=rd.num_critics(cfg.algo, cfg.agent),
-        total_updates=max(iterations - warmup_iters, 1) * cfg.updates_per_step,
+        total_updates=updates_after(cfg, iterations_for(cfg)),
     )
 
 
 def iterations_for(cfg: TrainConfig) -> int:
     """Loop iterations (each steps all envs once) to spend ``cfg.steps`` env steps."""
     return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
+
+
+def warmup_iterations(cfg: TrainConfig) -> int:
+    """Loop iterations of random actions before the first update."""
+    return math.ceil(cfg.warmup_steps / cfg.num_envs)
+
+
+def updates_after(cfg: TrainConfig, iterations: int) -> int:
+    """Updates made in the first ``iterations`` loop iterations (at least 1): UTD per
+    iteration after the warm-up. Of ``iterations_for(cfg)``: the run's total, the span
+    of its learning-rate schedule."""
+    return max(iterations - warmup_iterations(cfg), 1) * cfg.updates_per_step
 
 
 def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:

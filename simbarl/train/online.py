@@ -10,7 +10,6 @@ then one jitted call inserts, runs ``utd`` updates and picks the next action.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from simbarl.train.checkpoint import read_meta
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
 from simbarl.train.finite import check_finite
-from simbarl.train.learner import build_agent, iterations_for, normalization
+from simbarl.train.learner import build_agent, iterations_for, normalization, warmup_iterations
 from simbarl.train.lock import RunLocks
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
@@ -98,7 +97,7 @@ def _train_host(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | Non
     dataset = dataset_buffer(cfg, task.obs_dim, task.action_dim)  # () without --init-data-ratio
     noise = seeds.stack([s.loop.noise for s in seats])
     main = seats[0].loop  # counters are the same for every seed
-    warmup_iters = math.ceil(cfg.warmup_steps / cfg.num_envs)
+    warmup_iters = warmup_iterations(cfg)
 
     starts = []
     for seat in seats:
