@@ -1,5 +1,6 @@
 """The table of benchmarks/evolve.sh: per task and arm, the best and mean final
-evaluation return, the env steps spent and the wall clock.
+evaluation return, the env steps spent and the wall clock, and each arm's curve of
+the best return against the env steps the whole arm had spent by then.
 
     python benchmarks/evolve_table.py OUT --json OUT/evolve.json
 
@@ -8,6 +9,11 @@ final generation's fitness, the mean of its deterministic episodes, per member),
 ``independent`` (a simbarl sweep: each run's last evaluation) and ``tune`` (a
 simbarl tune study: each trial's last evaluation; pruned trials count with the
 steps they spent). An arm that is missing is left out.
+
+The curves (``curve``: ``[total env steps, best return]`` pairs): ``evolve``, the
+fittest member of each generation; ``independent``, at each evaluation the best
+run, with every run's steps so far counted; ``tune``, the best final return of
+the trials finished so far (trials in order, their steps added up).
 """
 
 from __future__ import annotations
@@ -34,41 +40,53 @@ def evolve_arm(arm: Path) -> dict:
     rows = read_rows(arm)
     last = max(r["generation"] for r in rows)
     final = [r["fitness"] for r in rows if r["generation"] == last and r["fitness"] is not None]
+    best = [
+        max((r["fitness"] for r in rows if r["generation"] == g and r["fitness"] is not None),
+            default=None)
+        for g in range(1, last + 1)
+    ]  # fmt: skip
+    spent = [
+        max(r["total_env_steps"] for r in rows if r["generation"] == g) for g in range(1, last + 1)
+    ]
     return {
         "final": final,
         "env_steps": max(r["total_env_steps"] for r in rows),
         "generations": last,
-        "best_per_generation": [
-            max(
-                (r["fitness"] for r in rows if r["generation"] == g and r["fitness"] is not None),
-                default=None,
-            )
-            for g in range(1, last + 1)
-        ],
+        "best_per_generation": best,
+        "curve": [[s, b] for s, b in zip(spent, best, strict=True) if b is not None],
     }
 
 
 def independent_arm(arm: Path) -> dict:
-    last: dict[str, tuple[int, float]] = {}
+    by_step: dict[int, dict[str, float]] = {}
     with open(arm / "results.csv") as f:
         for r in csv.DictReader(f):
-            step, value = int(r["env_step"]), float(r["value"])
-            if r["seed"] not in last or step > last[r["seed"]][0]:
-                last[r["seed"]] = (step, value)
+            if r["metric"] == "avg_return":
+                by_step.setdefault(int(r["env_step"]), {})[r["seed"]] = float(r["value"])
+    last: dict[str, tuple[int, float]] = {}
+    for step, values in sorted(by_step.items()):
+        last.update({seed: (step, v) for seed, v in values.items()})
+    runs = len(last)
+    curve = [
+        [step * runs, max(v.values())] for step, v in sorted(by_step.items()) if len(v) == runs
+    ]
     return {
         "final": [v for _, v in last.values()],
         "env_steps": sum(s for s, _ in last.values()),
+        "curve": curve,
     }
 
 
 def tune_arm(arm: Path) -> dict:
-    final, steps = [], 0
-    for trial in sorted((arm / "trials").iterdir()):
+    final, steps, curve = [], 0, []
+    trials = [p for p in (arm / "trials").iterdir() if p.name.isdigit()]
+    for trial in sorted(trials, key=lambda p: int(p.name)):
         evals = [r for r in read_metrics(trial) if "eval/return" in r]
         if evals:
             final.append(float(evals[-1]["eval/return"]))
             steps += int(evals[-1]["env_step"])
-    return {"final": final, "env_steps": steps}
+            curve.append([steps, max(final)])
+    return {"final": final, "env_steps": steps, "curve": curve}
 
 
 ARMS = {"evolve": evolve_arm, "independent": independent_arm, "tune": tune_arm}
