@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -128,7 +129,11 @@ def main() -> None:
             row = f"{task:24} {name:12} {a['best']:9.1f} {a['mean']:9.1f}"
             print(f"{row} {a['env_steps']:11,} {wall:>11}")
     if args.json:
-        meta = {"machine": platform.processor() or platform.machine(), "date": time.strftime("%F")}
+        meta = {
+            "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "date": time.strftime("%F"),
+        }
         args.json.write_text(json.dumps({"meta": meta, "tasks": tasks}, indent=1) + "\n")
         print(f"wrote {args.json}")
 

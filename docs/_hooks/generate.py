@@ -385,6 +385,35 @@ def results_evolve_vmap() -> str:
     return table(head, rows) + "\n\n" + provenance(path, machine)
 
 
+def results_evolve() -> str:
+    """``benchmarks/evolve.sh``: per task, each arm's best and mean final return, env steps
+    and wall clock, and the figure of the best return against the arm's env steps."""
+    path = RESULTS / "evolve" / "evolve.json"
+    if not path.is_file():
+        return "No result yet: `bash benchmarks/evolve.sh` writes it. " + provenance(path)
+    data = json.loads(path.read_text())
+    head = ["task", "arm", "best final return", "mean final return", "env steps", "wall clock"]
+    rows = []
+    for task, arms in data["tasks"].items():
+        for i, (arm, a) in enumerate(arms.items()):
+            wall = f"{a['wall_clock_s'] / 60:,.0f} min" if a.get("wall_clock_s") else ""
+            rows.append([
+                "" if i else f"`{task}`", arm, f"{a['best']:,.1f}", f"{a['mean']:,.1f}",
+                f"{a['env_steps']:,}", wall,
+            ])  # fmt: skip
+    meta = data["meta"]
+    cores = f"{meta['cpus']}-core " if meta.get("cpus") else ""
+    return (
+        f"{table(head, rows)}\n\n"
+        f"![Best return against the env steps each arm had spent](../{FIGURE_DIR}/evolve.svg)\n\n"
+        "Final return: `evolve`, each surviving member's fitness (the mean of its "
+        "deterministic episodes) in the last generation; `independent`, each run's last "
+        "evaluation; `tune`, each trial's last evaluation (a pruned trial's at its pruning). "
+        "The figure counts every member's, run's or trial's env steps. "
+        + provenance(path, f"machine: {cores}{meta['machine']}, measured {meta['date']}")
+    )
+
+
 def results_humanoid_bench_speed() -> str:
     data, path = _load("humanoid_bench_speed_cpu.json")
     meta = data["meta"]
@@ -927,6 +956,26 @@ def figure_dynamics(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(dynamics.figure(plotted), str(out / "dynamics"), ("svg",))]
 
 
+def figure_evolve(out: Path) -> list[Path]:
+    """``evolve.json``'s curves: each arm's best return against the env steps it spent."""
+    from simbarl.analysis import plots
+
+    path = RESULTS / "evolve" / "evolve.json"
+    if not path.is_file():
+        return []
+    rows = [
+        {"system": arm, "task": task, "metric": "avg_return", "env_step": s, "value": v, "seed": 0}
+        for task, arms in json.loads(path.read_text())["tasks"].items()
+        for arm, a in arms.items()
+        for s, v in a.get("curve", [])
+    ]
+    fig = plots.learning_curves(rows, published=(), cols=2)
+    for ax in fig.axes:
+        ax.set_xlabel("env steps of the whole arm")
+        ax.set_ylabel("best return")
+    return [Path(p) for p in plots.save(fig, str(out / "evolve"), formats=("svg",))]
+
+
 GENERATORS = {
     "config-reference": config_reference,
     "presets": presets_reference,
@@ -937,6 +986,7 @@ GENERATORS = {
     "results-device-loop": results_device_loop,
     "results-vmap-seeds": results_vmap_seeds,
     "results-evolve-vmap": results_evolve_vmap,
+    "results-evolve": results_evolve,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,
     "results-recency-speed": results_recency_speed,
     "results-recency": results_recency,
@@ -949,7 +999,7 @@ GENERATORS = {
     "results-dynamics-overhead": results_dynamics_overhead,
     "results-tune": results_tune,
 }
-FIGURES = (figure_sac_family, figure_dynamics)
+FIGURES = (figure_sac_family, figure_dynamics, figure_evolve)
 
 
 # ------------------------------------------------------------- MkDocs events
