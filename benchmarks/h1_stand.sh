@@ -21,5 +21,5 @@ start=$(date +%s)
   --steps 1000000 --until 300000 --set eval_every=50000 --out "$OUT" "$@"
 [[ " $* " == *" --dry-run "* ]] && exit 0
 "$SIMBARL" scores "$OUT/results.csv" --step 300000 --json "$OUT/scores.json" | tee "$OUT/scores.txt"
-echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc) cores" \
+echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc --all) cores" \
   "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

@@ -26,5 +26,5 @@ start=$(date +%s)
 [[ " $* " == *" --dry-run "* ]] && exit 0
 "$SIMBARL" scores "$OUT/results.csv" --step 100000 --json "$OUT/scores.json"
 "$SIMBARL" plot "$OUT/results.csv" --out "$OUT"
-echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc) cores" \
+echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc --all) cores" \
   "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

@@ -58,5 +58,5 @@ for data in medium replay; do
     --run-dir "$OUT/offline-$data"
 done
 "$PYTHON" benchmarks/offline_table.py "$OUT"
-echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc) cores" \
+echo "wall clock of this invocation: $(( $(date +%s) - start )) s on $(nproc --all) cores" \
   "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

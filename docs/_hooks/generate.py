@@ -767,6 +767,42 @@ def results_schedule() -> str:
     )
 
 
+def results_h1_stand() -> str:
+    """``benchmarks/h1_stand.sh``: ``simbav2-small`` on ``h1-stand-v0`` per seed at every
+    evaluation, beside the published curve, and each run's training wall clock."""
+    from simbarl.train.logger import read_metrics, training_seconds
+
+    base = RESULTS / "h1_stand"
+    path = base / "results.csv"
+    sweep = json.loads((base / "sweep.json").read_text())
+    until = {r["config"].get("pause_at") or r["config"]["steps"] for r in sweep["runs"]}
+    budget = {r["config"]["steps"] for r in sweep["runs"]}
+    returns = _avg_returns(path)["h1-stand-v0"]
+    seeds = sorted({s for by_seed in returns.values() for s in by_seed})
+    head = ["env steps", *(f"seed {s}" for s in seeds), "mean ± std", "published SimbaV2"]
+    rows = []
+    for step, by_seed in sorted(returns.items()):
+        values = list(by_seed.values())
+        mean = statistics.fmean(values)
+        spread = f"{mean:,.1f} ± {statistics.pstdev(values):,.1f}" if len(values) > 1 else ""
+        cells = [f"{by_seed[s]:,.1f}" if s in by_seed else "" for s in seeds]
+        rows.append([f"{step:,}", *cells, spread, _published("h1-stand-v0", step)])
+    walls = []
+    for run in sorted(sweep["runs"], key=lambda r: r["seed"]):
+        metrics = read_metrics(ROOT / run["run_dir"])
+        if metrics:
+            end = max(until)
+            walls.append(f"seed {run['seed']}: {training_seconds(metrics, end) / 60:.0f} min")
+    return (
+        f"{table(head, rows)}\n\n`simbav2-small` with a {max(budget):,}-step budget (the "
+        f"published schedule) read at {max(until):,} env steps (action repeat 2), an "
+        "evaluation of 10 episodes every 50k; mean ± std over seeds (population). "
+        "Published: SimbaV2 (full size, UTD 2), mean ± std over its seeds. Training wall "
+        f"clock per run, two at a time: {', '.join(walls) or 'not recorded'}. "
+        + provenance(path, "machine: the project's 2-core x86_64 CPU, no GPU")
+    )
+
+
 DYNAMICS_NORMS = (
     ("feature norm (sum over layers)", "feature_norm/total"),
     ("parameter norm", "param_norm/total"),
@@ -992,6 +1028,7 @@ GENERATORS = {
     "results-recency": results_recency,
     "results-protocol": results_protocol,
     "results-schedule": results_schedule,
+    "results-h1-stand": results_h1_stand,
     "results-peers-sbx": results_peers_sbx,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
