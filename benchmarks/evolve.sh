@@ -4,6 +4,7 @@
 #   evolve       simbarl evolve, POPULATION members, GENERATIONS x EVO_STEPS each
 #   independent  POPULATION simbarl train runs of the default config, as many steps each
 #   tune         simbarl tune, POPULATION trials of as many steps (median pruning),
+#                one worker per core like the sweep (TUNE_WORKERS sets it),
 #                searching TUNE_SPACE (default benchmarks/tune_space_cpu.json: sizes no
 #                larger than simbav2-small's, so no trial is slower than the other arms;
 #                TUNE_SPACE= searches the built-in space, which reaches width 512, UTD 4)
@@ -23,6 +24,8 @@ PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 OUT=${OUT:-benchmarks/results/evolve}
 TASKS=${TASKS:-"dmc:cartpole-swingup dmc:cheetah-run"}
 POPULATION=${POPULATION:-4}
+CORES=$(nproc --all)
+TUNE_WORKERS=${TUNE_WORKERS:-$(( CORES < POPULATION ? CORES : POPULATION ))}  # as the sweep uses them
 GENERATIONS=${GENERATIONS:-10}
 EVO_STEPS=${EVO_STEPS:-10000}
 TUNE_SPACE=${TUNE_SPACE-benchmarks/tune_space_cpu.json}
@@ -53,7 +56,7 @@ for task in $TASKS; do
     --out "$base/independent"
   if "$PY" -c "import optuna" 2>/dev/null; then
     timed "$base/tune" "$SIMBARL" tune --env "$task" --preset simbav2-small \
-      --trials "$POPULATION" --steps "$STEPS" --set eval_every="$EVO_STEPS" \
+      --trials "$POPULATION" --workers "$TUNE_WORKERS" --steps "$STEPS" --set eval_every="$EVO_STEPS" \
       ${TUNE_SPACE:+--space "$TUNE_SPACE"} --out "$base/tune"
   else
     echo "optuna is not installed (pip install -e '.[tune]'): the tune arm is left out"
