@@ -32,12 +32,13 @@ TUNE_SPACE=${TUNE_SPACE-benchmarks/tune_space_cpu.json}
 STEPS=$(( GENERATIONS * EVO_STEPS ))
 mkdir -p "$OUT"
 
-timed() {  # timed ARM_DIR command...: wall clock of each invocation, appended
-  local dir=$1; shift
+timed() {  # timed ARM_DIR command...: wall clock of each invocation, appended, also of
+  local dir=$1; shift  # one that was interrupted (Ctrl-C checkpoints; the next resumes)
   mkdir -p "$dir"
-  local start; start=$(date +%s)
-  "$@"
+  local start rc=0; start=$(date +%s)
+  "$@" || rc=$?
   echo "$(( $(date +%s) - start ))" >> "$dir/wall_clock_s.txt"
+  return "$rc"
 }
 
 for task in $TASKS; do
