@@ -635,6 +635,7 @@ PROTOCOL_ROWS = (
     ("dmc:walker-walk", "256 / 64", 1, "width/w256/curves.json"),
     ("dmc:walker-walk", "128 / 32", 1, "width/w128/curves.json"),
     ("dmc:walker-walk", "128 / 64", 3, "width/small-budget1m/curves.json"),
+    ("dmc:finger-spin", "512 / 128", 2, "full-size/curves.json"),
 )
 
 
