@@ -771,13 +771,14 @@ def results_schedule() -> str:
 def results_h1_stand() -> str:
     """``benchmarks/h1_stand.sh``: ``simbav2-small`` on ``h1-stand-v0`` per seed at every
     evaluation, beside the published curve, and each run's training wall clock."""
+    from simbarl.sweep.runner import end_step
     from simbarl.train.logger import read_metrics, training_seconds
 
     base = RESULTS / "h1_stand"
     path = base / "results.csv"
     sweep = json.loads((base / "sweep.json").read_text())
-    until = {r["config"].get("pause_at") or r["config"]["steps"] for r in sweep["runs"]}
-    budget = {r["config"]["steps"] for r in sweep["runs"]}
+    until = max(end_step(r["config"]) for r in sweep["runs"])
+    budget = max(r["config"]["steps"] for r in sweep["runs"])
     returns = _avg_returns(path)["h1-stand-v0"]
     seeds = sorted({s for by_seed in returns.values() for s in by_seed})
     head = ["env steps", *(f"seed {s}" for s in seeds), "mean ± std", "published SimbaV2"]
@@ -792,11 +793,11 @@ def results_h1_stand() -> str:
     for run in sorted(sweep["runs"], key=lambda r: r["seed"]):
         metrics = read_metrics(ROOT / run["run_dir"])
         if metrics:
-            end = max(until)
-            walls.append(f"seed {run['seed']}: {training_seconds(metrics, end) / 60:.0f} min")
+            seconds = training_seconds(metrics, end_step(run["config"]))
+            walls.append(f"seed {run['seed']}: {seconds / 60:.0f} min")
     return (
-        f"{table(head, rows)}\n\n`simbav2-small` with a {max(budget):,}-step budget (the "
-        f"published schedule) read at {max(until):,} env steps (action repeat 2), an "
+        f"{table(head, rows)}\n\n`simbav2-small` with a {budget:,}-step budget (the "
+        f"published schedule) read at {until:,} env steps (action repeat 2), an "
         "evaluation of 10 episodes every 50k; mean ± std over seeds (population). "
         "Published: SimbaV2 (full size, UTD 2), mean ± std over its seeds. Training wall "
         f"clock per run, two at a time: {', '.join(walls) or 'not recorded'}. "
