@@ -38,23 +38,22 @@ def _wall_clock(arm: Path) -> float | None:
 
 
 def evolve_arm(arm: Path) -> dict:
-    rows = read_rows(arm)
-    last = max(r["generation"] for r in rows)
-    final = [r["fitness"] for r in rows if r["generation"] == last and r["fitness"] is not None]
-    best = [
-        max((r["fitness"] for r in rows if r["generation"] == g and r["fitness"] is not None),
-            default=None)
-        for g in range(1, last + 1)
-    ]  # fmt: skip
-    spent = [
-        max(r["total_env_steps"] for r in rows if r["generation"] == g) for g in range(1, last + 1)
-    ]
+    generations: dict[int, list[dict]] = {}
+    for r in read_rows(arm):
+        generations.setdefault(r["generation"], []).append(r)
+    best, curve = [], []
+    for g in sorted(generations):
+        fitness = [r["fitness"] for r in generations[g] if r["fitness"] is not None]
+        best.append(max(fitness, default=None))
+        if fitness:
+            curve.append([max(r["total_env_steps"] for r in generations[g]), max(fitness)])
+    last = max(generations)
     return {
-        "final": final,
-        "env_steps": max(r["total_env_steps"] for r in rows),
+        "final": [r["fitness"] for r in generations[last] if r["fitness"] is not None],
+        "env_steps": max(r["total_env_steps"] for r in generations[last]),
         "generations": last,
         "best_per_generation": best,
-        "curve": [[s, b] for s, b in zip(spent, best, strict=True) if b is not None],
+        "curve": curve,
     }
 
 
