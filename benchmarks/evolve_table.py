@@ -4,6 +4,10 @@ the best return against the env steps the whole arm had spent by then.
 
     python benchmarks/evolve_table.py OUT --json OUT/evolve.json
 
+The JSON holds, per task, the arms and the meta (machine, cores, date) of the run
+that measured them; a task already in the file and not under OUT keeps its entry,
+so tasks run on different days add up.
+
 Arms (directories under OUT/<task>/): ``evolve`` (a simbarl evolve run: the
 final generation's fitness, the mean of its deterministic episodes, per member),
 ``independent`` (a simbarl sweep: each run's last evaluation) and ``tune`` (a
@@ -52,6 +56,7 @@ def evolve_arm(arm: Path) -> dict:
         "final": [r["fitness"] for r in generations[last] if r["fitness"] is not None],
         "env_steps": max(r["total_env_steps"] for r in generations[last]),
         "generations": last,
+        "members": len(generations[last]),
         "best_per_generation": best,
         "curve": curve,
     }
@@ -113,6 +118,13 @@ def table(out: Path) -> dict:
     return tasks
 
 
+def merge(path: Path, tasks: dict) -> dict:
+    """``tasks`` over the tasks already in ``path``: a task measured on another day (or
+    machine, whose run directories are gone) keeps its row and its own meta."""
+    kept = json.loads(path.read_text())["tasks"] if path.is_file() else {}
+    return {**kept, **tasks}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("out", type=Path, help="benchmarks/evolve.sh's OUT directory")
@@ -133,7 +145,9 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "date": time.strftime("%F"),
         }
-        args.json.write_text(json.dumps({"meta": meta, "tasks": tasks}, indent=1) + "\n")
+        measured = {task: {"meta": meta, "arms": arms} for task, arms in tasks.items()}
+        merged = merge(args.json, measured)
+        args.json.write_text(json.dumps({"tasks": merged}, indent=1) + "\n")
         print(f"wrote {args.json}")
 
 

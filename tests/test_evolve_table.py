@@ -79,3 +79,27 @@ def test_an_arm_that_has_not_run_is_left_out(evolve_table, tmp_path):
     assert set(evolve_table.table(tmp_path)["dmc-cartpole-swingup"]) == {"independent"}
     (tmp_path / "empty-task").mkdir()
     assert "empty-task" not in evolve_table.table(tmp_path)
+
+
+def test_json_keeps_tasks_measured_before(evolve_table, tmp_path, monkeypatch):
+    """A second invocation (another day, another task) adds its task with its own meta
+    and keeps the first; a task measured again is replaced."""
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "evolve.json"
+    fake_evolve(first / "Pendulum-v1" / "evolve")
+    fake_independent(second / "dmc-cartpole-swingup" / "independent")
+    for arg in (first, second):
+        monkeypatch.setattr("sys.argv", ["evolve_table", str(arg), "--json", str(out)])
+        evolve_table.main()
+    tasks = json.loads(out.read_text())["tasks"]
+    assert set(tasks) == {"Pendulum-v1", "dmc-cartpole-swingup"}
+    evolve = tasks["Pendulum-v1"]["arms"]["evolve"]
+    assert evolve["members"] == 2 and evolve["generations"] == 2 and evolve["env_steps"] == 400
+    assert set(tasks["Pendulum-v1"]["meta"]) == {"machine", "cpus", "date"}
+
+    fake_independent(first / "Pendulum-v1" / "independent")
+    monkeypatch.setattr("sys.argv", ["evolve_table", str(first), "--json", str(out)])
+    evolve_table.main()
+    assert set(json.loads(out.read_text())["tasks"]["Pendulum-v1"]["arms"]) == {
+        "evolve",
+        "independent",
+    }

@@ -393,16 +393,23 @@ def results_evolve() -> str:
         return "No result yet: `bash benchmarks/evolve.sh` writes it. " + provenance(path)
     data = json.loads(path.read_text())
     head = ["task", "arm", "best final return", "mean final return", "env steps", "wall clock"]
-    rows = []
-    for task, arms in data["tasks"].items():
+    rows, measured = [], []
+    for task, entry in data["tasks"].items():
+        arms, meta = entry["arms"], entry["meta"]
         for i, (arm, a) in enumerate(arms.items()):
             wall = f"{a['wall_clock_s'] / 60:,.0f} min" if a.get("wall_clock_s") else ""
             rows.append([
                 "" if i else f"`{task}`", arm, f"{a['best']:,.1f}", f"{a['mean']:,.1f}",
                 f"{a['env_steps']:,}", wall,
             ])  # fmt: skip
-    meta = data["meta"]
-    cores = f"{meta['cpus']}-core " if meta.get("cpus") else ""
+        budget = ""
+        if "evolve" in arms:
+            e = arms["evolve"]
+            per = e["env_steps"] // (e["members"] * e["generations"])
+            budget = f"{e['members']} members x {e['generations']} generations x {per:,} steps, "
+        measured.append(
+            f"`{task}`: {budget}{meta['cpus']}-core {meta['machine']}, measured {meta['date']}"
+        )
     return (
         f"{table(head, rows)}\n\n"
         f"![Best return against the env steps each arm had spent](../{FIGURE_DIR}/evolve.svg)\n\n"
@@ -410,7 +417,7 @@ def results_evolve() -> str:
         "deterministic episodes) in the last generation; `independent`, each run's last "
         "evaluation; `tune`, each trial's last evaluation (a pruned trial's at its pruning). "
         "The figure counts every member's, run's or trial's env steps. "
-        + provenance(path, f"machine: {cores}{meta['machine']}, measured {meta['date']}")
+        + provenance(path, "machine and budget: " + "; ".join(measured))
     )
 
 
@@ -1003,8 +1010,8 @@ def figure_evolve(out: Path) -> list[Path]:
         return []
     rows = [
         {"system": arm, "task": task, "metric": "avg_return", "env_step": s, "value": v, "seed": 0}
-        for task, arms in json.loads(path.read_text())["tasks"].items()
-        for arm, a in arms.items()
+        for task, entry in json.loads(path.read_text())["tasks"].items()
+        for arm, a in entry["arms"].items()
         for s, v in a.get("curve", [])
     ]
     fig = plots.learning_curves(rows, published=(), cols=2)
