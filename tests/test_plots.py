@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simbarl.analysis.plots import aggregate_intervals, curve_band, learning_curves
+from simbarl.analysis.plots import aggregate_intervals, curve_band, learning_curves, step_label
 from simbarl.cli import main
 from simbarl.sweep.results import aggregate_table, write_csv
 
@@ -48,6 +48,15 @@ def test_learning_curves_draw_each_system_and_the_published_curve():
         published = ax.get_lines()[2].get_xdata()
         assert max(published) <= 105_000  # clipped to our budget, not the paper's
         np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0, 50_000, 100_000])
+
+
+def test_step_ticks_read_as_people_say_them():
+    """150000 printed in full overlaps its neighbours in a 4-inch panel."""
+    assert [step_label(x) for x in (0, 500, 5_000, 150_000, 1_000_000, 2_500_000)] == [
+        "0", "500", "5k", "150k", "1M", "2.5M",
+    ]  # fmt: skip
+    ax = learning_curves(_rows(), published=()).axes[0]
+    assert ax.xaxis.get_major_formatter()(100_000, 0) == "100k"
 
 
 def test_aggregate_intervals_one_panel_per_aggregate():

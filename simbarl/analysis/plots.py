@@ -53,6 +53,14 @@ def curve_band(rows: list[dict], reps: int = 1000, seed: int = 0) -> tuple:
     return steps, np.array(mean), np.array(low), np.array(high)
 
 
+def step_label(x: float, _pos=None) -> str:
+    """An env-step tick as people say it: 150000 -> 150k, 1000000 -> 1M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:g}{suffix}"
+    return f"{x:g}"
+
+
 def learning_curves(rows: list[dict], published: tuple[str, ...] = ("simbaV2_utd2",), cols=4):
     """One panel per task; returns the matplotlib figure."""
     plt = _pyplot()
@@ -86,6 +94,7 @@ def learning_curves(rows: list[dict], published: tuple[str, ...] = ("simbaV2_utd
             ax.fill_between(steps, m - half, m + half, color=c, alpha=0.12, linewidth=0)
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(step_label)
         ax.set_ylabel("success rate" if metric == "avg_success" else "return")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks) :]:
