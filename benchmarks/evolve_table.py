@@ -26,9 +26,10 @@ import argparse
 import csv
 import json
 import os
-import platform
 import time
 from pathlib import Path
+
+from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
 from simbarl.hpo.lineage import read_rows
 from simbarl.train.logger import read_metrics
@@ -141,7 +142,7 @@ def main() -> None:
             print(f"{row} {a['env_steps']:11,} {wall:>11}")
     if args.json:
         meta = {
-            "machine": platform.processor() or platform.machine(),
+            "machine": cpu_name(),
             "cpus": os.cpu_count(),
             "date": time.strftime("%F"),
         }
