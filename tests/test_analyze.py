@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from simbarl.analysis import dynamics
 from simbarl.analysis.dynamics import NETWORKS, PANELS
 from simbarl.cli import main
 
@@ -58,3 +59,10 @@ def test_analyze_names_a_run_without_dynamics(tmp_path, capsys):
     assert str(bad) in err and "--analyze-every" in err and "Traceback" not in err
     assert main(["analyze", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "not a simbarl run directory" in capsys.readouterr().err
+
+
+def test_dynamics_figure_labels_env_steps_like_the_learning_curves(tmp_path):
+    runs = [str(fake_run(tmp_path / "v2", "simbav2-small", 0, 1.0))]
+    fig = dynamics.figure(dynamics.series(dynamics.collect(runs)))
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert visible and all(ax.xaxis.get_major_formatter()(150_000, 0) == "150k" for ax in visible)

@@ -153,6 +153,7 @@ def figure(plotted: list[dict]):
                 ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
             ax.set_title(title if metric == "eval/return" else f"{network}: {title}", fontsize=9)
             ax.set_xlabel("env steps", fontsize=8)
+            ax.xaxis.set_major_formatter(plots.step_label)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
     handles, names = axes[0, 0].get_legend_handles_labels()
