@@ -113,11 +113,12 @@ def train_cli(argv: list[str]) -> int:
     if code is not None:
         return code
     if result.interrupted:
-        print(
-            f"interrupted; checkpoint written. Continue with: simbarl train --resume "
-            f"{result.run_dir}",
-            file=sys.stderr,
-        )
+        if cfg.checkpoint or known.resume:
+            how = f"checkpoint written. Continue with: simbarl train --resume {result.run_dir}"
+        else:
+            how = "no checkpoint (--no-checkpoint), so it cannot be resumed; "
+            how += f"{result.run_dir} keeps its metrics"
+        print(f"stopped at {result.env_step} env steps; {how}", file=sys.stderr)
         return 130
     print(
         f"done: {result.env_step} env steps, last eval return {_last_eval(result)}, run dir "

@@ -67,6 +67,17 @@ def test_train_resume_eval(tmp_path, capsys):
     assert "over 2 episodes" in out and "@ 1000 env steps" in out
 
 
+def test_a_stop_without_checkpoint_says_it_cannot_be_resumed(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--steps", "1000", "--eval-every", "500", "--pause-at", "500", "--no-checkpoint"]
+    assert main(["train", *TINY, *args, "--run-dir", str(run)]) == 130
+    err = capsys.readouterr().err
+    assert "stopped at 500 env steps; no checkpoint (--no-checkpoint)" in err
+    assert "--resume" not in err
+    assert not list(run.glob("checkpoint*"))
+    assert [r["env_step"] for r in read_metrics(run) if "eval/return" in r] == [500]
+
+
 @pytest.mark.skipif(
     not (ctypes.util.find_library("OSMesa") or ctypes.util.find_library("EGL")),
     reason="no headless OpenGL (apt-get install libosmesa6)",
