@@ -57,10 +57,13 @@ def run_one(cfg, run_dir: Path, until: int | None = None) -> list[tuple[int, flo
     """Train (or resume, or just read) one run to ``until`` (default ``cfg.steps``); its
     evaluation curve up to there, or None when it stopped before (Ctrl-C, --pause-at): its
     checkpoint stays for the next invocation to resume, and a partial curve must not enter
-    the means of ``curves.json``."""
+    the means of ``curves.json``. A run that evaluated at ``until`` is read back whether
+    or not it kept its checkpoint (a finished run copied from another machine need not)."""
     end = until or cfg.steps
     resume = run_dir if (run_dir / rd.CHECKPOINT_FILE).is_file() else None
-    done = max((r["env_step"] for r in read_metrics(run_dir)), default=0) if resume else 0
+    rows = read_metrics(run_dir)
+    finished = any(r["env_step"] == end and "eval/return" in r for r in rows)
+    done = end if finished else max((r["env_step"] for r in rows), default=0) if resume else 0
     if cfg.pause_at is not None and cfg.pause_at <= done < end:
         return None  # already paused there: a later piece needs a larger --pause-at
     if done < end:
@@ -151,6 +154,12 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/learning")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     p.add_argument(
+        "--machine",
+        default=None,
+        help="where the runs read back were made, when not here (copied from a GPU machine, "
+        "say); recorded beside their wall clock",
+    )
+    p.add_argument(
         "--set",
         nargs="+",
         default=[],
@@ -202,6 +211,11 @@ def main() -> None:
                 info = {"train_seconds": round(training_seconds(read_metrics(run_dir), end), 1)}
                 if before < end:  # finished here, not only read back
                     info.update(machine=cpu_name(), date=time.strftime("%Y-%m-%d"))
+                elif args.machine:  # read back, made elsewhere: its date is its last write
+                    made = (run_dir / "metrics.jsonl").stat().st_mtime
+                    info.update(
+                        machine=args.machine, date=time.strftime("%Y-%m-%d", time.gmtime(made))
+                    )
                 runs.setdefault(task, {}).setdefault(algo, {})[seed] = info
                 print(
                     f"{task} {algo} seed {seed}: {curve[-1][1]:.1f} ({time.time() - t0:.0f} s)",

@@ -78,6 +78,33 @@ def test_curves_json_keeps_each_runs_wall_clock_and_machine(learning, monkeypatc
     assert (runs["0"]["machine"], runs["1"]["machine"]) == ("first CPU", "second CPU")
 
 
+def test_a_finished_run_copied_in_is_read_back_with_its_machine(learning, monkeypatch, tmp_path):
+    """A finished run made elsewhere (no checkpoint, as copied from a GPU machine) is read
+    back, not trained again, and ``--machine`` labels it."""
+    monkeypatch.setattr(learning, "train", fake_train(stop_at=None))
+    elsewhere = tmp_path / "elsewhere"
+    run_main(learning, monkeypatch, elsewhere, seed=0)
+    out = tmp_path / "out"
+    (out / "Pendulum-v1").mkdir(parents=True)
+    run = elsewhere / "Pendulum-v1" / "simbav2-small-seed0"
+    assert not (run / "checkpoint.npz").exists()
+    run.rename(out / "Pendulum-v1" / "simbav2-small-seed0")
+    seen: list = []
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    monkeypatch.setattr(sys, "argv", [*argv_for(out, seed=0), "--machine", "a GPU"])
+    learning.main()
+    assert seen == []  # read back, not trained
+    sac = json.loads((out / "curves.json").read_text())["tasks"]["Pendulum-v1"]["sac"]
+    assert sac["per_seed"]["0"] == [[10, 10.0], [20, 20.0], [30, 30.0]]
+    assert sac["runs"]["0"]["machine"] == "a GPU"
+    assert sac["runs"]["0"]["train_seconds"] == 6.0
+
+
+def argv_for(out: Path, seed: int) -> list[str]:
+    return ["learning.py", "--tasks", "Pendulum-v1", "--steps", "30", "--seeds", str(seed),
+            "--out", str(out)]  # fmt: skip
+
+
 def test_an_interrupted_run_stays_out_of_curves_json(learning, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(learning, "train", fake_train(stop_at=None))
     run_main(learning, monkeypatch, tmp_path, seed=0)
