@@ -109,17 +109,30 @@ def main() -> None:
                 f"set-up and compile {row['setup_and_compile_s']:.0f} s",
                 flush=True,
             )
-    ones = [r["ms_per_population_step"] for r in rows if r["members"] == 1]
-    one = ones[0] if ones else None
-    for r in rows:
-        r["cost_vs_members_x_one"] = (
-            r["ms_per_population_step"] / (r["members"] * one) if one else None
-        )
-    if one:
+            add_costs(rows)
+            if args.json:  # after every case: a run cut by a time limit keeps what it timed
+                write_json(args, cfg, rows)
+    if rows[0]["members"] == 1:
         print("\ncost of a population step against members x one member's:")
         for r in rows:
             how = "vmapped" if r["vmap"] else "one call each"
             print(f"  {r['members']} members, {how}: {r['cost_vs_members_x_one']:.2f}")
+    if args.json:
+        print(f"wrote {args.json}")
+
+
+def add_costs(rows: list[dict]) -> None:
+    """Each row's cost against members x one member's (None unless the first row is one
+    member)."""
+    one = rows[0]["ms_per_population_step"] if rows[0]["members"] == 1 else None
+    for r in rows:
+        r["cost_vs_members_x_one"] = (
+            r["ms_per_population_step"] / (r["members"] * one) if one else None
+        )
+
+
+def write_json(args, cfg, rows: list[dict]) -> None:
+    """``rows`` and the machine to ``args.json``."""
     out = {
         "env": args.env,
         "preset": args.preset,
@@ -131,15 +144,13 @@ def main() -> None:
             "machine": platform.machine(),
             "cpu": cpu_name(),
             "cpus": os.cpu_count(),
-            "device": jax.devices()[0].platform,
+            "device": jax.devices()[0].device_kind,
             "jax": jax.__version__,
             "date": time.strftime("%Y-%m-%d"),
         },
     }
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
-        print(f"wrote {args.json}")
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -4,29 +4,38 @@
 #
 #   a: full-size update throughput (issue 2) and the device loop on
 #      mjx:CartpoleBalance: N in 64/1024/4096 and time to 900 (issue 5)  ~6 min
+#   t: the throughput half of a alone (no Playground wheels needed)      ~1.5 min
 #   b: 10 vmapped seeds against 10 separate processes (issue 4)          ~4 min
 #   c: full-size SimbaV2 on HalfCheetah-v5 toward 100k env steps, to compare
 #      with the published curve (issue 2); what time allows               <= 9 min
 #   d: full-size update, float32 against bfloat16 matmuls (issue 28)     ~3 min
 #   e: an evolve population of 1/4/8/16 members, vmapped against one call
 #      per member (issue 23)                                             ~5 min
+#   f: issue 26 on a GPU, two runs side by side: full-size simbav2 on
+#      dmc:walker-walk (2 seeds vmapped, the published 1M budget read at
+#      100k) and the HalfCheetah-v4 sac row (simbav2-small, 3 seeds vmapped,
+#      100k); what 7 minutes allow, each run's evaluations kept        ~7 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
+#   LIMIT=100 EVO_ENV=dmc:cartpole-swingup MEMBERS="1 4 8" bash benchmarks/gpu/session.sh e
+#                                       # a part's time limit (s) and e's task and sizes
 #
 # Every benchmark writes its JSON as it goes, so a part stopped by its time limit
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d or e}
+PART=${1:?part a, b, c, d, e, f or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ! python3 -c "import mujoco_playground" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
+if [ -d .whl ]; then
+  [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 fi
+# dm_control without its locomotion and dog assets (fetch_wheels.sh): dmc: tasks
+if [ -d .gpu_site ]; then export PYTHONPATH=$PWD/.gpu_site:${PYTHONPATH:-$PWD}; fi
 PY=${PYTHON:-python3}
 nvidia-smi -L 2>/dev/null
 $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
@@ -34,10 +43,11 @@ S=${SMOKE:-0}
 pick() { if [ "$S" = 1 ]; then echo "$2"; else echo "$1"; fi; }  # full, smoke
 
 case $PART in
-a)
+a | t)
   timeout "$(pick 200 120)" $PY benchmarks/throughput.py --env HalfCheetah-v5 \
     --presets $(pick "simbav2 simbav2-small" simbav2-small) --algos sac \
     --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
+  [ "$PART" = t ] && { ls -la "$OUT"; exit 0; }
   timeout "$(pick 360 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
     --preset "$(pick simbav2-parallel simbav2-small)" --batch-size "$(pick 8192 64)" \
     --updates-per-step 2 --num-envs $(pick "64 1024 4096" "16") --iterations "$(pick 40 8)" \
@@ -64,12 +74,27 @@ d)
   done
   ;;
 e)
-  timeout "$(pick 420 300)" $PY benchmarks/evolve_vmap.py --env HalfCheetah-v5 \
-    --preset simbav2-small --members $(pick "1 4 8 16" "1 2") --steps "$(pick 200 5)" \
+  timeout "${LIMIT:-$(pick 420 300)}" $PY benchmarks/evolve_vmap.py --env "${EVO_ENV:-HalfCheetah-v5}" \
+    --preset simbav2-small --members ${MEMBERS:-$(pick "1 4 8 16" "1 2")} --steps "$(pick 200 5)" \
     --json "$OUT/evolve_vmap_gpu.json"
   ;;
+f)
+  export XLA_PYTHON_CLIENT_MEM_FRACTION=0.3 # two processes share the GPU
+  T=${LIMIT:-$(pick 430 240)}
+  rm -rf /tmp/gpu_runs
+  timeout -s INT "$T" $PY -m simbarl.cli train --env dmc:walker-walk \
+    --preset "$(pick simbav2 simbav2-small)" --steps 1000000 --pause-at "$(pick 100000 1000)" \
+    --eval-every "$(pick 20000 500)" --eval-episodes "$(pick 10 1)" --vmap-seeds 2 --seed 0 \
+    --no-checkpoint --no-progress --run-dir /tmp/gpu_runs/dmc-walker-walk >"$OUT/walker_walk.log" 2>&1 &
+  timeout -s INT "$T" $PY -m simbarl.cli train --env HalfCheetah-v4 --preset simbav2-small \
+    --steps "$(pick 100000 1000)" --eval-every "$(pick 10000 500)" --eval-episodes "$(pick 10 1)" \
+    --vmap-seeds 3 --seed 0 --no-checkpoint --no-progress \
+    --run-dir /tmp/gpu_runs/HalfCheetah-v4 >"$OUT/halfcheetah_v4.log" 2>&1 &
+  wait
+  tar czf "$OUT/runs_f.tar.gz" --exclude 'checkpoint*' -C /tmp/gpu_runs .
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d or e)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f or t)" >&2
   exit 2
   ;;
 esac
