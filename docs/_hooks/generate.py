@@ -210,7 +210,33 @@ def results_throughput() -> str:
         "**Whole loop**, `simbav2-small` on `dmc:cartpole-swingup`, UTD 2\n\n"
         f"{table(head, rows)}\n\n{provenance(path, cpu_machine(data['meta']))}"
     )
+    blocks.append(_throughput_gpu())
     return "\n\n".join(blocks)
+
+
+def _throughput_gpu() -> str:
+    """``benchmarks/gpu/session.sh t``: the update alone and the whole host loop on a GPU."""
+    data, path = _load("throughput_gpu.json")
+    rows = [
+        [
+            f"`{r['preset']}` `{r['algo']}` ({r['num_critics']})",
+            f"{r['gflop_per_update']:.2f}",
+            f"**{r['updates_per_s']:,.0f}**",
+            f"{r['gflop_per_update'] * r['updates_per_s'] / 1000:.1f}",
+            f"**{r['agent_steps_per_s']:.0f}**",
+            f"{r['loop_updates_per_s'] / r['updates_per_s']:.0%}",
+        ]
+        for r in data["results"]
+    ]
+    head = ["preset, algo (critics)", "GFLOP / update", "updates/s (update alone)"]
+    head += ["TFLOP/s", "agent steps/s (whole loop)", "loop updates/s as share of the update"]
+    env = data["results"][0]["env"]
+    meta = data["meta"]
+    where = f"machine: {meta['device']}, {meta['cpus']} CPU cores, JAX {meta['jax']}, "
+    where += f"measured {meta['date_utc'][:10]}"
+    return f"**On a GPU**, `{env}`, UTD 2, batch 256\n\n{table(head, rows)}\n\n" + provenance(
+        path, where
+    )
 
 
 def _published(task: str, step: int) -> str:
@@ -359,30 +385,43 @@ def results_vmap_seeds() -> str:
 
 
 def results_evolve_vmap() -> str:
-    """Population step time, vmapped groups against one call per member."""
-    data, path = _load("evolve_vmap_cpu.json")
-    rows = []
-    for r in data["rows"]:
-        how = "vmapped (one call)" if r["vmap"] else f"one call per member ({r['calls_per_step']})"
-        cost = r["cost_vs_members_x_one"]
-        rows.append(
-            [
-                r["members"],
-                how if r["members"] > 1 else "alone",
-                f"{r['ms_per_population_step']:.1f}",
-                f"{r['ms_per_member_step']:.1f}",
-                "" if cost is None else f"{cost:.2f}",
-            ]
+    """Population step time, vmapped groups against one call per member, on the CPU and,
+    where measured, on a GPU."""
+    blocks = []
+    for name, title in (
+        ("evolve_vmap_cpu.json", "On the CPU"),
+        ("evolve_vmap_gpu.json", "On a GPU"),
+    ):
+        if not (RESULTS / name).is_file():
+            continue
+        data, path = _load(name)
+        rows = []
+        for r in data["rows"]:
+            how = (
+                "vmapped (one call)"
+                if r["vmap"]
+                else f"one call per member ({r['calls_per_step']})"
+            )
+            cost = r["cost_vs_members_x_one"]
+            rows.append(
+                [
+                    r["members"],
+                    how if r["members"] > 1 else "alone",
+                    f"{r['ms_per_population_step']:.1f}",
+                    f"{r['ms_per_member_step']:.1f}",
+                    "" if cost is None else f"{cost:.2f}",
+                ]
+            )
+        head = ["members", "how", "ms per population step", "ms per member", "of members x one"]
+        meta = data["meta"]
+        machine = (
+            f"machine: {meta['cpus']}-core {meta['cpu']}, {meta['device']}, JAX {meta['jax']}, "
+            f"`{data['preset']}` "
+            f"on `{data['env']}` (UTD {data['updates_per_step']}, batch {data['batch_size']}), "
+            f"{data['steps_timed']} population steps timed, measured {meta['date']}"
         )
-    head = ["members", "how", "ms per population step", "ms per member", "of members x one"]
-    meta = data["meta"]
-    machine = (
-        f"machine: {meta['cpus']}-core {meta['cpu']}, {meta['device']}, JAX {meta['jax']}, "
-        f"`{data['preset']}` "
-        f"on `{data['env']}` (UTD {data['updates_per_step']}, batch {data['batch_size']}), "
-        f"{data['steps_timed']} population steps timed, measured {meta['date']}"
-    )
-    return table(head, rows) + "\n\n" + provenance(path, machine)
+        blocks.append(f"**{title}**\n\n{table(head, rows)}\n\n{provenance(path, machine)}")
+    return "\n\n".join(blocks)
 
 
 def results_evolve() -> str:
@@ -650,7 +689,7 @@ def results_protocol() -> str:
     """Return at 100k on the published protocol, by width, from ``learning.py`` curves."""
     head = ["task", "width (critic / actor)", "seeds", "return at 100k (per seed)"]
     head += ["published SimbaV2, full size", "training wall clock per run"]
-    rows, sources, machines = [], [], set()
+    rows, sources = [], {}  # sources: result file -> the machines its rows ran on
     for task, width, planned, name in PROTOCOL_ROWS:
         path = RESULTS / name
         data = json.loads(path.read_text()) if path.is_file() else {}
@@ -662,17 +701,17 @@ def results_protocol() -> str:
             rows.append([f"`{task}`", width, f"0 of {planned}", "to run",
                          _published(task, 100_000), ""])  # fmt: skip
             continue
-        sources.append(path)
-        runs = sac.get("runs", {})
-        machines |= {r["machine"] for r in runs.values() if "machine" in r}
-        walls = [r["train_seconds"] for r in runs.values() if "train_seconds" in r]
+        runs = sac.get("runs", {}).values()
+        machines = sorted({r["machine"] for r in runs if "machine" in r})
+        sources.setdefault(path, set()).update(machines)
+        walls = [r["train_seconds"] for r in runs if "train_seconds" in r]
         per_seed = ", ".join(f"{v:,.0f}" for v in values)
         mean = f"{statistics.fmean(values):,.1f} ± {statistics.pstdev(values):,.1f}"
         cell = f"{mean} ({per_seed})" if len(values) > 1 else per_seed
+        wall = f"{statistics.fmean(walls) / 60:.0f} min" if walls else "not recorded"
         rows.append([
             f"`{task}`", f"{width} (`{data['preset']}`)", f"{len(values)} of {planned}", cell,
-            _published(task, 100_000),
-            f"{statistics.fmean(walls) / 60:.0f} min" if walls else "not recorded",
+            _published(task, 100_000), ", ".join([wall, *machines]),
         ])  # fmt: skip
     mini = json.loads((RESULTS / "mini_suite" / "scores.json").read_text())
     for t in mini["tasks"]:
@@ -682,16 +721,14 @@ def results_protocol() -> str:
                 t["seeds"], f"{t['mean']:,.1f} ± {t['std']:,.1f}", _published(t["task"], 100_000),
                 "",
             ])  # fmt: skip
-    sources.append(RESULTS / "mini_suite" / "scores.json")
-    where = ", ".join(sorted(machines)) or "the project's 2-core x86_64 CPU"
+    lines = [provenance(p, f"machine: {', '.join(sorted(m)) or 'not recorded'}")
+             for p, m in sources.items()]  # fmt: skip
+    lines.append(provenance(RESULTS / "mini_suite" / "scores.json", "machine: 2-core CPU, no GPU"))
     return (
         f"{table(head, rows)}\n\nMean ± std over seeds (population). The wall clock is the "
-        "training time logged by the runs (pieces added up), two runs at a time on a 2-core "
-        "CPU unless said otherwise. "
-        + " ".join(
-            provenance(p, f"machine: {where}, no GPU" if i == 0 else None)
-            for i, p in enumerate(sources)
-        )  # fmt: skip
+        "training time logged by the runs (pieces added up), on the machine named beside it; "
+        "the CPU runs shared a 2-core CPU two at a time unless the guide says otherwise. "
+        + " ".join(lines)
     )
 
 
