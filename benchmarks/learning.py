@@ -27,7 +27,9 @@ spanning ``--steps``: ``--steps 1000000 --until 100000`` is the published protoc
 
 Beside each seed's curve, ``curves.json`` keeps the run's training wall clock to its
 end (``runs``: the logged intervals summed, so pieces add up and pauses do not count)
-and the CPU and date of the invocation that finished it.
+and the CPU and date of the invocation that finished it. A finished run made elsewhere
+(a GPU machine, say) and copied into ``--out`` is read back, not trained again;
+``--machine "NVIDIA H200 GPU"`` records where it ran, with the date of its metrics.
 """
 
 from __future__ import annotations
