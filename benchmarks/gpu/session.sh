@@ -12,9 +12,10 @@
 #   e: an evolve population of 1/4/8/16 members, vmapped against one call
 #      per member (issue 23)                                             ~5 min
 #   f: issue 26 on a GPU, two runs side by side: full-size simbav2 on
-#      dmc:walker-walk (2 seeds vmapped, the published 1M budget read at
-#      100k) and the HalfCheetah-v4 sac row (simbav2-small, 3 seeds vmapped,
-#      100k); what 7 minutes allow, each run's evaluations kept        ~7 min
+#      dmc:walker-walk (FULL_TASK; 2 seeds vmapped, the published 1M budget
+#      read at 100k: 6 min on an H200) and the HalfCheetah-v4 sac row
+#      (simbav2-small, 3 seeds vmapped, 100k: reached 50k in the 7 minutes;
+#      HALFCHEETAH=0 leaves it out); each run's evaluations kept         ~7 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -81,15 +82,18 @@ e)
 f)
   export XLA_PYTHON_CLIENT_MEM_FRACTION=0.3 # two processes share the GPU
   T=${LIMIT:-$(pick 430 240)}
+  FULL=${FULL_TASK:-dmc:walker-walk}  # FULL_TASK=dmc:finger-spin: the table's other row
   rm -rf /tmp/gpu_runs
-  timeout -s INT "$T" $PY -m simbarl.cli train --env dmc:walker-walk \
+  timeout -s INT "$T" $PY -m simbarl.cli train --env "$FULL" \
     --preset "$(pick simbav2 simbav2-small)" --steps 1000000 --pause-at "$(pick 100000 1000)" \
     --eval-every "$(pick 20000 500)" --eval-episodes "$(pick 10 1)" --vmap-seeds 2 --seed 0 \
-    --no-checkpoint --no-progress --run-dir /tmp/gpu_runs/dmc-walker-walk >"$OUT/walker_walk.log" 2>&1 &
-  timeout -s INT "$T" $PY -m simbarl.cli train --env HalfCheetah-v4 --preset simbav2-small \
-    --steps "$(pick 100000 1000)" --eval-every "$(pick 10000 500)" --eval-episodes "$(pick 10 1)" \
-    --vmap-seeds 3 --seed 0 --no-checkpoint --no-progress \
-    --run-dir /tmp/gpu_runs/HalfCheetah-v4 >"$OUT/halfcheetah_v4.log" 2>&1 &
+    --no-checkpoint --no-progress --run-dir "/tmp/gpu_runs/${FULL//:/-}" >"$OUT/full_size.log" 2>&1 &
+  if [ "${HALFCHEETAH:-1}" = 1 ]; then  # HALFCHEETAH=0: the full-size run alone
+    timeout -s INT "$T" $PY -m simbarl.cli train --env HalfCheetah-v4 --preset simbav2-small \
+      --steps "$(pick 100000 1000)" --eval-every "$(pick 10000 500)" --eval-episodes "$(pick 10 1)" \
+      --vmap-seeds 3 --seed 0 --no-checkpoint --no-progress \
+      --run-dir /tmp/gpu_runs/HalfCheetah-v4 >"$OUT/halfcheetah_v4.log" 2>&1 &
+  fi
   wait
   tar czf "$OUT/runs_f.tar.gz" --exclude 'checkpoint*' -C /tmp/gpu_runs .
   ;;
