@@ -59,10 +59,12 @@ def provenance(path: Path, machine: str | None = None) -> str:
 
 def cpu_machine(meta: dict) -> str:
     parts = [meta.get("machine", "?"), meta.get("device") or meta.get("backend", "")]
-    if meta.get("cpu_count"):
-        parts.append(f"{meta['cpu_count']} cores")
+    if meta.get("cpu_count") or meta.get("cpus"):
+        parts.append(f"{meta.get('cpu_count') or meta['cpus']} cores")
     if meta.get("jax"):
         parts.append(f"JAX {meta['jax']}")
+    if meta.get("date_utc") or meta.get("date"):
+        parts.append(f"measured {(meta.get('date_utc') or meta['date'])[:10]}")
     return "machine: " + " ".join(str(p) for p in parts if p)
 
 
@@ -193,49 +195,30 @@ def results_throughput() -> str:
         blocks.append(
             f"**{title}**\n\n{table(head, rows)}\n\n{provenance(path, cpu_machine(data['meta']))}"
         )
-    data, path = _load("throughput_cpu_small.json")
-    rows = [
-        [
-            f"`{r['algo']}` ({r['num_critics']})",
-            f"{r['gflop_per_update']:.2f}",
-            f"{r['updates_per_s']:.1f}",
-            f"**{r['agent_steps_per_s']:.1f}**",
-            f"{r['loop_updates_per_s'] / r['updates_per_s']:.0%}",
-        ]
-        for r in data["results"]
-    ]
-    head = ["algo (critics)", "GFLOP / update", "updates/s (update alone)"]
-    head += ["agent steps/s (whole loop)", "loop updates/s as share of the update alone"]
-    blocks.append(
-        "**Whole loop**, `simbav2-small` on `dmc:cartpole-swingup`, UTD 2\n\n"
-        f"{table(head, rows)}\n\n{provenance(path, cpu_machine(data['meta']))}"
-    )
-    blocks.append(_throughput_gpu())
+    blocks.append(_loop_block("throughput_cpu_small.json", "Whole loop"))
+    blocks.append(_loop_block("throughput_gpu.json", "On a GPU, the update and the whole loop"))
     return "\n\n".join(blocks)
 
 
-def _throughput_gpu() -> str:
-    """``benchmarks/gpu/session.sh t``: the update alone and the whole host loop on a GPU."""
-    data, path = _load("throughput_gpu.json")
+def _loop_block(name: str, title: str) -> str:
+    """A ``throughput.py`` result with ``--loop-steps``: each config's update alone and the
+    whole host loop (env step, jitted call, replay), at UTD 2."""
+    data, path = _load(name)
     rows = [
         [
             f"`{r['preset']}` `{r['algo']}` ({r['num_critics']})",
             f"{r['gflop_per_update']:.2f}",
-            f"**{r['updates_per_s']:,.0f}**",
-            f"{r['gflop_per_update'] * r['updates_per_s'] / 1000:.1f}",
-            f"**{r['agent_steps_per_s']:.0f}**",
+            f"{r['updates_per_s']:,.1f}",
+            f"**{r['agent_steps_per_s']:,.1f}**",
             f"{r['loop_updates_per_s'] / r['updates_per_s']:.0%}",
         ]
         for r in data["results"]
     ]
     head = ["preset, algo (critics)", "GFLOP / update", "updates/s (update alone)"]
-    head += ["TFLOP/s", "agent steps/s (whole loop)", "loop updates/s as share of the update"]
+    head += ["agent steps/s (whole loop)", "loop updates/s as share of the update alone"]
     env = data["results"][0]["env"]
-    meta = data["meta"]
-    where = f"machine: {meta['device']}, {meta['cpus']} CPU cores, JAX {meta['jax']}, "
-    where += f"measured {meta['date_utc'][:10]}"
-    return f"**On a GPU**, `{env}`, UTD 2, batch 256\n\n{table(head, rows)}\n\n" + provenance(
-        path, where
+    return f"**{title}**, `{env}`, UTD 2\n\n{table(head, rows)}\n\n" + provenance(
+        path, cpu_machine(data["meta"])
     )
 
 
