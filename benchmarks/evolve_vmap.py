@@ -112,7 +112,7 @@ def main() -> None:
             add_costs(rows)
             if args.json:  # after every case: a run cut by a time limit keeps what it timed
                 write_json(args, cfg, rows)
-    if rows[0]["members"] == 1:
+    if rows and rows[0]["cost_vs_members_x_one"] is not None:
         print("\ncost of a population step against members x one member's:")
         for r in rows:
             how = "vmapped" if r["vmap"] else "one call each"
@@ -122,9 +122,9 @@ def main() -> None:
 
 
 def add_costs(rows: list[dict]) -> None:
-    """Each row's cost against members x one member's (None unless the first row is one
-    member)."""
-    one = rows[0]["ms_per_population_step"] if rows[0]["members"] == 1 else None
+    """Each row's cost against members x one member's (None until a one-member row is
+    timed)."""
+    one = next((r["ms_per_population_step"] for r in rows if r["members"] == 1), None)
     for r in rows:
         r["cost_vs_members_x_one"] = (
             r["ms_per_population_step"] / (r["members"] * one) if one else None
