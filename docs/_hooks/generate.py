@@ -994,20 +994,29 @@ def figure_sac_family(out: Path) -> list[Path]:
     from simbarl.analysis import plots
 
     data = json.loads((RESULTS / "learning" / "curves.json").read_text())
+    panel = {t: t.removeprefix("dmc:").replace("-v5", "-v4") for t in data["tasks"]}
+    versions: dict[str, set] = {}  # a published -v4 panel -> the MuJoCo versions we ran
+    for task, name in panel.items():
+        if name.endswith("-v4"):
+            versions.setdefault(name, set()).add(task[-3:])
     rows = []
     for task, algos in data["tasks"].items():
-        published_task = task.removeprefix("dmc:").replace("-v5", "-v4")
+        both = len(versions.get(panel[task], ())) > 1  # then the -v4 runs are labelled so
         for algo, entry in algos.items():
+            system = f"{algo} (-v4)" if both and task.endswith("-v4") else algo
             for seed, curve in entry["per_seed"].items():
                 rows += [
-                    {"system": algo, "task": published_task, "metric": "avg_return",
+                    {"system": system, "task": panel[task], "metric": "avg_return",
                      "env_step": s, "value": v, "seed": int(seed)}
                     for s, v in curve
                 ]  # fmt: skip
     fig = plots.learning_curves(rows, cols=2)
-    for ax in fig.axes:  # our runs are on -v5; the published curve is on -v4
-        if ax.get_title().endswith("-v4"):
-            ax.set_title(ax.get_title().replace("-v4", "-v5 (published: -v4)"))
+    for ax in fig.axes:  # the published MuJoCo curves are on -v4; ours on -v4 and/or -v5
+        ran = versions.get(ax.get_title())
+        if ran:
+            ours = " and ".join(sorted(ran, reverse=True))
+            title = f"{ax.get_title().removesuffix('-v4')}: ours {ours}, published -v4"
+            ax.set_title(title, fontsize=10)
     return [Path(p) for p in plots.save(fig, str(out / "sac_family"), formats=("svg",))]
 
 
