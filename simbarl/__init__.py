@@ -20,6 +20,7 @@ from simbarl.config import (
     TrainConfig,
     preset,
 )
+from simbarl.train.callbacks import Callback
 from simbarl.train.results import RunResult
 from simbarl.train.run import train
 
@@ -27,6 +28,7 @@ __all__ = [
     "PRESETS",
     "Agent",
     "AgentConfig",
+    "Callback",
     "NetworkConfig",
     "ReplayConfig",
     "RunResult",

@@ -217,7 +217,7 @@ def eval_cli(argv: list[str]) -> int:
         round_index=10**6,
         render=bool(args.video),
         max_steps=args.max_steps,
-    )
+    )[:4]
     print(
         f"{agent.config.env} @ {agent.env_step} env steps: return {returns.mean():.2f} "
         f"+- {returns.std():.2f} over {len(returns)} episodes "

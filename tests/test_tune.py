@@ -18,6 +18,7 @@ from simbarl.hpo.study import TuneSpec, evaluation_steps, open_study  # noqa: E4
 from simbarl.sweep.runner import checkpoint_step  # noqa: E402
 from simbarl.sweep.spec import parse_config  # noqa: E402
 from simbarl.train import run_dir as rd  # noqa: E402
+from simbarl.train.callbacks import Callback  # noqa: E402
 from simbarl.train.logger import read_metrics  # noqa: E402
 
 # 300 env steps, evaluations at 100, 200 and 300 (one 200-step episode each).
@@ -59,16 +60,22 @@ def test_study_prunes_resumes_and_writes_the_best_config(tmp_path, monkeypatch, 
     out = tmp_path / "study"
     real_train = trial_module.train
 
-    def train(cfg, resume=None, on_eval=None):
+    class Poorer(Callback):
+        def __init__(self, pruner):
+            self.pruner = pruner
+
+        def on_eval(self, step, mean):
+            return self.pruner.on_eval(step, mean - 1e4)
+
+    def train(cfg, resume=None, callbacks=()):
         """The crafted trial reports poor returns; trial 3 is stopped as Ctrl-C would."""
         number = int(cfg.run_dir.rsplit("/", 1)[1])
         lr, tau = cfg.agent.learning_rate, cfg.agent.tau
-        report = on_eval
         if (lr, tau) == tuple(CRAFTED.values()):
-            report = lambda step, mean: on_eval(step, mean - 1e4)
+            callbacks = [Poorer(c) for c in callbacks]
         if number == 3 and resume is None:
             cfg = dataclasses.replace(cfg, pause_at=100)
-        return real_train(cfg, resume, report)
+        return real_train(cfg, resume, callbacks=callbacks)
 
     monkeypatch.setattr(trial_module, "train", train)
     # Two trials complete; the report and the best config are written.

@@ -1,7 +1,7 @@
 """One trial: sample a config from the space, train it in OUT/trials/<number>, score it.
 
 Each evaluation is reported to Optuna as it happens; when the pruner says stop,
-the run stops right after that evaluation's checkpoint (``train``'s ``on_eval``),
+the run stops right after that evaluation's checkpoint (the ``Pruner`` callback),
 so a pruned trial keeps its run directory, rows and checkpoint. A trial that
 re-runs an interrupted or crashed one takes over that trial's run directory
 and resumes it from its checkpoint, re-reporting the evaluations it had.
@@ -20,6 +20,7 @@ from simbarl.hpo.storage import require_optuna, retried_from
 from simbarl.hpo.study import TuneSpec
 from simbarl.sweep.runner import checkpoint_step
 from simbarl.train import run_dir as rd
+from simbarl.train.callbacks import Callback
 from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 
@@ -82,23 +83,32 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
                 if step <= done:
                     returns.append(value)
                     trial.report(objective_value(returns, spec.objective, spec.last_k), step)
-        pruned_at: list[int] = []
-
-        def on_eval(env_step: int, mean_return: float) -> bool:
-            returns.append(mean_return)
-            trial.report(objective_value(returns, spec.objective, spec.last_k), env_step)
-            if env_step < cfg.steps and trial.should_prune():
-                pruned_at.append(env_step)
-                return True
-            return False
-
-        result = train(cfg, resume=resume, on_eval=on_eval)
+        pruner = Pruner(trial, spec, returns, cfg.steps)
+        result = train(cfg, resume=resume, callbacks=[pruner])
         if result.interrupted:
             # Failed for now; the next session of the study resumes it from its checkpoint.
             trial.set_user_attr("interrupted", True)
             raise KeyboardInterrupt
-        if pruned_at:
-            raise opt.TrialPruned(f"pruned at env step {pruned_at[0]}")
+        if pruner.pruned_at is not None:
+            raise opt.TrialPruned(f"pruned at env step {pruner.pruned_at}")
         return objective_value(returns, spec.objective, spec.last_k)
 
     return objective
+
+
+class Pruner(Callback):
+    """Reports each evaluation's objective to the trial; stops a trial Optuna prunes
+    (after that evaluation's checkpoint, so nothing of it is lost)."""
+
+    def __init__(self, trial, spec, returns: list[float], budget: int):
+        self.trial, self.spec, self.returns, self.budget = trial, spec, returns, budget
+        self.pruned_at: int | None = None
+
+    def on_eval(self, env_step: int, mean_return: float) -> bool:
+        self.returns.append(mean_return)
+        value = objective_value(self.returns, self.spec.objective, self.spec.last_k)
+        self.trial.report(value, env_step)
+        if env_step < self.budget and self.trial.should_prune():
+            self.pruned_at = env_step
+            return True
+        return False

@@ -17,17 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
-from functools import partial
 
 import jax
 import numpy as np
 
-from simbarl.agents import ALGORITHMS
-from simbarl.agents.actor_critic import reported_metrics
 from simbarl.agents.exploration import init_noise
 from simbarl.config import PRESETS, TrainConfig
 from simbarl.envs.registry import make_env
+from simbarl.files import atomic_open
 from simbarl.offline.datasets import (
     EnvSpec,
     dataset_replay,
@@ -38,15 +35,12 @@ from simbarl.offline.datasets import (
 from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
 from simbarl.train import run_dir as rd
-from simbarl.train.evaluate import evaluate
-from simbarl.train.finite import check_finite
-from simbarl.train.learner import normalization
+from simbarl.train.evaluate import EvalResult, evaluate
+from simbarl.train.learner import build_agent, normalization
 from simbarl.train.lock import RunLocks
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState, save_loop
-from simbarl.train.progress import Progress
-from simbarl.train.step import draw, prepare
-from simbarl.train.stop import StopFlag
+from simbarl.train.loop_state import LoopState
+from simbarl.train.session import Engine, Session
+from simbarl.train.step import draw, policy, prepare
 
 # The published offline budget (NOTES.md): 100 epochs of updates over the dataset, the
 # learning rate decaying 1e-4 -> 1e-5 over the first half of them.
@@ -137,6 +131,7 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
         eval_every=ocfg.eval_every,
         eval_episodes=ocfg.eval_episodes,
         log_every=ocfg.log_every,
+        analyze_every=0,  # the dynamics probe: on with --set analyze_every=N
         buffer_size=1,
         run_dir=ocfg.run_dir,
         tensorboard=ocfg.tensorboard,
@@ -158,11 +153,6 @@ def train_offline(ocfg: OfflineConfig):
     """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``.
 
     The run directory is locked (``train/lock.py``) until this returns."""
-    with RunLocks() as locks:
-        return _train_offline(ocfg, locks)
-
-
-def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
     dataset = load_dataset(ocfg.dataset, download=ocfg.download)
     episodes = episodes_of(dataset)
     spec = env_spec_of(dataset)
@@ -179,97 +169,81 @@ def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
         updates = min(updates, ocfg.steps)
     if updates <= 0:
         raise ValueError("nothing to train: the dataset is empty or --steps is 0")
-    cfg = _train_config(ocfg, spec, updates)
-    cfg, task = rd.resolve(cfg)
-    obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
-    if (obs_dim, act_dim) != (task.obs_dim, task.action_dim):
-        raise ValueError(
-            f"the dataset has observations {obs_dim} and actions {act_dim}; {cfg.env} has "
-            f"{task.obs_dim} and {task.action_dim}"
-        )
-    agent = ALGORITHMS[cfg.algo](
-        cfg.agent,
-        obs_dim,
-        act_dim,
-        discount=cfg.agent.discount,
-        num_critics=rd.num_critics(cfg.algo, cfg.agent),
-        total_updates=updates,
-    )
+    with RunLocks() as locks:
+        session = Session(_train_config(ocfg, spec, updates), None, locks)
+        session.iterations, session.per_iter = updates, 1  # the clock counts updates
+        engine = OfflineEngine(session, episodes)
+        info = {"updates": updates, "transitions": n, "episodes": len(episodes)}
+        info["dataset_id"] = dataset.spec.dataset_id
+        with atomic_open(session.seats[0].run_dir / "offline.json") as f:
+            f.write(json.dumps({**dataclasses.asdict(ocfg), **info}, indent=1))
+        result = session.run(engine, engine.agent)
+    return result.run_dir, result.eval_returns
 
-    loop = LoopState.fresh(1, obs_dim, act_dim)
-    loop.obs_stats = fit_observations(episodes)
-    loop.reward_scaler = fit_reward_scaler(episodes, cfg.agent.discount)
-    loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
-    norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
 
-    buffer = dataset_replay(episodes)
-    learner = agent.init(jax.random.PRNGKey(cfg.seed))
-    run_dir = rd.create(cfg, locks.hold)
-    (run_dir / "offline.json").write_text(
-        json.dumps(
-            {
-                **dataclasses.asdict(ocfg),
-                "updates": updates,
-                "transitions": n,
-                "episodes": len(episodes),
-                "dataset_id": dataset.spec.dataset_id,
-            },
-            indent=1,
-        )
-    )
+class OfflineEngine(Engine):
+    """Updates on a fixed dataset; ``log_every`` updates are one jitted ``lax.scan``."""
 
-    @partial(jax.jit, static_argnames="length", donate_argnums=0)
-    def chunk(learner, length):
+    log_at_end = True  # the budget's last, short chunk gets its row
+    evaluate_on_stop = True  # an offline run is not resumed: a stop still ends in a result
+
+    def __init__(self, session: Session, episodes):
+        cfg, task = session.cfg, session.task
+        obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
+        if (obs_dim, act_dim) != (task.obs_dim, task.action_dim):
+            raise ValueError(
+                f"the dataset has observations {obs_dim} and actions {act_dim}; {cfg.env} has "
+                f"{task.obs_dim} and {task.action_dim}"
+            )
+        self.session, self.cfg = session, cfg
+        self.agent = build_agent(cfg, obs_dim, act_dim, total_updates=session.iterations)
+        loop = LoopState.fresh(1, obs_dim, act_dim)
+        loop.obs_stats = fit_observations(episodes)
+        loop.reward_scaler = fit_reward_scaler(episodes, cfg.agent.discount)
+        loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
+        self.norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
+        self.buffer = dataset_replay(episodes)
+        self.learner = self.agent.init(jax.random.PRNGKey(cfg.seed))
+        self.seat = session.add_seat(cfg, loop)
+        self.chunk = jax.jit(self._chunk, static_argnames="length", donate_argnums=0)
+        self.env = make_env(cfg.env, cfg.action_repeat, bounds=rd.action_bounds(cfg))
+        agent, norm = self.agent, self.norm
+        self.policy = jax.jit(lambda actor, o: policy(agent, actor, o, norm))
+        self.empty = init_replay(1, obs_dim, act_dim)
+        self.metrics = {}
+
+    def _chunk(self, learner, length: int):
+        cfg, agent = self.cfg, self.agent
+
         def body(learner, _):
             key, k_sample = jax.random.split(learner.key)
             tr, horizon, _, _ = draw(
-                buffer, k_sample, (1, cfg.batch_size), cfg.replay, agent.discount, 1, 1.0
+                self.buffer, k_sample, (1, cfg.batch_size), cfg.replay, agent.discount, 1, 1.0
             )
-            learner, metrics, _ = agent.learn(learner.replace(key=key), prepare(tr, norm, horizon))
+            batch = prepare(tr, self.norm, horizon)
+            learner, metrics, _ = agent.learn(learner.replace(key=key), batch)
             return learner, metrics
 
         learner, metrics = jax.lax.scan(body, learner, None, length=length)
         return learner, jax.tree.map(lambda m: m[-1], metrics)
 
-    env = make_env(cfg.env, cfg.action_repeat, bounds=rd.action_bounds(cfg))
-    policy = jax.jit(lambda actor, o: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
-    logger = Logger(run_dir, cfg.tensorboard)
-    progress = Progress(updates, 0, enabled=cfg.progress)
-    evals, done, last = [], 0, (time.time(), 0)
-    empty = init_replay(1, obs_dim, act_dim)
-    metrics = {}
+    def advance(self, limit: int) -> int:
+        length = min(limit, self.cfg.log_every)
+        self.learner, self.metrics = self.chunk(self.learner, length=length)
+        return length
 
-    def evaluate_and_save():
-        check_finite(learner, metrics, cfg, run_dir)  # nothing diverged is evaluated or saved
-        result = evaluate(
-            env, lambda o: policy(learner.actor, o), cfg.eval_episodes, cfg.seed, len(evals)
-        )
-        row = {"env_step": done, "update": done, **result.metrics()}
-        score = d4rl_score(cfg.env, row["eval/return"])
-        if score is not None:
-            row["eval/normalized_score"] = score
-        logger.log(row)
-        evals.append((done, row["eval/return"]))
-        progress.set_eval(row["eval/return"])
-        loop.iteration = loop.eval_round = done  # env_step stays 0: no env steps are taken
-        save_loop(run_dir / rd.CHECKPOINT_FILE, learner, empty, loop, np.zeros((1, act_dim)))
+    def evaluate(self) -> list[EvalResult]:
+        cfg, actor = self.cfg, self.learner.actor
+        act = lambda o: self.policy(actor, o)
+        result = evaluate(self.env, act, cfg.eval_episodes, cfg.seed, self.seat.loop.eval_round)
+        score = d4rl_score(cfg.env, float(result.returns.mean()))
+        return [result._replace(normalized_score=score)]
 
-    with StopFlag() as stop:
-        while done < updates and not stop.requested:
-            length = min(cfg.log_every, updates - done, cfg.eval_every - done % cfg.eval_every)
-            learner, metrics = chunk(learner, length=length)
-            done += length
-            progress.advance(length)
-            if done % cfg.log_every == 0 or done == updates:
-                check_finite(learner, metrics, cfg, run_dir)
-                now = time.time()
-                row = {f"train/{k}": v for k, v in reported_metrics(metrics).items()}
-                rate = (done - last[1]) / max(now - last[0], 1e-9)
-                logger.log({"env_step": done, "update": done, **row, "perf/updates_per_s": rate})
-                progress.set_rates(0.0, rate)
-                last = (now, done)
-            if done % cfg.eval_every == 0 or done == updates or stop.requested:
-                evaluate_and_save()
-    progress.close()
-    logger.close()
-    return run_dir, evals
+    def snapshot(self, k: int):
+        return self.learner, self.empty, np.zeros((1, self.agent.action_dim), np.float32)
+
+    def reset_networks(self) -> None:
+        raise ValueError("network resets are not supported offline")
+
+    def probe_inputs(self) -> tuple:
+        return self.learner, self.buffer, self.norm

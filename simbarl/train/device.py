@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from functools import partial
 from pathlib import Path
 
@@ -39,24 +38,18 @@ from simbarl.normalizers import (
     update_reward_scaler,
     update_stats,
 )
-from simbarl.replay import Transition, init_replay
-from simbarl.replay.memory import check_replay_fits, replay_bytes
+from simbarl.replay import Transition
 from simbarl.train import run_dir as rd
-from simbarl.train.checkpoint import read_meta
+from simbarl.train.callbacks import Callback, OnEval
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
-from simbarl.train.finite import check_finite
-from simbarl.train.learner import build_agent, iterations_for, normalization, warmup_iterations
+from simbarl.train.learner import build_agent, normalization
 from simbarl.train.lock import RunLocks
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
-from simbarl.train.probe import make_probe_fn
-from simbarl.train.progress import Progress
-from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
-from simbarl.train.seeds import OnEval, Seat, Seeds, seat_configs, target_reached
-from simbarl.train.step import act, configured_step
-from simbarl.train.stop import StopFlag
-from simbarl.train.wandb_sink import wandb_sink
-from simbarl.train.warm_start import dataset_buffer, start
+from simbarl.train.loop_state import cut_episodes
+from simbarl.train.results import RunResult
+from simbarl.train.seeds import Seeds
+from simbarl.train.session import Engine, Session
+from simbarl.train.step import act, configured_step, policy
+from simbarl.train.warm_start import dataset_buffer
 
 
 @struct.dataclass
@@ -187,8 +180,7 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
 
     def evaluate(actor, stats, scaler, key):
         norm = normalization(cfg, stats, scaler)
-        policy = lambda o: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
-        return run_episodes(eval_env, policy, key)
+        return run_episodes(eval_env, lambda o: policy(agent, actor, o, norm), key)
 
     def chunk_all(carry, active, length, learn):
         return seeds.vmap(partial(chunk, active=active, length=length, learn=learn))(carry)
@@ -202,22 +194,6 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
         jax.jit(chunk_all, static_argnames=("length", "learn"), donate_argnums=0),
         jax.jit(seeds.vmap(evaluate)),
     )
-
-
-def _next_event(cfg: TrainConfig, env_step: int, per_iter: int) -> int:
-    """The first iteration at which the host has work after ``env_step``: a log,
-    an evaluation, a reset, a dynamics probe or the pause, each at the first iteration whose env
-    step count reaches it (where the host loop does it too)."""
-    targets = [v for v in (cfg.pause_at, *cfg.reset_at) if v is not None and v > env_step]
-    for every in (cfg.log_every, cfg.eval_every, cfg.reset_every, cfg.analyze_every):
-        if every:
-            targets.append((env_step // every + 1) * every)
-    return min(-(-t // per_iter) for t in targets)
-
-
-def _crossed(now: int, steps: int, every: int) -> bool:
-    """A multiple of ``every`` lies in ``(now - steps, now]``."""
-    return now // every > (now - steps) // every
 
 
 def _f64(tree):
@@ -238,138 +214,95 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
 
 
 def train_device(
-    cfg: TrainConfig, resume: str | Path | None = None, on_eval: OnEval | None = None
+    cfg: TrainConfig,
+    resume: str | Path | None = None,
+    on_eval: OnEval | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> RunResult:
     """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here).
 
     The run directories are locked (``lock.py``) until this returns."""
     with RunLocks() as locks:
-        return _train_device(cfg, resume, locks, on_eval)
+        session = Session(cfg, resume, locks, callbacks, on_eval)
+        agent, begin, chunk, evaluate = device_fns(_cache_key(session.cfg), session.cfg.vmap_seeds)
+        engine = DeviceEngine(session, agent, begin, chunk, evaluate)
+        return session.run(engine, agent)
 
 
-def _train_device(cfg: TrainConfig, resume, locks: RunLocks, on_eval: OnEval | None) -> RunResult:
-    cfg, _ = rd.resolve(cfg)
-    if resume is not None:
-        group_dir, cfg = rd.reopen(resume, cfg, locks.hold)
-    task = load_device_task(cfg.env, cfg.mjx_impl)
-    seeds = Seeds(cfg.vmap_seeds)
-    agent, begin, chunk, evaluate = device_fns(_cache_key(cfg), cfg.vmap_seeds)
-    probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
-    norm_of = seeds.vmap(partial(normalization, cfg))
-    iterations = iterations_for(cfg)
-    capacity = min(cfg.buffer_size, iterations * cfg.num_envs)
-    r = cfg.replay
-    if resume is None:
-        nbytes = replay_bytes(capacity, task.obs_dim, task.action_dim, r.obs_dtype, r.prioritized)
-        check_replay_fits(nbytes, copies=cfg.vmap_seeds)
-        group_dir = rd.create(cfg, locks.hold) if cfg.vmap_seeds > 1 else None
-    seat_cfgs = seat_configs(cfg, group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
-    warm_iters = warmup_iterations(cfg)
+class DeviceEngine(Engine):
+    """The session's learner advanced by jitted chunks of env steps and updates."""
 
-    seats, parts = [], []
-    dataset = dataset_buffer(cfg, task.obs_dim, task.action_dim)  # copied per seed
-    for scfg in seat_cfgs:
-        learner, loop = start(agent, cfg, scfg.seed, warm=resume is None)
-        if resume is not None:  # keep the ring's geometry even if --steps changed
-            run_dir = rd.reopen_seat(group_dir, scfg, cfg.vmap_seeds, locks.hold)
-            capacity = read_meta(run_dir / rd.CHECKPOINT_FILE).get("replay_capacity", capacity)
-        buffer = init_replay(capacity, task.obs_dim, task.action_dim, r.prioritized, r.obs_dtype)
-        if resume is not None:
-            learner, buffer, loop = load_loop(run_dir / rd.CHECKPOINT_FILE, learner, buffer, loop)
-            buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
-        else:
-            run_dir = rd.create(scfg, locks.hold)
-        seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
-        sink = wandb_sink(seat.cfg, run_dir, group_dir)
-        seat.logger = Logger(run_dir, cfg.tensorboard, loop.env_step if resume else None, sink)
-        seats.append(seat)
-        key = _env_key(scfg.seed, loop.iteration)
-        stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
-        parts.append((learner, buffer, loop.noise, *stats, key, dataset))
-    main = seats[0].loop
-    stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
-    del parts
-    carry = begin(*stacked, random=main.iteration < warm_iters and cfg.init_from is None)
-    del stacked
+    def __init__(self, session: Session, agent, begin, chunk, evaluate):
+        self.session, self.cfg, self.seeds = session, session.cfg, session.seeds
+        cfg, seeds = self.cfg, self.seeds
+        self._chunk, self._evaluate = chunk, evaluate
+        opened = session.open(agent)
+        dataset = dataset_buffer(cfg, agent.obs_dim, agent.action_dim)  # copied per seed
+        parts = []
+        seated = zip(session.seats, opened.learners, opened.buffers, strict=True)
+        for seat, learner, buffer in seated:
+            loop = seat.loop
+            if not session.fresh:  # the envs restart their episodes
+                buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
+            key = _env_key(seat.cfg.seed, loop.iteration)
+            stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
+            parts.append((learner, buffer, loop.noise, *stats, key, dataset))
+        del opened
+        stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
+        del parts
+        self.carry = begin(*stacked, random=session.random_actions)
+        del stacked
+        per_iter = cfg.num_envs * cfg.action_repeat
+        self.chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
+        self.quiet = max(session.warmup_iterations - 1, 0)  # i learns once i + 1 >= warm-up
+        # eager, as in the host loop: a jitted init with batched QR can deadlock XLA:CPU
+        self.reset_fn = seeds.vmap(lambda s: agent.reset(s, cfg.reset_networks))
+        self.norm_of = seeds.vmap(partial(normalization, cfg))
+        self.metrics = {}
 
-    progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
-    updates_now = lambda: int(np.asarray(carry.learner.step).reshape(-1)[0])
-    for seat in seats:
-        seat.last_log = (time.time(), main.env_step, updates_now())
-    per_iter = cfg.num_envs * cfg.action_repeat
-    chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
-    quiet = max(warm_iters - 1, 0)  # iteration i learns once i + 1 >= warm_iters
-    # eager, as in the host loop: a jitted init with batched QR can deadlock XLA:CPU
-    reset_fn = seeds.vmap(lambda s: agent.reset(s, cfg.reset_networks))
-    start_step, interrupted, metrics = main.env_step, False, {}
+    @property
+    def learner(self):
+        return self.carry.learner
 
-    def save(k: int) -> None:
-        seat = seats[k]
-        one = seeds.take(carry, k)
-        check_finite(one.learner, seeds.take(metrics, k), cfg, seat.run_dir)
-        seat.loop.obs_stats, seat.loop.reward_scaler = _f64(one.obs_stats), _f64(one.scaler)
-        seat.loop.noise = one.noise
-        seat.loop.episode_return = np.asarray(one.episode_return, np.float64)
-        save_loop(seat.run_dir / rd.CHECKPOINT_FILE, one.learner, one.buffer, seat.loop, one.action)
+    def advance(self, limit: int) -> int:
+        """One chunk: at most ``limit`` iterations, never across the end of the warm-up."""
+        iteration = self.session.main.iteration
+        learn = iteration >= self.quiet
+        if not learn:
+            limit = min(limit, self.quiet - iteration)
+        length = min(self.chunk_iters, limit)
+        self.carry, metrics = self._chunk(self.carry, length, length=self.chunk_iters, learn=learn)
+        self.metrics = metrics if learn else {}  # warm-up chunks do not update
+        return length
 
-    def run_eval_and_checkpoint() -> bool:
-        keys = seeds.stack([_eval_key(s.cfg.seed, main.eval_round) for s in seats])
-        returns, lengths = evaluate(carry.learner.actor, carry.obs_stats, carry.scaler, keys)
+    def evaluate(self) -> list[EvalResult]:
+        seeds, seats, c = self.seeds, self.session.seats, self.carry
+        keys = seeds.stack([_eval_key(s.cfg.seed, s.loop.eval_round) for s in seats])
+        returns, lengths = self._evaluate(c.learner.actor, c.obs_stats, c.scaler, keys)
         returns, lengths = np.asarray(returns), np.asarray(lengths)
-        for k, seat in enumerate(seats):
-            seat.record_eval(EvalResult(seeds.take(returns, k), seeds.take(lengths, k), [], None))
-            if cfg.checkpoint:
-                save(k)
-        return target_reached(seats, cfg, progress, on_eval)
+        take = seeds.take
+        return [EvalResult(take(returns, k), take(lengths, k), [], None) for k in range(len(seats))]
 
-    if resume is None and cfg.init_from is not None:
-        run_eval_and_checkpoint()  # env step 0: the loaded policy, before any online data
-    with StopFlag() as stop:
-        while main.iteration < iterations:
-            learn = main.iteration >= quiet
-            end = iterations if learn else min(quiet, iterations)
-            end = min(end, _next_event(cfg, main.env_step, per_iter))
-            length = min(chunk_iters, end - main.iteration)
-            carry, metrics = chunk(carry, length, length=chunk_iters, learn=learn)
-            metrics = metrics if learn else {}  # warm-up chunks do not update
-            done_steps = length * per_iter
-            for seat in seats:
-                seat.loop.iteration += length
-                seat.loop.agent_step += length * cfg.num_envs
-                seat.loop.env_step += done_steps
-            progress.advance(done_steps)
-            now = main.env_step
-            crossed = partial(_crossed, now, done_steps)
-            if any(now - done_steps < s <= now for s in cfg.reset_at) or (
-                cfg.reset_every and crossed(cfg.reset_every)
-            ):
-                carry = carry.replace(learner=reset_fn(carry.learner))
-                for seat in seats:
-                    seat.logger.log({"env_step": now, "train/reset": 1.0})
-            if crossed(cfg.log_every) and learn:
-                sums, counts = np.asarray(carry.ended_sum), np.asarray(carry.ended_count)
-                for k, seat in enumerate(seats):
-                    one = seeds.take(carry.learner, k)
-                    check_finite(one, seeds.take(metrics, k), cfg, seat.run_dir)
-                    count = float(seeds.take(counts, k))
-                    seat.recent_returns = [float(seeds.take(sums, k)) / count] if count else []
-                    seat.last_log = log_train(seat, progress, seeds.take(metrics, k), updates_now())
-                carry = carry.replace(
-                    ended_sum=jnp.zeros_like(carry.ended_sum),
-                    ended_count=jnp.zeros_like(carry.ended_count),
-                )
-            if probe_fn and learn and crossed(cfg.analyze_every):
-                norm = norm_of(carry.obs_stats, carry.scaler)
-                log_dynamics(seats, seeds, probe_fn, carry.learner, carry.buffer, norm)
-            final = main.iteration >= iterations
-            if (crossed(cfg.eval_every) or final) and run_eval_and_checkpoint():
-                break  # --stop-at-return reached; the evaluation checkpointed
-            paused = cfg.pause_at is not None and start_step < cfg.pause_at <= now
-            if (stop.requested or paused) and not final:
-                if cfg.checkpoint:
-                    for k in range(len(seats)):
-                        save(k)
-                interrupted = True
-                break
-    progress.close()
-    return gather_results(seats, seeds, group_dir, main.env_step, interrupted)
+    def snapshot(self, k: int):
+        one, loop = self.seeds.take(self.carry, k), self.session.seats[k].loop
+        loop.obs_stats, loop.reward_scaler = _f64(one.obs_stats), _f64(one.scaler)
+        loop.noise = one.noise
+        loop.episode_return = np.asarray(one.episode_return, np.float64)
+        return one.learner, one.buffer, one.action
+
+    def collect_returns(self) -> None:
+        sums, counts = np.asarray(self.carry.ended_sum), np.asarray(self.carry.ended_count)
+        for k, seat in enumerate(self.session.seats):
+            count = float(self.seeds.take(counts, k))
+            seat.recent_returns = [float(self.seeds.take(sums, k)) / count] if count else []
+        self.carry = self.carry.replace(
+            ended_sum=jnp.zeros_like(self.carry.ended_sum),
+            ended_count=jnp.zeros_like(self.carry.ended_count),
+        )
+
+    def reset_networks(self) -> None:
+        self.carry = self.carry.replace(learner=self.reset_fn(self.carry.learner))
+
+    def probe_inputs(self) -> tuple:
+        c = self.carry
+        return c.learner, c.buffer, self.norm_of(c.obs_stats, c.scaler)

@@ -20,6 +20,7 @@ class EvalResult(NamedTuple):
     lengths: np.ndarray  # (episodes,) agent steps
     frames: list  # the first episode's rendered frames, when asked for
     successes: np.ndarray | None  # (episodes,) solved at any step; None if never reported
+    normalized_score: float | None = None  # of the mean return, where the task has one
 
     def metrics(self) -> dict[str, float]:
         """The ``eval/*`` entries of a metrics row."""
@@ -30,6 +31,8 @@ class EvalResult(NamedTuple):
         }
         if self.successes is not None:  # MyoSuite's score: solved at any step
             row["eval/success"] = float(self.successes.mean())
+        if self.normalized_score is not None:
+            row["eval/normalized_score"] = float(self.normalized_score)
         return row
 
 

@@ -22,15 +22,22 @@ from simbarl.train.loop_state import LoopState
 from simbarl.train.step import Normalization
 
 
-def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
-    """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``)."""
+def build_agent(
+    cfg: TrainConfig, obs_dim: int, action_dim: int, total_updates: int | None = None
+) -> ActorCritic:
+    """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``).
+
+    ``total_updates``, the span of the learning-rate schedule, defaults to the
+    online budget's updates; the offline engine counts its own."""
+    if total_updates is None:
+        total_updates = updates_after(cfg, iterations_for(cfg))
     return ALGORITHMS[cfg.algo](
         cfg.agent,
         obs_dim,
         action_dim,
         discount=cfg.agent.discount,
         num_critics=rd.num_critics(cfg.algo, cfg.agent),
-        total_updates=updates_after(cfg, iterations_for(cfg)),
+        total_updates=total_updates,
     )
 
 

@@ -39,7 +39,8 @@ def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: b
     return RunResult(group_dir, env_step, mean_returns, interrupted, results)
 
 
-def log_train(seat: Seat, progress, metrics, updates: int):
+def log_train(seat: Seat, progress, metrics, updates: int) -> dict:
+    """Write a training row for ``seat`` (rates since its last one); return the row."""
     loop, now = seat.loop, time.time()
     t0, step0, updates0 = seat.last_log
     row = {"env_step": loop.env_step, "agent_step": loop.agent_step}
@@ -52,7 +53,8 @@ def log_train(seat: Seat, progress, metrics, updates: int):
     row["perf/updates"] = updates
     seat.logger.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
-    return now, loop.env_step, updates
+    seat.last_log = (now, loop.env_step, updates)
+    return row
 
 
 def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:

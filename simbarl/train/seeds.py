@@ -12,7 +12,6 @@ envs, RSNorm statistics, reward scaler, counters, logger and run directory
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,6 @@ from simbarl.config import TrainConfig
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState
-
-OnEval = Callable[[int, float], bool]
-"""Called after each evaluation (and its checkpoint) with (env_step, mean return);
-True stops the run there, as ``--stop-at-return`` does."""
 
 
 class Seeds:
@@ -90,18 +85,6 @@ class Seat:
         row.update(result.metrics())
         self.logger.log(row)
         self.eval_returns.append((self.loop.env_step, row["eval/return"]))
-
-
-def target_reached(
-    seats: list[Seat], cfg: TrainConfig, progress, on_eval: OnEval | None = None
-) -> bool:
-    """Show the mean of the seats' latest evaluations; True once ``--stop-at-return`` is met
-    or ``on_eval(env_step, mean)`` (a caller's stop rule, e.g. a pruner's) returns True."""
-    mean = float(np.mean([s.eval_returns[-1][1] for s in seats]))
-    progress.set_eval(mean)
-    if on_eval is not None and on_eval(seats[0].loop.env_step, mean):
-        return True
-    return cfg.stop_at_return is not None and mean >= cfg.stop_at_return
 
 
 def seat_configs(cfg: TrainConfig, run_dir: Path) -> list[TrainConfig]:

@@ -32,13 +32,27 @@ class Normalization:
     reward_scale: jnp.ndarray  # () divisor of rewards
 
 
+def normalize(obs, norm: Normalization):
+    """Raw observations as the networks see them (RSNorm's float32 view)."""
+    return (obs - norm.obs_mean) / norm.obs_std
+
+
+def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None):
+    """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``.
+
+    Deterministic without ``key``, else a sample. Every loop's evaluation, the
+    loaded ``Agent`` and the population engine act through this one function;
+    the env adapters map ``[-1, 1]`` to the task's action bounds."""
+    return agent.policy(actor, normalize(obs, norm), key)
+
+
 def prepare(tr: Transition, norm: Normalization, horizon=None, weight=None) -> Batch:
     """Raw sampled transitions -> loss inputs (normalized obs, scaled reward)."""
     return Batch(
-        obs=(tr.obs - norm.obs_mean) / norm.obs_std,
+        obs=normalize(tr.obs, norm),
         action=tr.action,
         reward=tr.reward / norm.reward_scale,
-        next_obs=(tr.next_obs - norm.obs_mean) / norm.obs_std,
+        next_obs=normalize(tr.next_obs, norm),
         terminated=tr.terminated,
         horizon=horizon,
         weight=weight,
@@ -109,12 +123,10 @@ def act(
     key, k_act = jax.random.split(learner.key)
     if random:
         action = jax.random.uniform(k_act, (obs.shape[0], agent.action_dim), minval=-1, maxval=1)
+    elif explore:
+        action, noise = agent.explore(learner.actor, normalize(obs, norm), k_act, noise, reset)
     else:
-        obs_n = (obs - norm.obs_mean) / norm.obs_std
-        if explore:
-            action, noise = agent.explore(learner.actor, obs_n, k_act, noise, reset)
-        else:
-            action = agent.policy(learner.actor, obs_n)
+        action = policy(agent, learner.actor, obs, norm)
     return learner.replace(key=key), action, noise
 
 

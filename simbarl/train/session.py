@@ -1,0 +1,274 @@
+"""The training session: what every online run does, written once.
+
+A session opens its run (a new run directory, or a checked and locked resume),
+its *seats* (one per ``--vmap-seeds`` seed: run directory, logger, counters) and
+their learners and replay buffers; then it runs the schedule (``schedule.py``):
+logs, evaluations with their checkpoints, network resets, dynamics probes, the
+pause, ``--stop-at-return``, the NaN guard and stopping on Ctrl-C or SIGTERM.
+
+An *engine* only advances the run and evaluates it: the host loop
+(``online.py``) steps Gymnasium envs and calls the jitted step once per
+iteration, the device loop (``device.py``) runs chunks of iterations in one
+jitted ``lax.scan``. Every event happens at the same env step in both, which is
+what ``tests/test_host_device_equal.py`` checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simbarl.config import TrainConfig
+from simbarl.replay import init_replay
+from simbarl.replay.memory import check_replay_fits, replay_bytes
+from simbarl.train import run_dir as rd
+from simbarl.train.callbacks import Callback, OnEval, callback_list
+from simbarl.train.checkpoint import read_meta
+from simbarl.train.evaluate import EvalResult
+from simbarl.train.finite import check_finite
+from simbarl.train.learner import iterations_for, warmup_iterations
+from simbarl.train.lock import RunLocks
+from simbarl.train.logger import Logger
+from simbarl.train.loop_state import load_loop, save_loop
+from simbarl.train.probe import make_probe_fn
+from simbarl.train.progress import Progress
+from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
+from simbarl.train.schedule import Schedule
+from simbarl.train.seeds import Seat, Seeds, seat_configs
+from simbarl.train.stop import StopFlag
+from simbarl.train.wandb_sink import wandb_sink
+from simbarl.train.warm_start import start
+
+
+class Engine:
+    """How a loop advances a session and evaluates it; the session does the rest.
+
+    ``learner`` and ``metrics`` are seed-stacked (``metrics`` is ``{}`` before the
+    first update)."""
+
+    learner: Any
+    metrics: Any
+    log_at_end = False  # a training row at the end of the budget, on a log boundary or not
+    evaluate_on_stop = False  # evaluate before a stop's checkpoint (runs that cannot resume)
+
+    def advance(self, limit: int) -> int:
+        """Run at most ``limit`` (>= 1) iterations; return how many ran."""
+        raise NotImplementedError
+
+    def evaluate(self) -> list[EvalResult]:
+        """One evaluation per seat, of the current policy."""
+        raise NotImplementedError
+
+    def snapshot(self, k: int) -> tuple[Any, Any, np.ndarray]:
+        """Seat ``k``'s ``(learner, replay, next action)``, its loop state brought up to date."""
+        raise NotImplementedError
+
+    def collect_returns(self) -> None:
+        """Put the returns of the episodes ended since the last log in ``seat.recent_returns``."""
+
+    def reset_networks(self) -> None:
+        raise NotImplementedError
+
+    def probe_inputs(self) -> tuple:
+        """``(learner, replay, normalization)``, seed-stacked, for the dynamics probe."""
+        raise NotImplementedError
+
+    def updates(self) -> int:
+        """Updates made so far (of one seed)."""
+        return int(np.asarray(self.learner.step).reshape(-1)[0])
+
+
+@dataclasses.dataclass
+class Opened:
+    """A session's learners and replay buffers, one per seat, before an engine takes them."""
+
+    learners: list
+    buffers: list
+    capacity: int
+
+
+class Session:
+    """One run, or one ``--vmap-seeds`` group of runs, from open to result."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: str | Path | None,
+        locks: RunLocks,
+        callbacks: list[Callback] | None = None,
+        on_eval: OnEval | None = None,
+    ):
+        cfg, self.task = rd.resolve(cfg)
+        self.resume, self.locks = resume, locks
+        self.group_dir = None
+        if resume is not None:
+            self.group_dir, cfg = rd.reopen(resume, cfg, locks.hold)
+        self.cfg = cfg
+        self.seeds = Seeds(cfg.vmap_seeds)
+        self.iterations = iterations_for(cfg)
+        self.per_iter = cfg.num_envs * cfg.action_repeat  # env steps per iteration
+        self.warmup_iterations = warmup_iterations(cfg)
+        self.callbacks = callback_list(callbacks, on_eval)
+        self.stop_asked = False  # by a callback's on_log
+        self.seats: list[Seat] = []
+
+    @property
+    def fresh(self) -> bool:
+        return self.resume is None
+
+    @property
+    def main(self):
+        """The first seat's loop state: every seat's counters are the same."""
+        return self.seats[0].loop
+
+    @property
+    def random_actions(self) -> bool:
+        """Whether the next actions are uniform random (the warm-up of a new learner)."""
+        return self.main.iteration < self.warmup_iterations and self.cfg.init_from is None
+
+    def open(self, agent) -> Opened:
+        """Create or reopen every seat's run directory; fresh or loaded learners and replay."""
+        cfg, task = self.cfg, self.task
+        capacity = min(cfg.buffer_size, self.iterations * cfg.num_envs)
+        if not self.fresh:  # keep the ring's geometry even if --steps changed
+            first = Path(self._seat_configs()[0].run_dir) / rd.CHECKPOINT_FILE
+            capacity = read_meta(first).get("replay_capacity", capacity)
+        r, dims = cfg.replay, (task.obs_dim, task.action_dim)
+        check_replay_fits(
+            replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
+        )
+        if self.fresh and cfg.vmap_seeds > 1:
+            self.group_dir = rd.create(cfg, self.locks.hold)
+        learners, buffers = [], []
+        for scfg in self._seat_configs():
+            learner, loop = start(agent, cfg, scfg.seed, warm=self.fresh)
+            buffer = init_replay(capacity, *dims, r.prioritized, r.obs_dtype)
+            seat = self.add_seat(scfg, loop, logger=False)
+            if not self.fresh:
+                path = seat.run_dir / rd.CHECKPOINT_FILE
+                learner, buffer, seat.loop = load_loop(path, learner, buffer, loop)
+            self._attach_logger(seat)
+            learners.append(learner)
+            buffers.append(buffer)
+        return Opened(learners, buffers, capacity)
+
+    def add_seat(self, scfg: TrainConfig, loop, logger: bool = True) -> Seat:
+        """Seat ``scfg`` (one seed's config): its run directory, created or reopened and
+        locked, and its logger (``logger=False``: attached once a resume has loaded the
+        loop state, whose step the logger cuts its rows at)."""
+        hold = self.locks.hold
+        if self.fresh:
+            run_dir = rd.create(scfg, hold)
+        else:
+            run_dir = rd.reopen_seat(self.group_dir, scfg, self.cfg.vmap_seeds, hold)
+        seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
+        if logger:
+            self._attach_logger(seat)
+        self.seats.append(seat)
+        return seat
+
+    def _attach_logger(self, seat: Seat) -> None:
+        sink = wandb_sink(seat.cfg, seat.run_dir, self.group_dir)
+        resumed_at = None if self.fresh else seat.loop.env_step
+        seat.logger = Logger(seat.run_dir, self.cfg.tensorboard, resumed_at, sink)
+
+    def _seat_configs(self) -> list[TrainConfig]:
+        cfg = self.cfg
+        if not hasattr(self, "_seat_cfgs"):
+            where = self.group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg))
+            self._seat_cfgs = seat_configs(cfg, where)
+        return self._seat_cfgs
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self, engine: Engine, agent) -> RunResult:
+        """Advance ``engine`` through the schedule to the budget, a stop or the pause."""
+        cfg, main, per_iter = self.cfg, self.main, self.per_iter
+        schedule = Schedule(cfg, per_iter, main.env_step)
+        self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
+        probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
+        for seat in self.seats:
+            seat.last_log = (time.time(), main.env_step, engine.updates())
+        interrupted = False
+        if self.fresh and cfg.init_from is not None:
+            self.evaluate_and_checkpoint(engine)  # env step 0: the loaded policy
+        with StopFlag() as stop:
+            while main.iteration < self.iterations:
+                left = self.iterations - main.iteration
+                n = engine.advance(min(left, schedule.iterations_to_event(main.env_step)))
+                self._count(n, per_iter)
+                due = schedule.due(main.env_step, n * per_iter)
+                if due.reset:
+                    engine.reset_networks()
+                    self.log_all({"train/reset": 1.0})
+                final = main.iteration >= self.iterations
+                if due.log or (final and engine.log_at_end):
+                    self.log_training(engine)
+                if probe_fn and due.probe and main.iteration >= self.warmup_iterations:
+                    log_dynamics(self.seats, self.seeds, probe_fn, *engine.probe_inputs())
+                if (due.eval or final) and self.evaluate_and_checkpoint(engine):
+                    break  # --stop-at-return or a callback; the evaluation checkpointed
+                if (stop.requested or self.stop_asked or due.pause) and not final:
+                    if engine.evaluate_on_stop:
+                        self.evaluate_and_checkpoint(engine)
+                    else:
+                        self.checkpoint(engine)
+                    interrupted = True
+                    break
+        self.progress.close()
+        return gather_results(self.seats, self.seeds, self.group_dir, main.env_step, interrupted)
+
+    def _count(self, iterations: int, per_iter: int) -> None:
+        for seat in self.seats:
+            seat.loop.iteration += iterations
+            seat.loop.agent_step += iterations * self.cfg.num_envs
+            seat.loop.env_step += iterations * per_iter
+        self.progress.advance(iterations * per_iter)
+
+    def log_all(self, values: dict) -> None:
+        for seat in self.seats:
+            seat.logger.log({"env_step": self.main.env_step, **values})
+
+    def log_training(self, engine: Engine) -> None:
+        """A training row per seat (after the NaN guard); callbacks see each row."""
+        engine.collect_returns()
+        for k, seat in enumerate(self.seats):
+            metrics = self._guard(engine, k)
+            row = log_train(seat, self.progress, metrics, engine.updates())
+            seat.recent_returns = []
+            self.stop_asked |= self.callbacks.on_log(seat.run_dir, row)
+
+    def _guard(self, engine: Engine, k: int):
+        """The NaN guard on seat ``k``'s learner and latest metrics; returns the metrics."""
+        metrics = self.seeds.take(engine.metrics, k)
+        check_finite(self.seeds.take(engine.learner, k), metrics, self.cfg, self.seats[k].run_dir)
+        return metrics
+
+    def checkpoint(self, engine: Engine) -> None:
+        """Write each seat's checkpoint (not with ``--no-checkpoint``), after the NaN guard."""
+        if not self.cfg.checkpoint:
+            return
+        for k, seat in enumerate(self.seats):
+            self._guard(engine, k)
+            learner, buffer, action = engine.snapshot(k)
+            save_loop(seat.run_dir / rd.CHECKPOINT_FILE, learner, buffer, seat.loop, action)
+            self.callbacks.on_checkpoint(seat.run_dir, seat.loop.env_step)
+
+    def evaluate_and_checkpoint(self, engine: Engine) -> bool:
+        """Evaluate, log and checkpoint every seat; True when the run should stop here.
+
+        The NaN guard comes first: a diverged learner is neither evaluated nor saved."""
+        for k in range(len(self.seats)):
+            self._guard(engine, k)
+        for seat, result in zip(self.seats, engine.evaluate(), strict=True):
+            seat.record_eval(result)
+        self.checkpoint(engine)
+        mean = float(np.mean([s.eval_returns[-1][1] for s in self.seats]))
+        self.progress.set_eval(mean)
+        if self.callbacks.on_eval(self.main.env_step, mean):
+            return True
+        return self.cfg.stop_at_return is not None and mean >= self.cfg.stop_at_return
