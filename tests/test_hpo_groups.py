@@ -6,10 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from simbarl.hpo.groups import GroupPrograms, form_groups, group_key, stack, unstack
+from simbarl.hpo.groups import GroupPrograms, form_groups, group_key
 from simbarl.replay import Transition, add, init_replay
 from simbarl.train import run_dir as rd
 from simbarl.train.learner import build_agent
+from simbarl.train.seeds import stack, unstack
 from simbarl.train.step import Normalization, act, learn_on
 from tests.tiny_config import tiny
 

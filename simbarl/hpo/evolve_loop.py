@@ -30,7 +30,7 @@ import numpy as np
 from simbarl.agents.actor_critic import reported_metrics
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env
-from simbarl.hpo.groups import Group, GroupPrograms, form_groups, stack, unstack
+from simbarl.hpo.groups import Group, GroupPrograms, form_groups
 from simbarl.hpo.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
@@ -40,6 +40,7 @@ from simbarl.train.evaluate import evaluate
 from simbarl.train.finite import non_finite_arrays
 from simbarl.train.learner import fresh_loop, normalization
 from simbarl.train.loop_state import LoopState, cut_episodes
+from simbarl.train.seeds import stack, unstack
 
 
 @dataclasses.dataclass

@@ -29,7 +29,8 @@ import numpy as np
 from simbarl.config import TrainConfig
 from simbarl.replay import add
 from simbarl.train.learner import build_agent
-from simbarl.train.step import act, learn_on, reprioritize
+from simbarl.train.seeds import stack
+from simbarl.train.step import act, learn_on, policy, reprioritize
 
 HYPER_FIELDS = (
     "learning_rate",
@@ -52,16 +53,6 @@ def group_key(cfg: TrainConfig) -> TrainConfig:
 def hyperparameters(cfgs: list[TrainConfig]) -> dict[str, np.ndarray]:
     """The members' ``HYPER_FIELDS`` as float32 arrays ``(members,)``."""
     return {f: np.array([getattr(c.agent, f) for c in cfgs], np.float32) for f in HYPER_FIELDS}
-
-
-def stack(trees: list):
-    """Per-member trees stacked on a new leading axis (new buffers, donatable)."""
-    return jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *trees)
-
-
-def unstack(tree, n: int) -> list:
-    """The ``n`` per-member slices of a stacked tree."""
-    return [jax.tree.map(lambda x, k=k: x[k], tree) for k in range(n)]
 
 
 def _select(alive, new, old):
@@ -107,9 +98,7 @@ class GroupProgram:
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.agent = build_agent(cfg, obs_dim, action_dim)
         agent = self.agent
-        self.policy = jax.jit(
-            lambda actor, o, norm: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std)
-        )
+        self.policy = jax.jit(lambda actor, o, norm: policy(agent, actor, o, norm))
         self.step = jax.jit(self._step, static_argnames="learn", donate_argnums=(0, 1))
         self.act = jax.jit(self._act, static_argnames="random")
 

@@ -25,6 +25,16 @@ from simbarl.train.logger import Logger
 from simbarl.train.loop_state import LoopState
 
 
+def stack(trees: list):
+    """Trees stacked on a new leading axis (new device buffers, so donatable)."""
+    return jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *trees)
+
+
+def unstack(tree, n: int) -> list:
+    """The ``n`` slices of a tree stacked on its leading axis."""
+    return [jax.tree.map(lambda x, k=k: x[k], tree) for k in range(n)]
+
+
 class Seeds:
     """Stack per-seed trees (``n > 1``, vmapped) or pass the single seed's through."""
 
@@ -32,9 +42,7 @@ class Seeds:
         self.n = n
 
     def stack(self, trees: list):
-        if self.n == 1:
-            return trees[0]
-        return jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *trees)
+        return trees[0] if self.n == 1 else stack(trees)
 
     def stack_host(self, arrays: list):
         """Host (numpy) inputs of one agent step, one per seed."""
