@@ -107,69 +107,60 @@ def _cache_key(cfg: TrainConfig) -> TrainConfig:
 
 def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
     """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config."""
-    venv = _vec_env(cfg, task, cfg.num_envs)
-    eval_env = _vec_env(cfg, task, cfg.eval_episodes)
-    step = configured_step(agent, cfg)
-    gamma = cfg.agent.discount
+    p = DevicePrograms(agent, cfg, task, seeds)
+    return (
+        jax.jit(p.begin_all, static_argnames="random", donate_argnums=(0, 1)),
+        jax.jit(p.chunk_all, static_argnames=("length", "learn"), donate_argnums=0),
+        jax.jit(seeds.vmap(p.evaluate)),
+    )
 
-    def begin(learner, buffer, noise, stats, scaler, key, dataset, *, random):
+
+class DevicePrograms:
+    """What the device loop compiles, for one resolved config and seed count."""
+
+    def __init__(self, agent, cfg: TrainConfig, task, seeds: Seeds):
+        self.agent, self.cfg, self.seeds = agent, cfg, seeds
+        self.venv = _vec_env(cfg, task, cfg.num_envs)
+        self.eval_env = _vec_env(cfg, task, cfg.eval_episodes)
+        self.step = configured_step(agent, cfg)
+
+    def begin(self, learner, buffer, noise, stats, scaler, key, dataset, *, random):
         """Start fresh episodes in every env and choose their first actions."""
-        env, obs = venv.reset(key)
+        cfg = self.cfg
+        env, obs = self.venv.reset(key)
         stats = update_stats(stats, obs)
         scaler = scaler.replace(returns=scaler.returns * 0)
         norm = normalization(cfg, stats, scaler)
         ones = jnp.ones((cfg.num_envs,), jnp.float32)
         learner, action, noise = act(
-            agent, learner, obs, norm, noise, ones, explore=True, random=random
+            self.agent, learner, obs, norm, noise, ones, explore=True, random=random
         )
         ret, ended_sum, ended_count = ones * 0, jnp.zeros(()), jnp.zeros((), jnp.int32)
-        return Carry(
-            learner,
-            buffer,
-            env,
-            obs,
-            action,
-            noise,
-            stats,
-            scaler,
-            ret,
-            ended_sum,
-            ended_count,
-            dataset,
-        )
+        parts = (env, obs, action, noise, stats, scaler, ret, ended_sum, ended_count, dataset)
+        return Carry(learner, buffer, *parts)
 
-    def body(c: Carry, _, learn: bool):
-        out = venv.step(c.env, c.action)
+    def body(self, c: Carry, _, learn: bool):
+        """One iteration: step the envs, update the statistics, insert, learn, act."""
+        out = self.venv.step(c.env, c.action)
         done = jnp.maximum(out.terminated, out.truncated)
-        scaler = update_reward_scaler(c.scaler, out.reward, done, gamma)
+        scaler = update_reward_scaler(c.scaler, out.reward, done, self.cfg.agent.discount)
         stats = update_stats(c.obs_stats, out.final_obs)
         stats = update_stats(stats, out.obs, done)  # first observations of new episodes
         tr = Transition(c.obs, c.action, out.reward, out.final_obs, out.terminated, out.truncated)
-        norm = normalization(cfg, stats, scaler)
-        learner, buffer, action, noise, metrics = step(
+        norm = normalization(self.cfg, stats, scaler)
+        learner, buffer, action, noise, metrics = self.step(
             c.learner, c.buffer, tr, out.obs, norm, c.noise, done, c.dataset, learn=learn
         )
         ret = c.episode_return + out.reward
-        c = Carry(
-            learner,
-            buffer,
-            out.state,
-            out.obs,
-            action,
-            noise,
-            stats,
-            scaler,
-            ret * (1.0 - done),
-            c.ended_sum + (ret * done).sum(),
-            c.ended_count + done.sum().astype(jnp.int32),
-            c.dataset,
-        )
-        return c, metrics
+        ended_sum = c.ended_sum + (ret * done).sum()
+        ended_count = c.ended_count + done.sum().astype(jnp.int32)
+        parts = (out.state, out.obs, action, noise, stats, scaler, ret * (1.0 - done))
+        return Carry(learner, buffer, *parts, ended_sum, ended_count, c.dataset), metrics
 
-    def chunk(carry: Carry, active, length: int, learn: bool):
+    def chunk(self, carry: Carry, active, length: int, learn: bool):
         """``length`` scanned iterations of which the first ``active`` run: one
         compiled length serves every chunk, the budget's last short one included."""
-        step_fn = partial(body, learn=learn)
+        step_fn = partial(self.body, learn=learn)
         skipped = jax.tree.map(jnp.zeros_like, jax.eval_shape(step_fn, carry, None)[1])
 
         def maybe(c, i):
@@ -178,22 +169,18 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
         carry, metrics = jax.lax.scan(maybe, carry, jnp.arange(length))
         return carry, jax.tree.map(lambda x: x[active - 1], metrics)
 
-    def evaluate(actor, stats, scaler, key):
-        norm = normalization(cfg, stats, scaler)
-        return run_episodes(eval_env, lambda o: policy(agent, actor, o, norm), key)
+    def evaluate(self, actor, stats, scaler, key):
+        norm = normalization(self.cfg, stats, scaler)
+        return run_episodes(self.eval_env, lambda o: policy(self.agent, actor, o, norm), key)
 
-    def chunk_all(carry, active, length, learn):
-        return seeds.vmap(partial(chunk, active=active, length=length, learn=learn))(carry)
+    def chunk_all(self, carry, active, length, learn):
+        return self.seeds.vmap(partial(self.chunk, active=active, length=length, learn=learn))(
+            carry
+        )
 
-    def begin_all(learner, buffer, noise, stats, scaler, key, dataset, random):
+    def begin_all(self, learner, buffer, noise, stats, scaler, key, dataset, random):
         args = (learner, buffer, noise, stats, scaler, key, dataset)
-        return seeds.vmap(partial(begin, random=random))(*args)
-
-    return (
-        jax.jit(begin_all, static_argnames="random", donate_argnums=(0, 1)),
-        jax.jit(chunk_all, static_argnames=("length", "learn"), donate_argnums=0),
-        jax.jit(seeds.vmap(evaluate)),
-    )
+        return self.seeds.vmap(partial(self.begin, random=random))(*args)
 
 
 def _f64(tree):
