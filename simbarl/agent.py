@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from simbarl.config import action_bounds
 from simbarl.normalizers import EPS
 from simbarl.train import checkpoint
 from simbarl.train import run_dir as rd
@@ -78,7 +79,7 @@ class Agent:
     def make_env(self, render_mode: str | None = None):
         from simbarl.envs.registry import make_env
 
-        bounds = rd.action_bounds(self.config)
+        bounds = action_bounds(self.config)
         return make_env(self.config.env, self.config.action_repeat, render_mode, bounds)
 
 

@@ -14,6 +14,8 @@ import os
 import sys
 import warnings
 
+from simbarl.config import config_from_dict
+
 USAGE = """usage: simbarl COMMAND [options]
 
 commands:
@@ -55,7 +57,7 @@ def start_config(preset_name=None, config_file=None, init_from=None, resume=None
             raise ValueError(
                 "--config names its own preset; it excludes --preset, --resume and --init-from"
             )
-        return rd.config_from_dict(parse_config(config_file)[1])
+        return config_from_dict(parse_config(config_file)[1])
     if resume:
         base = rd.load_config(resume)
         if preset_name and preset_name != base.preset:

@@ -14,7 +14,7 @@ import pytest
 from tiny_config import tiny
 
 from simbarl.cli import main, start_config
-from simbarl.config import preset
+from simbarl.config import config_from_dict, config_to_dict, preset
 from simbarl.hpo import evolve as evolve_module
 from simbarl.hpo.evolve import evolve, resume_evolve
 from simbarl.hpo.evolve_spec import EvolveSpec, load_ranges, selection_score
@@ -204,11 +204,11 @@ def test_the_elite_is_a_normal_run_directory(run, capsys):
 def test_best_config_is_accepted_by_train_and_sweep(run):
     path = run / "best_config.json"
     cfg = start_config(config_file=str(path))  # what simbarl train --config reads
-    assert cfg == rd.config_from_dict(
-        {**rd.config_to_dict(rd.load_config(run / "best")), "run_dir": None}
+    assert cfg == config_from_dict(
+        {**config_to_dict(rd.load_config(run / "best")), "run_dir": None}
     )
     _, d = parse_config(str(path))  # simbarl sweep --config
-    assert d["agent"] == rd.config_to_dict(cfg)["agent"]
+    assert d["agent"] == config_to_dict(cfg)["agent"]
 
 
 def _spec(**kw) -> EvolveSpec:

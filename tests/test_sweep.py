@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from simbarl.cli import main
+from simbarl.config import apply_overrides
 from simbarl.envs.benchmark_tasks import BY_ID, lookup, suite_installed
 from simbarl.sweep import backends, runner
 from simbarl.sweep.results import (
@@ -18,7 +19,7 @@ from simbarl.sweep.results import (
     task_table,
     write_csv,
 )
-from simbarl.sweep.spec import apply_overrides, expand, parse_config, resolve_tasks
+from simbarl.sweep.spec import expand, parse_config, resolve_tasks
 from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 

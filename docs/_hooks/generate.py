@@ -114,12 +114,13 @@ def _type_name(t: object) -> str:
 
 
 def config_reference() -> str:
-    """Every ``simbarl train`` flag with its type, default and docstring, from config.py."""
+    """Every ``simbarl train`` flag with its type, default and docstring, from config/schema.py."""
     import typing
 
     from simbarl import config
+    from simbarl.config import schema
 
-    docs = _field_docs(Path(config.__file__).read_text())
+    docs = _field_docs(Path(schema.__file__).read_text())
     sections = []
 
     def walk(obj, prefix: str, title: str) -> None:

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from simbarl.config import config_from_dict
+
 TUNE_HELP = """\
 Search hyperparameters with Optuna: each trial is a full training run in
 OUT/trials/<number> with values sampled from a search space; every evaluation
@@ -86,7 +88,7 @@ def build_spec(args):
     common = [*([f"env={args.env}"] if args.env else []), *args.set]
     common += [f"steps={args.steps}"] if args.steps else []
     _, base = parse_config(args.config or args.preset, common)
-    rd.resolve(rd.config_from_dict(base))  # an unknown task fails here, not in every trial
+    rd.resolve(config_from_dict(base))  # an unknown task fails here, not in every trial
     space = load_space(args.space or DEFAULT_SPACE)
     check_space(space, base)
     storage = args.storage or default_url(args.out)

@@ -28,13 +28,12 @@ import jax
 import numpy as np
 
 from simbarl.agents.actor_critic import reported_metrics
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.hpo.groups import Group, GroupPrograms, form_groups, stack, unstack
 from simbarl.hpo.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
-from simbarl.train import run_dir as rd
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
 from simbarl.train.finite import non_finite_arrays
@@ -87,7 +86,7 @@ class Population:
 
 def make_slots(cfg: TrainConfig, population: int, obs_dim: int, action_dim: int) -> list[Slot]:
     """Slot ``i``: ``num_envs`` training envs seeded ``seed + i`` and an evaluation env."""
-    bounds = rd.action_bounds(cfg)
+    bounds = action_bounds(cfg)
     slots = []
     for i in range(population):
         runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed + i, bounds)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simbarl.config import action_bounds
 from simbarl.offline.datasets import EnvSpec, Episode
 from simbarl.replay import init_replay
 from simbarl.train import checkpoint
@@ -25,7 +26,7 @@ COLLECT_STREAM = 2_000_003  # reset-seed stream of recorded episodes
 
 
 def env_spec(cfg) -> EnvSpec:
-    bounds = rd.action_bounds(cfg)
+    bounds = action_bounds(cfg)
     low, high = (None, None) if bounds is None else (tuple(map(float, b)) for b in bounds)
     return EnvSpec(cfg.env, cfg.action_repeat, low, high)
 

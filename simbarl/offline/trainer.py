@@ -26,7 +26,15 @@ import numpy as np
 from simbarl.agents import ALGORITHMS
 from simbarl.agents.actor_critic import reported_metrics
 from simbarl.agents.exploration import init_noise
-from simbarl.config import PRESETS, TrainConfig
+from simbarl.config import (
+    PRESETS,
+    TrainConfig,
+    action_bounds,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    num_critics,
+)
 from simbarl.envs.registry import make_env
 from simbarl.offline.datasets import (
     EnvSpec,
@@ -118,8 +126,6 @@ OFFLINE_PRESETS = {
 
 
 def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConfig:
-    from simbarl.sweep.spec import apply_overrides
-
     if ocfg.preset not in OFFLINE_PRESETS:
         raise ValueError(f"unknown preset {ocfg.preset!r}; choose {', '.join(OFFLINE_PRESETS)}")
     if ocfg.algo not in ("sac", "td3"):
@@ -142,8 +148,8 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
         tensorboard=ocfg.tensorboard,
         progress=ocfg.progress,
     )
-    d = apply_overrides(rd.config_to_dict(cfg), list(ocfg.overrides))
-    cfg = rd.config_from_dict(d)
+    d = apply_overrides(config_to_dict(cfg), list(ocfg.overrides))
+    cfg = config_from_dict(d)
     if cfg.replay.prioritized:
         raise ValueError("prioritized replay is not supported offline")
     if cfg.replay.recency_decay_steps > 0:
@@ -192,7 +198,7 @@ def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
         obs_dim,
         act_dim,
         discount=cfg.agent.discount,
-        num_critics=rd.num_critics(cfg.algo, cfg.agent),
+        num_critics=num_critics(cfg.algo, cfg.agent),
         total_updates=updates,
     )
 
@@ -231,7 +237,7 @@ def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
         learner, metrics = jax.lax.scan(body, learner, None, length=length)
         return learner, jax.tree.map(lambda m: m[-1], metrics)
 
-    env = make_env(cfg.env, cfg.action_repeat, bounds=rd.action_bounds(cfg))
+    env = make_env(cfg.env, cfg.action_repeat, bounds=action_bounds(cfg))
     policy = jax.jit(lambda actor, o: agent.policy(actor, (o - norm.obs_mean) / norm.obs_std))
     logger = Logger(run_dir, cfg.tensorboard)
     progress = Progress(updates, 0, enabled=cfg.progress)

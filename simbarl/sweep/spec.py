@@ -15,10 +15,18 @@ import json
 import re
 from pathlib import Path
 
-from simbarl.config import PRESETS, TrainConfig, preset, validate
+from simbarl.config import (
+    PRESETS,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    merge,
+    preset,
+    validate,
+)
 from simbarl.envs.benchmark_tasks import BY_ID, suite_installed, tasks_of
 from simbarl.envs.registry import check_task_id
-from simbarl.train import run_dir as rd
 
 # Split "a=1,b=[1,2],c.d=x" at the commas that start a new KEY=.
 _NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][\w.-]*\s*=)")
@@ -38,34 +46,7 @@ class RunSpec:
         return f"{self.task} {self.label} seed {self.seed}"
 
     def train_config(self) -> TrainConfig:
-        return rd.config_from_dict(self.config)
-
-
-def parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def apply_overrides(d: dict, overrides: list[str]) -> dict:
-    """Set dotted ``KEY=VALUE`` fields of a config dict, failing on unknown keys."""
-    d = json.loads(json.dumps(d))  # deep copy
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not KEY=VALUE")
-        node, parts = d, key.split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                raise ValueError(f"unknown config field {key!r}")
-            node = node[p]
-        if parts[-1] not in node:
-            close = ", ".join(sorted(node)) if len(parts) > 1 else "see simbarl train --help"
-            raise ValueError(f"unknown config field {key!r} ({close})")
-        node[parts[-1]] = parse_value(value.strip())
-    return d
+        return config_from_dict(self.config)
 
 
 def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
@@ -76,13 +57,13 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
         label, base = "", head
     base = base.strip()
     if base in PRESETS:
-        d = rd.config_to_dict(preset(base))
+        d = config_to_dict(preset(base))
     elif base.endswith(".json") and Path(base).is_file():
         given = json.loads(Path(base).read_text())
         # A run's config.json keeps the --pause-at it was trained with; in a sweep that
         # would end every run there (``runner.end_step``): only --until sets it.
         given.pop("pause_at", None)
-        d = _merge(rd.config_to_dict(preset(given.get("preset", "simbav2"))), given)
+        d = merge(config_to_dict(preset(given.get("preset", "simbav2"))), given)
     else:
         raise ValueError(
             f"config {spec!r}: {base!r} is neither a preset ({', '.join(PRESETS)}) "
@@ -96,17 +77,8 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
             f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
         )
     label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
-    validate(rd.config_from_dict(d))
+    validate(config_from_dict(d))
     return label, d
-
-
-def _merge(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        if k not in base:
-            raise ValueError(f"unknown config field {k!r} in JSON config")
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base[k], dict) else v
-    return out
 
 
 def resolve_tasks(selection: list[str]) -> tuple[list[str], list[str]]:

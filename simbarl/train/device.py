@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, program_key
 from simbarl.envs.device_tasks import load_device_task
 from simbarl.envs.vector_jax import VecEnv, VecState, run_episodes
 from simbarl.normalizers import (
@@ -96,20 +96,7 @@ def device_fns(cfg: TrainConfig, n_seeds: int):
 
 def _cache_key(cfg: TrainConfig) -> TrainConfig:
     """The config without the fields the compiled programs do not depend on."""
-    return dataclasses.replace(
-        cfg,
-        seed=0,
-        run_dir=None,
-        pause_at=None,
-        progress=False,
-        tensorboard=False,
-        analyze_every=0,
-        analyze_batch=1,
-        wandb=False,
-        wandb_project="",
-        wandb_entity=None,
-        wandb_group=None,
-    )
+    return program_key(cfg)
 
 
 def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):

@@ -15,9 +15,8 @@ import numpy as np
 
 from simbarl.agents import ALGORITHMS, ActorCritic
 from simbarl.agents.exploration import init_noise
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, num_critics
 from simbarl.normalizers import EPS, init_reward_scaler, init_stats, reward_scale
-from simbarl.train import run_dir as rd
 from simbarl.train.loop_state import LoopState
 from simbarl.train.step import Normalization
 
@@ -29,7 +28,7 @@ def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:
         obs_dim,
         action_dim,
         discount=cfg.agent.discount,
-        num_critics=rd.num_critics(cfg.algo, cfg.agent),
+        num_critics=num_critics(cfg.algo, cfg.agent),
         total_updates=updates_after(cfg, iterations_for(cfg)),
     )
 
