@@ -46,8 +46,8 @@ import numpy as np
 from simbarl.config import apply_overrides, config_from_dict, config_to_dict, preset
 from simbarl.files import atomic_open
 from simbarl.reference import published_curve
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics, training_seconds
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics, training_seconds
 from simbarl.train.run import train
 
 sys.path.insert(0, str(Path(__file__).parent))

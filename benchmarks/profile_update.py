@@ -44,8 +44,8 @@ from throughput import cpu_name, matmul_gflops, random_batch
 
 from simbarl.analysis.flops import update_flops
 from simbarl.config import apply_overrides, config_from_dict, config_to_dict, preset
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import build_agent
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import build_agent
 
 GROUPS = ("matmul", "parameter-sized", "activation-sized", "other")
 

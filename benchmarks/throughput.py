@@ -41,9 +41,9 @@ from simbarl.agents import Batch
 from simbarl.analysis.flops import update_flops
 from simbarl.config import apply_overrides, config_from_dict, config_to_dict, num_critics, preset
 from simbarl.replay import init_replay
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import build_agent
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import build_agent
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 from simbarl.train.step import draw
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 
 from simbarl.config import config_to_dict, preset
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 

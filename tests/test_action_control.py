@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from simbarl.agent import load_agent
 from simbarl.agents import ALGORITHMS
 from simbarl.agents.actor_critic import Batch
 from simbarl.config import (
@@ -20,7 +19,8 @@ from simbarl.config import (
     resolve_algo,
 )
 from simbarl.envs.registry import make_env, resolve_task
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
+from simbarl.runs.load import load_agent
 from simbarl.train.run import train
 
 ENV = "dmc:cartpole-swingup"  # one action in [-1, 1]

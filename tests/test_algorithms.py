@@ -26,7 +26,7 @@ from simbarl.config import (
     resolve_algo,
     validate,
 )
-from simbarl.train import checkpoint
+from simbarl.runs import checkpoint
 
 OBS_DIM, ACT_DIM, BATCH = 3, 2, 16
 GAMMA = 0.99

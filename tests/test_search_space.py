@@ -4,14 +4,13 @@ import json
 
 import pytest
 
-from simbarl.config import apply_values, config_from_dict
+from simbarl.config import apply_values, config_from_dict, parse_config
 from simbarl.hpo.space import (
     DEFAULT_SPACE,
     check_space,
     load_space,
     parse_space,
 )
-from simbarl.sweep.spec import parse_config
 
 
 @pytest.fixture(scope="module")

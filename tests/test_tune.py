@@ -13,12 +13,11 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from simbarl.cli import main  # noqa: E402
-from simbarl.config import config_from_dict  # noqa: E402
+from simbarl.config import config_from_dict, parse_config  # noqa: E402
 from simbarl.hpo import trial as trial_module  # noqa: E402
 from simbarl.hpo.study import TuneSpec, evaluation_steps, open_study  # noqa: E402
+from simbarl.runs.metrics import read_metrics  # noqa: E402
 from simbarl.sweep.runner import checkpoint_step  # noqa: E402
-from simbarl.sweep.spec import parse_config  # noqa: E402
-from simbarl.train.logger import read_metrics  # noqa: E402
 
 # 300 env steps, evaluations at 100, 200 and 300 (one 200-step episode each).
 TINY = [

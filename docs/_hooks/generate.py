@@ -721,8 +721,8 @@ def _learning_rate_at(task: str, budget: int, env_step: int) -> float:
     ``task``: the agent's own schedule at the updates made by then."""
     from simbarl.agents.common import lr_schedule
     from simbarl.config import preset
-    from simbarl.train import run_dir as rd
-    from simbarl.train.learner import iterations_for, updates_after, warmup_iterations
+    from simbarl.runs import run_dir as rd
+    from simbarl.runs.learner import iterations_for, updates_after, warmup_iterations
 
     cfg, _ = rd.resolve(dataclasses.replace(preset("simbav2-small"), env=task, steps=budget))
     a = cfg.agent
@@ -799,8 +799,8 @@ def results_schedule() -> str:
 def results_h1_stand() -> str:
     """``benchmarks/h1_stand.sh``: ``simbav2-small`` on ``h1-stand-v0`` per seed at every
     evaluation, beside the published curve, and each run's training wall clock."""
+    from simbarl.runs.metrics import read_metrics, training_seconds
     from simbarl.sweep.runner import end_step
-    from simbarl.train.logger import read_metrics, training_seconds
 
     base = RESULTS / "h1_stand"
     path = base / "results.csv"

@@ -22,6 +22,7 @@ from simbarl.config.io import (
     get_field,
     leaf_type,
     merge,
+    parse_config,
     parse_value,
     set_field,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "get_field",
     "leaf_type",
     "merge",
+    "parse_config",
     "not_compiled",
     "num_critics",
     "parse_value",

@@ -3,18 +3,32 @@
 One implementation of: a config to and from its dict, the type check of a dict's
 values against the fields' annotations, a field's annotation by dotted path
 (``agent.critic.width``), dotted get and set on a config, and ``KEY=VALUE``
-overrides of a config dict.
+overrides of a config dict, and the config spec of ``--config`` and sweeps.
+
+A config spec is written ``[LABEL=]BASE[:KEY=VALUE,...]``: ``BASE`` is a preset
+name or a JSON file of ``TrainConfig`` fields (a run's ``config.json`` works),
+and each ``KEY=VALUE`` sets a (dotted) field, the value read as JSON when it
+parses (``algo=td3``, ``agent.critic.width=256``, ``action_low=[-1,-0.5]``).
+``LABEL`` names the config (a sweep's ``system`` column); without one it is made
+from the spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
+from simbarl.config.presets import PRESETS, preset
 from simbarl.config.schema import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
+from simbarl.config.validate import validate
+
+# Split "a=1,b=[1,2],c.d=x" at the commas that start a new KEY=.
+_NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][\w.-]*\s*=)")
 
 _SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -167,3 +181,35 @@ def merge(base: dict, new: dict, where: str = "JSON config") -> dict:
             merge(base[k], v, where) if isinstance(v, dict) and isinstance(base[k], dict) else v
         )
     return out
+
+
+def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
+    """``[LABEL=]BASE[:KEY=VALUE,...]`` -> (label, config dict); ``common`` overrides go first."""
+    head, _, tail = spec.partition(":")
+    label, eq, base = head.partition("=")
+    if not eq:
+        label, base = "", head
+    base = base.strip()
+    if base in PRESETS:
+        d = config_to_dict(preset(base))
+    elif base.endswith(".json") and Path(base).is_file():
+        given = json.loads(Path(base).read_text())
+        # A run's config.json keeps the --pause-at it was trained with; in a sweep that
+        # would end every run there (``runner.end_step``): only --until sets it.
+        given.pop("pause_at", None)
+        d = merge(config_to_dict(preset(given.get("preset", "simbav2"))), given)
+    else:
+        raise ValueError(
+            f"config {spec!r}: {base!r} is neither a preset ({', '.join(PRESETS)}) "
+            "nor a JSON file of config fields"
+        )
+    overrides = [o for o in _NEXT_KEY.split(tail) if o.strip()] if tail else []
+    d = apply_overrides(d, [*common, *overrides])
+    d["run_dir"] = None
+    if d.get("vmap_seeds", 1) != 1:
+        raise ValueError(
+            f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
+        )
+    label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
+    validate(config_from_dict(d))
+    return label, d

@@ -79,11 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def build_spec(args):
     """The study's ``TuneSpec`` from the arguments; every check runs here, before any trial."""
+    from simbarl.config import parse_config
     from simbarl.hpo.space import DEFAULT_SPACE, check_space, load_space
     from simbarl.hpo.storage import default_url, storage_kind
     from simbarl.hpo.study import TuneSpec
-    from simbarl.sweep.spec import parse_config
-    from simbarl.train import run_dir as rd
+    from simbarl.runs import run_dir as rd
 
     common = [*([f"env={args.env}"] if args.env else []), *args.set]
     common += [f"steps={args.steps}"] if args.steps else []

@@ -24,9 +24,9 @@ from simbarl.files import atomic_open
 from simbarl.hpo.evolve_loop import Population
 from simbarl.hpo.population import Member
 from simbarl.replay import ReplayBuffer, init_replay
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
-from simbarl.train.loop_state import LoopState, save_loop
+from simbarl.runs import checkpoint
+from simbarl.runs import run_dir as rd
+from simbarl.runs.loop_state import LoopState, save_loop
 
 FORMAT = "simbarl-evolve-1"
 BEST_DIR = "best"

@@ -34,11 +34,11 @@ from simbarl.hpo.groups import Group, GroupPrograms, form_groups, stack, unstack
 from simbarl.hpo.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
+from simbarl.runs.finite import non_finite_arrays
+from simbarl.runs.learner import fresh_loop, normalization
+from simbarl.runs.loop_state import LoopState, cut_episodes
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
-from simbarl.train.finite import non_finite_arrays
-from simbarl.train.learner import fresh_loop, normalization
-from simbarl.train.loop_state import LoopState, cut_episodes
 
 
 @dataclasses.dataclass

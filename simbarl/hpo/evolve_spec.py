@@ -17,7 +17,7 @@ from simbarl.config import TrainConfig, config_from_dict, config_to_dict
 from simbarl.hpo import mutations as mut
 from simbarl.hpo.space import SearchSpace, load_space
 from simbarl.hpo.tournament import check_selection
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
 
 SPEC_FILE = "evolve.json"
 FITNESS = ("last", "mean-last-k")

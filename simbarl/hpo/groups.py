@@ -29,7 +29,7 @@ import numpy as np
 
 from simbarl.config import TrainConfig, program_key, vmapped
 from simbarl.replay import add
-from simbarl.train.learner import build_agent
+from simbarl.runs.learner import build_agent
 from simbarl.train.step import act, learn_on, reprioritize
 
 HYPER_FIELDS = vmapped()

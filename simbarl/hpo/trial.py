@@ -19,8 +19,8 @@ from simbarl.hpo.objective import eval_returns, objective_value
 from simbarl.hpo.space import Param, SearchSpace, parse_space
 from simbarl.hpo.storage import require_optuna, retried_from
 from simbarl.hpo.study import TuneSpec
+from simbarl.runs.metrics import read_metrics
 from simbarl.sweep.runner import checkpoint_step
-from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 
 

@@ -35,23 +35,23 @@ from simbarl.config import (
     config_to_dict,
     num_critics,
 )
-from simbarl.envs.registry import make_env
-from simbarl.offline.datasets import (
+from simbarl.datasets import (
     EnvSpec,
     dataset_replay,
     env_spec_of,
     episodes_of,
     load_dataset,
 )
+from simbarl.envs.registry import make_env
 from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
+from simbarl.runs.finite import check_finite
+from simbarl.runs.learner import normalization
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import LoopState, save_loop
+from simbarl.runs.metrics import Logger
 from simbarl.train.evaluate import evaluate
-from simbarl.train.finite import check_finite
-from simbarl.train.learner import normalization
-from simbarl.train.lock import RunLocks
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState, save_loop
 from simbarl.train.progress import Progress
 from simbarl.train.step import draw, prepare
 from simbarl.train.stop import StopFlag
@@ -163,7 +163,7 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
 def train_offline(ocfg: OfflineConfig):
     """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``.
 
-    The run directory is locked (``train/lock.py``) until this returns."""
+    The run directory is locked (``runs/lock.py``) until this returns."""
     with RunLocks() as locks:
         return _train_offline(ocfg, locks)
 
@@ -210,19 +210,14 @@ def _train_offline(ocfg: OfflineConfig, locks: RunLocks):
 
     buffer = dataset_replay(episodes)
     learner = agent.init(jax.random.PRNGKey(cfg.seed))
-    run_dir = rd.create(cfg, locks.hold)
-    (run_dir / "offline.json").write_text(
-        json.dumps(
-            {
-                **dataclasses.asdict(ocfg),
-                "updates": updates,
-                "transitions": n,
-                "episodes": len(episodes),
-                "dataset_id": dataset.spec.dataset_id,
-            },
-            indent=1,
-        )
-    )
+    budget = {
+        **dataclasses.asdict(ocfg),
+        "updates": updates,
+        "transitions": n,
+        "episodes": len(episodes),
+        "dataset_id": dataset.spec.dataset_id,
+    }
+    run_dir = rd.create(cfg, locks.hold, {"offline.json": json.dumps(budget, indent=1)})
 
     @partial(jax.jit, static_argnames="length", donate_argnums=0)
     def chunk(learner, length):

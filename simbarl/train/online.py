@@ -21,15 +21,15 @@ from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
-from simbarl.train import run_dir as rd
-from simbarl.train.checkpoint import read_meta
+from simbarl.runs import run_dir as rd
+from simbarl.runs.checkpoint import read_meta
+from simbarl.runs.finite import check_finite
+from simbarl.runs.learner import build_agent, iterations_for, normalization, warmup_iterations
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import cut_episodes, load_loop, save_loop
+from simbarl.runs.metrics import Logger
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
-from simbarl.train.finite import check_finite
-from simbarl.train.learner import build_agent, iterations_for, normalization, warmup_iterations
-from simbarl.train.lock import RunLocks
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import cut_episodes, load_loop, save_loop
 from simbarl.train.probe import make_probe_fn
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from simbarl.config import (
@@ -24,7 +25,7 @@ from simbarl.config import (
 from simbarl.config import action_bounds as action_bounds  # the loops call rd.action_bounds
 from simbarl.envs.registry import TaskSpec, resolve_task
 from simbarl.files import atomic_open
-from simbarl.train.lock import LOCK_FILE
+from simbarl.runs.lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -62,11 +63,29 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / env / f"{algo}{cfg.preset}-seed{cfg.seed}-{stamp}"
 
 
-def create(cfg: TrainConfig, hold=None) -> Path:
-    """Make a fresh run directory and write the resolved config into it.
+def create(cfg: TrainConfig, hold=None, files: dict[str, str] | None = None) -> Path:
+    """Make a fresh run directory and write the resolved config into it, then ``files``
+    (name: text, such as the offline trainer's ``offline.json``).
 
     ``hold`` (``RunLocks.hold``) locks the directory before anything is written."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    claim(run_dir, hold, _occupied)
+    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+    try:
+        write_config(run_dir, cfg)
+        for name, text in (files or {}).items():
+            with atomic_open(run_dir / name) as f:
+                f.write(text)
+    except OSError as e:
+        raise ValueError(
+            f"cannot write run directory {run_dir} ({e.strerror}): choose a writable --run-dir"
+        ) from e
+    return run_dir
+
+
+def claim(run_dir: Path, hold, occupied: Callable[[Path], str]) -> Path:
+    """Make ``run_dir`` (every run directory is made here), lock it with ``hold`` and
+    refuse it with the message ``occupied(run_dir)`` if it already holds files."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} is a file: choose another --run-dir")
     try:
@@ -77,26 +96,22 @@ def create(cfg: TrainConfig, hold=None) -> Path:
         ) from e
     if hold is not None:
         hold(run_dir)
-    held = [p for p in run_dir.iterdir() if p.name != LOCK_FILE]
-    if held and not (run_dir / CHECKPOINT_FILE).exists() and (run_dir / CONFIG_FILE).exists():
-        raise ValueError(
+    if any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+        raise ValueError(occupied(run_dir))
+    return run_dir
+
+
+def _occupied(run_dir: Path) -> str:
+    if not (run_dir / CHECKPOINT_FILE).exists() and (run_dir / CONFIG_FILE).exists():
+        return (
             f"run directory {run_dir} holds a run that stopped before its first checkpoint, "
             f"so there is nothing to resume: delete it (rm -r {run_dir}) to start over, or "
             "choose another --run-dir"
         )
-    if held:
-        raise ValueError(
-            f"run directory {run_dir} already holds files; continue it with "
-            f"--resume {run_dir} or choose another --run-dir"
-        )
-    cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    try:
-        write_config(run_dir, cfg)
-    except OSError as e:
-        raise ValueError(
-            f"cannot write run directory {run_dir} ({e.strerror}): choose a writable --run-dir"
-        ) from e
-    return run_dir
+    return (
+        f"run directory {run_dir} already holds files; continue it with "
+        f"--resume {run_dir} or choose another --run-dir"
+    )
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:

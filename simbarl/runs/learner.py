@@ -16,9 +16,14 @@ import numpy as np
 from simbarl.agents import ALGORITHMS, ActorCritic
 from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig, num_critics
-from simbarl.normalizers import EPS, init_reward_scaler, init_stats, reward_scale
-from simbarl.train.loop_state import LoopState
-from simbarl.train.step import Normalization
+from simbarl.normalizers import (
+    EPS,
+    Normalization,
+    init_reward_scaler,
+    init_stats,
+    reward_scale,
+)
+from simbarl.runs.loop_state import LoopState
 
 
 def build_agent(cfg: TrainConfig, obs_dim: int, action_dim: int) -> ActorCritic:

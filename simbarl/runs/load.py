@@ -9,10 +9,10 @@ import numpy as np
 
 from simbarl.config import action_bounds
 from simbarl.normalizers import EPS
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
-from simbarl.train.finite import non_finite_arrays
-from simbarl.train.learner import build_agent, fresh_loop
+from simbarl.runs import checkpoint
+from simbarl.runs import run_dir as rd
+from simbarl.runs.finite import non_finite_arrays
+from simbarl.runs.learner import build_agent, fresh_loop
 
 
 class Agent:
