@@ -1051,7 +1051,15 @@ def figure_evolve(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(fig, str(out / "evolve"), formats=("svg",))]
 
 
+def layers_block() -> str:
+    """The package layers, bottom-up in ``simbarl/layers.py``, drawn top-down."""
+    from simbarl.layers import layer_block
+
+    return layer_block()
+
+
 GENERATORS = {
+    "layers": layers_block,
     "config-reference": config_reference,
     "presets": presets_reference,
     "results-throughput": results_throughput,
