@@ -49,7 +49,8 @@ def program_key(cfg: Any) -> Any:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if not _meta(f, "compute", True):
-            changes[f.name] = f.default
+            factory = f.default_factory
+            changes[f.name] = f.default if factory is dataclasses.MISSING else factory()
         elif dataclasses.is_dataclass(value):
             changes[f.name] = program_key(value)
     return dataclasses.replace(cfg, **changes)
