@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 
 from simbarl.config import preset
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 HOST_TWIN = {"mjx:CartpoleBalance": "dmc:cartpole-balance", "mjx:CheetahRun": "dmc:cheetah-run"}

@@ -42,7 +42,7 @@ import json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, "benchmarks")
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 from throughput import cpu_name
 
 out, every = Path(sys.argv[1]), int(sys.argv[2])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 
 NORMS = ("feature_norm/total", "param_norm/total", "grad_norm/total", "elr/total", "step/total")
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
 from simbarl.hpo.lineage import read_rows
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 
 
 def _wall_clock(arm: Path) -> float | None:

@@ -31,7 +31,7 @@ from simbarl.config import preset
 from simbarl.hpo import evolve_loop as loop
 from simbarl.hpo.evolve import _new_population
 from simbarl.hpo.evolve_spec import EvolveSpec
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
 
 
 def population(cfg, members: int, vmap: bool) -> loop.Population:

@@ -43,12 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-from simbarl.config import preset
+from simbarl.config import apply_overrides, config_from_dict, config_to_dict, preset
 from simbarl.files import atomic_open
 from simbarl.reference import published_curve
-from simbarl.sweep.spec import apply_overrides
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics, training_seconds
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics, training_seconds
 from simbarl.train.run import train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -195,7 +194,7 @@ def main() -> None:
                     progress=args.progress,
                 )
                 if args.set:
-                    cfg = rd.config_from_dict(apply_overrides(rd.config_to_dict(cfg), args.set))
+                    cfg = config_from_dict(apply_overrides(config_to_dict(cfg), args.set))
                 prefix = "" if algo == "sac" else f"{algo}-"
                 run_dir = out / task.replace(":", "-") / f"{prefix}{label}-seed{seed}"
                 t0 = time.time()

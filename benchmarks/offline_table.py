@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simbarl.offline.datasets import episodes_of, load_dataset
+from simbarl.datasets import episodes_of, load_dataset
 from simbarl.offline.trainer import d4rl_score
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 
 
 def _evals(run_dir: Path) -> list[float]:

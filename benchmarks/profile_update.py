@@ -43,10 +43,9 @@ import jax
 from throughput import cpu_name, matmul_gflops, random_batch
 
 from simbarl.analysis.flops import update_flops
-from simbarl.config import preset
-from simbarl.sweep.spec import apply_overrides
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import build_agent
+from simbarl.config import apply_overrides, config_from_dict, config_to_dict, preset
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import build_agent
 
 GROUPS = ("matmul", "parameter-sized", "activation-sized", "other")
 
@@ -149,7 +148,7 @@ def main() -> None:
     for critics in args.critics:
         base = dataclasses.replace(preset(args.preset), env=args.env, algo=args.algo)
         overrides = [*args.set, f"agent.clipped_double_q={'true' if critics == 2 else 'false'}"]
-        base = rd.config_from_dict(apply_overrides(rd.config_to_dict(base), overrides))
+        base = config_from_dict(apply_overrides(config_to_dict(base), overrides))
         cfg, task = rd.resolve(dataclasses.replace(base, updates_per_step=1))
         row = {"preset": args.preset, "algo": args.algo, "critics": critics, "overrides": args.set}
         row.update(profile(cfg, task, args.updates, cfg.batch_size))

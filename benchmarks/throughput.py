@@ -39,12 +39,11 @@ import numpy as np
 
 from simbarl.agents import Batch
 from simbarl.analysis.flops import update_flops
-from simbarl.config import preset
+from simbarl.config import apply_overrides, config_from_dict, config_to_dict, num_critics, preset
 from simbarl.replay import init_replay
-from simbarl.sweep.spec import apply_overrides
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import build_agent
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import build_agent
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 from simbarl.train.step import draw
 
@@ -203,7 +202,7 @@ def draw_rate(cfg, task, capacity: int, seconds: float, reps: int = 50) -> float
 def ab_compare(base, name: str, args) -> dict:
     """Loop and draw rates of ``base`` (A) and ``base`` with ``args.ab`` (B), interleaved."""
     a, task = rd.resolve(base)
-    b, _ = rd.resolve(rd.config_from_dict(apply_overrides(rd.config_to_dict(base), args.ab)))
+    b, _ = rd.resolve(config_from_dict(apply_overrides(config_to_dict(base), args.ab)))
     n = args.loop_steps or 300
     rates = {k: {"loop": [], "draw": []} for k in "AB"}
     updates = []  # the update alone, the same for A and B: the scale of a draw's cost
@@ -241,7 +240,7 @@ def measure(base, name: str, args) -> dict:
         "overrides": list(args.set),
         "algo": cfg.algo,
         "env": args.env,
-        "num_critics": rd.num_critics(cfg.algo, cfg.agent),
+        "num_critics": num_critics(cfg.algo, cfg.agent),
         "policy_delay": cfg.agent.policy_delay,
         "updates_per_step": cfg.updates_per_step,
         "batch_size": cfg.batch_size,
@@ -297,7 +296,7 @@ def main() -> None:
         for algo in args.algos:
             base = dataclasses.replace(preset(name), env=args.env, algo=algo)
             if args.set:
-                base = rd.config_from_dict(apply_overrides(rd.config_to_dict(base), args.set))
+                base = config_from_dict(apply_overrides(config_to_dict(base), args.set))
             if args.ab:
                 row = ab_compare(base, name, args)
                 print(json.dumps(row), flush=True)

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import jax
 
-from simbarl.config import preset
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.config import config_to_dict, preset
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 
@@ -81,11 +80,11 @@ def main() -> None:
         procs = []
         for c in cfgs:
             code = (
-                "import json, sys; from simbarl.train import run_dir as rd; "
+                "import json, sys; from simbarl.config import config_from_dict; "
                 "from simbarl.train.run import train; "
-                "train(rd.config_from_dict(json.loads(sys.argv[1])))"
+                "train(config_from_dict(json.loads(sys.argv[1])))"
             )
-            arg = json.dumps(rd.config_to_dict(c))
+            arg = json.dumps(config_to_dict(c))
             procs.append(subprocess.Popen([sys.executable, "-c", code, arg], env=env))
         for proc in procs:
             if proc.wait() != 0:

@@ -11,7 +11,6 @@ Python API::
     action = agent.act(obs)
 """
 
-from simbarl.agent import Agent, load_agent
 from simbarl.config import (
     PRESETS,
     AgentConfig,
@@ -20,6 +19,7 @@ from simbarl.config import (
     TrainConfig,
     preset,
 )
+from simbarl.runs.load import Agent, load_agent
 from simbarl.train.callbacks import Callback
 from simbarl.train.results import RunResult
 from simbarl.train.run import train

@@ -42,39 +42,13 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def start_config(preset_name=None, config_file=None, init_from=None, resume=None):
-    """The ``TrainConfig`` a command's flags start from: ``--config FILE`` (a JSON file of
-    config fields), ``--resume RUN``'s, ``--init-from RUN``'s, or ``--preset``'s."""
-    from simbarl.config import DEFAULT_PRESET, preset
-    from simbarl.train import run_dir as rd
-
-    if config_file:  # a JSON file of config fields, e.g. simbarl tune's best_config.json
-        from simbarl.sweep.spec import parse_config
-
-        if resume or init_from or preset_name:
-            raise ValueError(
-                "--config names its own preset; it excludes --preset, --resume and --init-from"
-            )
-        return rd.config_from_dict(parse_config(config_file)[1])
-    if resume:
-        base = rd.load_config(resume)
-        if preset_name and preset_name != base.preset:
-            raise ValueError(f"{resume} was started from preset {base.preset!r}")
-        return base
-    if init_from:
-        from simbarl.train.warm_start import init_config, online_preset
-
-        name = preset_name or online_preset(init_from)
-        return init_config(init_from, preset(name))
-    return preset(preset_name or DEFAULT_PRESET)
-
-
 def train_cli(argv: list[str]) -> int:
     import dataclasses
 
     import tyro
 
     from simbarl.config import DEFAULT_PRESET, PRESETS
+    from simbarl.train.command import run_reporting_errors, start_config
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
@@ -127,33 +101,11 @@ def train_cli(argv: list[str]) -> int:
     return 0
 
 
-def run_reporting_errors(prog: str, run):
-    """``(run(), None)``, or ``(None, exit code)`` with the error printed: bad input 2,
-    divergence 1, a failed write (full disk, lost mount) 1 with how to go on."""
-    from simbarl.train.finite import NonFiniteError
-
-    try:
-        return run(), None
-    except ValueError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return None, 2
-    except NonFiniteError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return None, 1
-    except OSError as e:  # a full disk or a lost mount while logging
-        print(
-            f"{prog}: error: {e}. Files already written are whole; free disk space "
-            "or fix the filesystem, then continue with --resume RUN",
-            file=sys.stderr,
-        )
-        return None, 1
-
-
 def _last_eval(result) -> str:
     """This call's last evaluation, or the run's own when it had nothing left to do."""
     if result.eval_returns:
         return f"{result.eval_returns[-1][1]:.1f}"
-    from simbarl.train.logger import read_metrics
+    from simbarl.runs.metrics import read_metrics
 
     rows = [r for r in read_metrics(result.run_dir) if "eval/return" in r]
     return f"{rows[-1]['eval/return']:.1f} (at {rows[-1]['env_step']})" if rows else "n/a"
@@ -201,7 +153,7 @@ def eval_cli(argv: list[str]) -> int:
     try:
         if args.video:
             _pick_gl_backend()
-        from simbarl.agent import load_agent
+        from simbarl.runs.load import load_agent
         from simbarl.train.evaluate import evaluate
 
         agent = load_agent(args.run_dir)

@@ -7,6 +7,7 @@ reported to break results) and on jax arrays (inside jitted device loops).
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
@@ -94,3 +95,12 @@ def reward_scale(s: RewardScaler, g_max: float):
     std = (s.stats.var + EPS) ** 0.5
     bound = s.g_abs_max / g_max
     return std + (bound - std) * (bound > std)
+
+
+@struct.dataclass
+class Normalization:
+    """Float32 views of the host's float64 statistics, passed into each call."""
+
+    obs_mean: jnp.ndarray  # (obs_dim,)
+    obs_std: jnp.ndarray  # (obs_dim,) sqrt(var + 1e-8)
+    reward_scale: jnp.ndarray  # () divisor of rewards

@@ -65,7 +65,7 @@ def offline_run(tmp_path_factory):
     import numpy as np
     from pendulum_controller import Swingup
 
-    from simbarl.offline.datasets import EnvSpec, save_dataset
+    from simbarl.datasets import EnvSpec, save_dataset
     from simbarl.offline.record import record_episodes
     from simbarl.offline.trainer import OfflineConfig, train_offline
 

@@ -4,10 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, resolve_algo
 from simbarl.hpo.resize import is_hyper_kernel, key_names
-from simbarl.train.learner import build_agent
-from simbarl.train.run_dir import resolve_algo
+from simbarl.runs.learner import build_agent
 
 OBS_DIM, ACT_DIM = 5, 2
 

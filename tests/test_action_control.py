@@ -9,12 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from simbarl.agent import load_agent
 from simbarl.agents import ALGORITHMS
 from simbarl.agents.actor_critic import Batch
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+from simbarl.config import (
+    AgentConfig,
+    NetworkConfig,
+    TrainConfig,
+    resolve_action_bounds,
+    resolve_algo,
+)
 from simbarl.envs.registry import make_env, resolve_task
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
+from simbarl.runs.load import load_agent
 from simbarl.train.run import train
 
 ENV = "dmc:cartpole-swingup"  # one action in [-1, 1]
@@ -27,7 +33,7 @@ def task():
 
 
 def bounds_of(cfg: TrainConfig, task):
-    out = rd.resolve_action_bounds(cfg, task)
+    out = resolve_action_bounds(cfg, task)
     return out.action_low, out.action_high
 
 
@@ -76,7 +82,7 @@ def test_rescale_maps_unit_box_to_bounds():
 
 def sac(**kw):
     cfg = AgentConfig(actor=NetworkConfig("mlp", 16, 1), critic=NetworkConfig("mlp", 16, 1), **kw)
-    cfg = rd.resolve_algo("sac", cfg, False)
+    cfg = resolve_algo("sac", cfg, False)
     return ALGORITHMS["sac"](cfg, OBS_DIM, ACT_DIM, discount=0.99, num_critics=1, total_updates=10)
 
 

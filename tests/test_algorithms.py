@@ -18,9 +18,15 @@ from simbarl.agents import ALGORITHMS, td_losses
 from simbarl.agents.actor_critic import Batch
 from simbarl.agents.exploration import init_noise, sample_noise
 from simbarl.analysis.flops import forward_flops, sac_update_flops, update_flops
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, validate
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
+from simbarl.config import (
+    AgentConfig,
+    NetworkConfig,
+    TrainConfig,
+    num_critics,
+    resolve_algo,
+    validate,
+)
+from simbarl.runs import checkpoint
 
 OBS_DIM, ACT_DIM, BATCH = 3, 2, 16
 GAMMA = 0.99
@@ -35,8 +41,8 @@ def make(algo: str, encoder: str = "simbav2", **kw):
         learning_rate_end=LR,
         **kw,
     )
-    cfg = rd.resolve_algo(algo, cfg, suite_clipped_double_q=True)
-    n = rd.num_critics(algo, cfg)
+    cfg = resolve_algo(algo, cfg, suite_clipped_double_q=True)
+    n = num_critics(algo, cfg)
     return ALGORITHMS[algo](cfg, OBS_DIM, ACT_DIM, discount=GAMMA, num_critics=n, total_updates=100)
 
 
@@ -264,15 +270,15 @@ def test_algorithm_settings_are_validated():
 
 
 def test_algorithm_defaults_resolve():
-    resolved = {a: rd.resolve_algo(a, AgentConfig(), False) for a in ALGORITHMS}
+    resolved = {a: resolve_algo(a, AgentConfig(), False) for a in ALGORITHMS}
     assert resolved["sac"].clipped_double_q is False  # by suite (DMC here)
     assert resolved["td3"].clipped_double_q and resolved["td3"].policy_delay == 2
     assert resolved["td3"].policy_noise == 0.2
     assert not resolved["ddpg"].clipped_double_q and resolved["ddpg"].policy_noise == 0.0
     assert resolved["tqc"].critic_type == "quantile"
     explicit = dataclasses.replace(AgentConfig(), policy_delay=3, clipped_double_q=False)
-    assert rd.resolve_algo("td3", explicit, True).policy_delay == 3
-    assert not rd.resolve_algo("td3", explicit, True).clipped_double_q
+    assert resolve_algo("td3", explicit, True).policy_delay == 3
+    assert not resolve_algo("td3", explicit, True).clipped_double_q
 
 
 # ------------------------------------------------------------ exploration noise

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from simbarl.cli import main
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 
 TINY = [
     "--env",
@@ -126,7 +126,7 @@ def test_ctrl_c_checkpoints_and_resumes(tmp_path):
     import signal
     import time
 
-    from simbarl.train.checkpoint import read_meta
+    from simbarl.runs.checkpoint import read_meta
 
     run = tmp_path / "run"
     cmd = [

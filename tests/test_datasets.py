@@ -8,10 +8,8 @@ from tiny_config import tiny
 
 pytest.importorskip("minari")
 
-from simbarl.agent import load_agent  # noqa: E402
 from simbarl.cli import main  # noqa: E402
-from simbarl.envs.registry import make_env  # noqa: E402
-from simbarl.offline.datasets import (  # noqa: E402
+from simbarl.datasets import (  # noqa: E402
     EnvSpec,
     dataset_id,
     env_spec_of,
@@ -20,8 +18,10 @@ from simbarl.offline.datasets import (  # noqa: E402
     save_dataset,
     transitions_of,
 )
+from simbarl.envs.registry import make_env  # noqa: E402
 from simbarl.offline.record import record_episodes, replay_episodes  # noqa: E402
-from simbarl.train import checkpoint  # noqa: E402
+from simbarl.runs import checkpoint  # noqa: E402
+from simbarl.runs.load import load_agent  # noqa: E402
 from simbarl.train.run import train  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from tiny_config import LEARNING_AGENT, tiny
 from simbarl.envs import device_tasks, toy
 from simbarl.envs.vector_jax import VecEnv, run_episodes
 from simbarl.replay.memory import check_replay_fits, replay_bytes
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 

@@ -7,8 +7,8 @@ import pytest
 import tiny_config
 
 from simbarl.config import AgentConfig, NetworkConfig
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 

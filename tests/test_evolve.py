@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 from tiny_config import tiny
 
-from simbarl.cli import main, start_config
-from simbarl.config import preset
+from simbarl.cli import main
+from simbarl.config import config_from_dict, config_to_dict, parse_config, preset
 from simbarl.hpo import evolve as evolve_module
 from simbarl.hpo.evolve import evolve, resume_evolve
 from simbarl.hpo.evolve_spec import EvolveSpec, load_ranges, selection_score
 from simbarl.hpo.mutations import parse_probs
-from simbarl.sweep.spec import parse_config
-from simbarl.train import run_dir as rd
-from simbarl.train.checkpoint import read_meta
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.checkpoint import read_meta
+from simbarl.runs.metrics import read_metrics
+from simbarl.train.command import start_config
 
 POPULATION, GENERATIONS, EVO_STEPS = 2, 2, 200
 SPACE = {
@@ -177,9 +177,9 @@ def test_resume_continues_exactly(run, space, tmp_path, monkeypatch, capsys):
 
 
 def test_the_elite_is_a_normal_run_directory(run, capsys):
-    from simbarl.agent import load_agent
+    from simbarl.runs.learner import build_agent, fresh_loop
+    from simbarl.runs.load import load_agent
     from simbarl.train.evaluate import evaluate
-    from simbarl.train.learner import build_agent, fresh_loop
     from simbarl.train.warm_start import init_config, online_preset, warm_start
 
     best = run / "best"
@@ -204,11 +204,11 @@ def test_the_elite_is_a_normal_run_directory(run, capsys):
 def test_best_config_is_accepted_by_train_and_sweep(run):
     path = run / "best_config.json"
     cfg = start_config(config_file=str(path))  # what simbarl train --config reads
-    assert cfg == rd.config_from_dict(
-        {**rd.config_to_dict(rd.load_config(run / "best")), "run_dir": None}
+    assert cfg == config_from_dict(
+        {**config_to_dict(rd.load_config(run / "best")), "run_dir": None}
     )
     _, d = parse_config(str(path))  # simbarl sweep --config
-    assert d["agent"] == rd.config_to_dict(cfg)["agent"]
+    assert d["agent"] == config_to_dict(cfg)["agent"]
 
 
 def _spec(**kw) -> EvolveSpec:
@@ -334,7 +334,7 @@ def test_the_learning_rate_schedule_spans_the_learning_after_the_shared_warmup(t
     """Four members share a 200-step warm-up, so each learns after 50 of its own
     steps: its schedule spans the rest of its steps, not all but 200 of them."""
     from simbarl.hpo.groups import GroupPrograms
-    from simbarl.train.learner import build_agent
+    from simbarl.runs.learner import build_agent
 
     cfg, task = rd.resolve(tiny(tmp_path, env="Pendulum-v1", steps=1000, warmup_steps=200))
     alone = build_agent(cfg, task.obs_dim, task.action_dim)

@@ -25,8 +25,8 @@ import pytest
 from tiny_config import tiny
 
 from simbarl.envs import device_tasks, toy
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.device import train_device
-from simbarl.train.logger import read_metrics
 from simbarl.train.online import train_host
 
 

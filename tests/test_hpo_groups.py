@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from simbarl.hpo.groups import GroupPrograms, form_groups, group_key
+from simbarl.normalizers import Normalization
 from simbarl.replay import Transition, add, init_replay
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import build_agent
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import build_agent
 from simbarl.train.seeds import stack, unstack
-from simbarl.train.step import Normalization, act, learn_on
+from simbarl.train.step import act, learn_on
 from tests.tiny_config import tiny
 
 MEMBERS = 2
@@ -67,7 +68,7 @@ def _setup(tmp_path, algo):
 
 
 def _noise(programs, cfgs, task):
-    from simbarl.train.learner import fresh_loop
+    from simbarl.runs.learner import fresh_loop
 
     return [fresh_loop(c, task.obs_dim, task.action_dim, i).noise for i, c in enumerate(cfgs)]
 

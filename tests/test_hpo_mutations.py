@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hpo_helpers import ACT_DIM, OBS_DIM, agent_for, flat, tiny_cfg, trained_like
 
+from simbarl.config import get_field
 from simbarl.hpo import mutations as mut
 from simbarl.hpo.population import Member, Mutator, next_generation
 from simbarl.hpo.tournament import select_parents
@@ -20,7 +21,7 @@ def test_hyperparameter_mutations_stay_in_their_ranges():
         for _ in range(300):
             new, what = mut.mutate_hyperparameter(cfg, rng)
             for name, (low, high) in mut.DEFAULT_RANGES.items():
-                value, old = mut.get_field(new, name), mut.get_field(cfg, name)
+                value, old = get_field(new, name), get_field(cfg, name)
                 assert low <= value <= high or value == old, (name, value)
                 assert type(value) is type(old)
                 if value != old:

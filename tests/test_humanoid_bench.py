@@ -20,8 +20,8 @@ from simbarl.config import TrainConfig
 from simbarl.envs import benchmark_tasks as bt
 from simbarl.envs import humanoid_bench as hb
 from simbarl.envs.registry import make_env, resolve_task
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics
 
 INSTALLED = importlib.util.find_spec("humanoid_bench") is not None
 needs_hb = pytest.mark.skipif(not INSTALLED, reason="HumanoidBench is not installed")

@@ -1,8 +1,10 @@
-"""The import graph of ``simbarl/`` has no cycle, and every module imports.
+"""The import graph of ``simbarl/`` goes only down its declared layers, has no cycle,
+and every module imports.
 
-A cycle is how a layered package decays: the loops, the agent loader and the
-warm start once imported each other, held together by imports hidden inside
-functions. The graph here counts those function-level imports too.
+A cycle or an upward import is how a layered package decays: the loops, the
+agent loader and the warm start once imported each other, held together by
+imports hidden inside functions. The graph here counts those function-level
+imports too. The layers are declared once, bottom-up, in ``simbarl/layers.py``.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ from pathlib import Path
 import pytest
 
 import simbarl
+from simbarl.layers import layer_block, layer_names
 
 ROOT = Path(simbarl.__file__).parent
+DOCS = ROOT.parent / "docs"
 OPTIONAL = ("humanoid_bench", "myosuite", "playground", "mujoco_playground", "ray", "minari")
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+def _module_name(path: Path, base: Path = ROOT.parent) -> str:
+    parts = path.relative_to(base).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path, modules: set[str]) -> set[str]:
+def _imports(path: Path, modules: set[str], base: Path = ROOT.parent) -> set[str]:
     """simbarl modules that ``path`` imports, anywhere in the file."""
-    name = _module_name(path)
+    name = _module_name(path, base)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -47,10 +51,35 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
-    files = sorted(ROOT.rglob("*.py"))
-    modules = {_module_name(f) for f in files}
-    return {_module_name(f): _imports(f, modules) for f in files}
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """``{module: simbarl modules it imports}`` of the package at ``root``."""
+    files = sorted(root.rglob("*.py"))
+    modules = {_module_name(f, root.parent) for f in files}
+    return {_module_name(f, root.parent): _imports(f, modules, root.parent) for f in files}
+
+
+def _layer(module: str, layers: list[str]) -> int | None:
+    """The layer index of ``module``; the package root (the public API) is above all."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(layers)
+    return layers.index(parts[1]) if parts[1] in layers else None
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[str]) -> list[str]:
+    """Every import of ``graph`` into a higher layer, and every module of no layer,
+    as readable lines (``layers`` bottom-up)."""
+    problems = []
+    for module, deps in sorted(graph.items()):
+        own = _layer(module, layers)
+        if own is None:
+            problems.append(f"{module}: in no layer of simbarl/layers.py")
+            continue
+        for dep in sorted(deps):
+            to = _layer(dep, layers)
+            if to is not None and to > own:
+                problems.append(f"{module} ({layers[own]}) imports {dep} ({layers[to]}, above)")
+    return problems
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -92,6 +121,44 @@ def test_graph_sees_function_level_imports():
 def test_simbarl_import_graph_has_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_upward_imports_finds_a_planted_upward_import():
+    layers = ["config", "runs", "train"]
+    graph = {
+        "simbarl": {"simbarl.train.run"},  # the public API may import any layer
+        "simbarl.config.io": {"simbarl.config.schema"},
+        "simbarl.runs.load": {"simbarl.config.io", "simbarl.train.learner"},
+        "simbarl.train.learner": {"simbarl.runs.load"},
+        "simbarl.extras": set(),
+    }
+    assert upward_imports(graph, layers) == [
+        "simbarl.extras: in no layer of simbarl/layers.py",
+        "simbarl.runs.load (runs) imports simbarl.train.learner (train, above)",
+    ]
+    del graph["simbarl.extras"], graph["simbarl.runs.load"]
+    assert upward_imports(graph, layers) == []
+
+
+def test_simbarl_imports_only_go_down_the_declared_layers():
+    problems = upward_imports(import_graph(), layer_names())
+    assert not problems, "imports against simbarl/layers.py:\n  " + "\n  ".join(problems)
+
+
+def test_every_declared_layer_exists():
+    for name in layer_names():
+        assert (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file(), name
+
+
+def test_architecture_page_draws_the_declared_layers():
+    """The page's layer block is generated from ``simbarl/layers.py`` (so it cannot
+    drift), and the generated block lists every layer, top-down."""
+    assert "<!-- generated: layers -->" in (DOCS / "architecture.md").read_text()
+    block = layer_block()
+    listed = [
+        line.split()[0].removesuffix("/").removesuffix(".py") for line in block.splitlines()[1:-1]
+    ]
+    assert listed == layer_names()[::-1]
 
 
 @pytest.mark.parametrize("module", sorted(import_graph()))

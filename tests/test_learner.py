@@ -18,8 +18,7 @@ from tree_helpers import all_finite, copy_tree, trees_equal
 
 from simbarl.agents.common import is_hyper_kernel, project, tanh_gaussian_sample
 from simbarl.agents.sac import SAC, Batch
-from simbarl.config import AgentConfig, NetworkConfig
-from simbarl.envs.registry import discount_heuristic
+from simbarl.config import AgentConfig, NetworkConfig, discount_heuristic
 
 OBS_DIM, ACT_DIM, BATCH = 3, 2, 16
 GAMMA = 0.99

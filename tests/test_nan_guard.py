@@ -8,10 +8,10 @@ import pytest
 from flax import struct
 from test_run_safety import small
 
-from simbarl.agent import load_agent
 from simbarl.cli import main
 from simbarl.config import AgentConfig
-from simbarl.train.finite import NonFiniteError, check_finite
+from simbarl.runs.finite import NonFiniteError, check_finite
+from simbarl.runs.load import load_agent
 from simbarl.train.run import train
 
 DIVERGING = AgentConfig(
@@ -104,7 +104,7 @@ def _offline(tmp_path, dataset, *overrides, steps=200):
 
 
 def test_offline_divergence_stops_before_evaluating_or_saving(tmp_path, datasets):
-    from simbarl.offline.datasets import EnvSpec, save_dataset
+    from simbarl.datasets import EnvSpec, save_dataset
 
     save_dataset("good", datasets, EnvSpec("Pendulum-v1", 1), "controller")
     lr = ("agent.learning_rate=1e10", "agent.learning_rate_end=1e10")
@@ -115,7 +115,7 @@ def test_offline_divergence_stops_before_evaluating_or_saving(tmp_path, datasets
 
 @pytest.mark.parametrize("field", ["observations", "rewards"])
 def test_a_dataset_with_nan_or_inf_is_refused_saying_where(tmp_path, datasets, field):
-    from simbarl.offline.datasets import EnvSpec, save_dataset
+    from simbarl.datasets import EnvSpec, save_dataset
 
     values = getattr(datasets[1], field)
     values[(5,) + (0,) * (values.ndim - 1)] = np.nan if field == "observations" else np.inf
@@ -127,7 +127,7 @@ def test_a_dataset_with_nan_or_inf_is_refused_saying_where(tmp_path, datasets, f
 
 
 def test_a_damaged_dataset_file_is_one_clear_error(tmp_path, datasets):
-    from simbarl.offline.datasets import EnvSpec, save_dataset
+    from simbarl.datasets import EnvSpec, save_dataset
 
     dataset = save_dataset("cut", datasets, EnvSpec("Pendulum-v1", 1), "controller")
     hdf5 = next(iter((tmp_path / "datasets").rglob("main_data.hdf5")))

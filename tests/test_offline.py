@@ -13,7 +13,7 @@ from pendulum_controller import RANDOM_RETURN
 from simbarl.agents import ALGORITHMS
 from simbarl.agents.common import lr_schedule
 from simbarl.config import AgentConfig, NetworkConfig
-from simbarl.offline.datasets import Episode
+from simbarl.datasets import Episode
 from simbarl.offline.fit import discounted_returns, fit_observations, fit_reward_scaler
 
 CFG = AgentConfig(actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1))
@@ -126,10 +126,10 @@ def test_normalizers_fitted_from_a_dataset_equal_numpy_statistics():
 
 
 def test_offline_run_writes_the_online_layout(offline_run, capsys):
-    from simbarl.agent import load_agent
     from simbarl.cli import main
     from simbarl.offline.trainer import d4rl_score
-    from simbarl.train.logger import read_metrics
+    from simbarl.runs.load import load_agent
+    from simbarl.runs.metrics import read_metrics
 
     run_dir, evals, behaviour = offline_run
     assert behaviour > -400  # a good behaviour policy

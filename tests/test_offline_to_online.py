@@ -66,8 +66,8 @@ def _fine_tune_args(run_dir, out, *extra):
 
 def test_fine_tuning_starts_from_the_offline_policy_without_a_drop(offline_run, tmp_path):
     from simbarl.cli import main
-    from simbarl.train import run_dir as rd
-    from simbarl.train.logger import read_metrics
+    from simbarl.runs import run_dir as rd
+    from simbarl.runs.metrics import read_metrics
 
     run_dir, evals, behaviour = offline_run
     assert main(_fine_tune_args(run_dir, tmp_path / "ft")) == 0
@@ -102,10 +102,10 @@ def test_init_from_errors_are_clear(offline_run, tmp_path, capsys):
 
 
 def test_warm_start_takes_weights_and_statistics_not_optimizers(offline_run):
-    from simbarl.agent import load_agent
     from simbarl.config import preset
-    from simbarl.train.learner import build_agent
-    from simbarl.train.run_dir import resolve
+    from simbarl.runs.learner import build_agent
+    from simbarl.runs.load import load_agent
+    from simbarl.runs.run_dir import resolve
     from simbarl.train.warm_start import init_config, start
 
     run_dir, _, _ = offline_run

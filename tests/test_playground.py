@@ -14,7 +14,7 @@ from tiny_config import LEARNING_AGENT, tiny
 from simbarl.envs.device_tasks import load_device_task, resolve_impl
 from simbarl.envs.registry import resolve_task
 from simbarl.envs.vector_jax import VecEnv
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 pytest.importorskip("mujoco_playground")

@@ -16,7 +16,7 @@ import pytest
 
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import make_env, plugin_suite, resolve_task
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
 from simbarl.train.evaluate import evaluate
 
 FAKE_SUITE = """

@@ -13,10 +13,16 @@ import pytest
 
 from simbarl.agents.sac import SAC, Batch
 from simbarl.agents.td3 import TD3
-from simbarl.config import AgentConfig, NetworkConfig, preset, validate
+from simbarl.config import (
+    AgentConfig,
+    NetworkConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    preset,
+    validate,
+)
 from simbarl.networks.precision import bf16_matmul, dot_general
-from simbarl.sweep.spec import apply_overrides
-from simbarl.train import run_dir as rd
 
 OBS_DIM, ACT_DIM, BATCH = 3, 2, 16
 
@@ -121,10 +127,10 @@ def test_a_bfloat16_agent_learns_in_float32_state_like_the_float32_one(algo, enc
 
 
 def test_matmul_dtype_is_a_validated_config_field():
-    base = rd.config_to_dict(preset("simbav2-small"))
-    cfg = rd.config_from_dict(apply_overrides(base, ["agent.matmul-dtype=bfloat16"]))
+    base = config_to_dict(preset("simbav2-small"))
+    cfg = config_from_dict(apply_overrides(base, ["agent.matmul-dtype=bfloat16"]))
     assert cfg.agent.matmul_dtype == "bfloat16" and base["agent"]["matmul_dtype"] == "float32"
     validate(cfg)
-    bad = rd.config_from_dict(apply_overrides(base, ["agent.matmul_dtype=float16"]))
+    bad = config_from_dict(apply_overrides(base, ["agent.matmul_dtype=float16"]))
     with pytest.raises(ValueError, match="matmul-dtype must be one of float32, bfloat16"):
         validate(bad)

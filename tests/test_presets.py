@@ -7,11 +7,10 @@ import importlib
 import pytest
 
 from simbarl.cli import main
-from simbarl.config import DEFAULT_PRESET, PRESETS, preset
-from simbarl.offline.datasets import EnvSpec
+from simbarl.config import DEFAULT_PRESET, PRESETS, parse_config, preset
+from simbarl.datasets import EnvSpec
 from simbarl.offline.trainer import OFFLINE_PRESETS, OfflineConfig, _train_config
-from simbarl.sweep.spec import parse_config
-from simbarl.train.learner import build_agent
+from simbarl.runs.learner import build_agent
 from simbarl.train.results import RunResult
 
 

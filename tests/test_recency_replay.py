@@ -14,8 +14,8 @@ import tiny_config
 from simbarl.config import ReplayConfig, TrainConfig, validate
 from simbarl.replay import Transition, add, init_replay
 from simbarl.replay.recency import recency_ages, recency_indices
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 from simbarl.train.step import draw, draw_mixed
 
@@ -139,7 +139,7 @@ def test_a_dataset_beside_the_ring_is_drawn_uniformly():
 
 
 def test_offline_training_refuses_recency_sampling():
-    from simbarl.offline.datasets import EnvSpec
+    from simbarl.datasets import EnvSpec
     from simbarl.offline.trainer import OfflineConfig, _train_config
 
     ocfg = OfflineConfig(dataset="d", overrides=("replay.recency_decay_steps=100",))

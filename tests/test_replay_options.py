@@ -9,11 +9,10 @@ import pytest
 
 from simbarl.agents import ALGORITHMS
 from simbarl.agents.actor_critic import Batch
-from simbarl.config import AgentConfig, NetworkConfig
+from simbarl.config import AgentConfig, NetworkConfig, resolve_algo
 from simbarl.replay import Transition, add, init_replay
 from simbarl.replay import prioritized as per
 from simbarl.replay.n_step import n_step_at
-from simbarl.train import run_dir as rd
 
 GAMMA = 0.9
 
@@ -80,7 +79,7 @@ def test_n_step_target_bootstraps_with_gamma_to_the_horizon():
     cfg = AgentConfig(
         actor=NetworkConfig("mlp", 8, 1), critic=NetworkConfig("mlp", 8, 1), critic_type="scalar"
     )
-    cfg = rd.resolve_algo("td3", cfg, True)
+    cfg = resolve_algo("td3", cfg, True)
     td3 = ALGORITHMS["td3"](cfg, 2, 1, discount=GAMMA, num_critics=2, total_updates=10)
     s = td3.init(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)

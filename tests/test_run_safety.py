@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from simbarl.agent import load_agent
 from simbarl.cli import main
 from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
-from simbarl.train import run_dir as rd
-from simbarl.train.checkpoint import read_meta
-from simbarl.train.lock import RunLocked, RunLocks, holder
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.checkpoint import read_meta
+from simbarl.runs.load import load_agent
+from simbarl.runs.lock import RunLocked, RunLocks, holder
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 AGENT = AgentConfig(actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 16, 1))
@@ -78,7 +78,7 @@ def test_a_killed_holders_lock_is_gone(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     code = (
-        "import sys, time; from simbarl.train.lock import RunLocks; "
+        "import sys, time; from simbarl.runs.lock import RunLocks; "
         f"RunLocks().hold({str(run)!r}); print('held', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -4,15 +4,13 @@ import json
 
 import pytest
 
+from simbarl.config import apply_values, config_from_dict, parse_config
 from simbarl.hpo.space import (
     DEFAULT_SPACE,
-    apply_values,
     check_space,
     load_space,
     parse_space,
 )
-from simbarl.sweep.spec import parse_config
-from simbarl.train import run_dir as rd
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +27,7 @@ def test_default_space_fits_simbav2_and_round_trips(base):
     assert parse_space(space.to_dict()) == space
     # Each end of each range gives a config the trainer accepts.
     values = {p.name: p.choices[-1] if p.choices else p.high for p in space.params}
-    cfg = rd.config_from_dict(apply_values(base, values))
+    cfg = config_from_dict(apply_values(base, values))
     assert cfg.agent.critic.width == 512 and cfg.agent.discount == 0.995
 
 

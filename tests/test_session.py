@@ -8,8 +8,8 @@ import pytest
 from tiny_config import tiny
 
 from simbarl.config import TrainConfig
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.callbacks import Callback, callback_list
-from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 from simbarl.train.schedule import Schedule, crossed
 

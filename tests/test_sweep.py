@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from simbarl.cli import main
+from simbarl.config import apply_overrides, parse_config
 from simbarl.envs.benchmark_tasks import BY_ID, lookup, suite_installed
+from simbarl.runs.metrics import read_metrics
 from simbarl.sweep import backends, runner
 from simbarl.sweep.results import (
     aggregate_table,
@@ -18,8 +20,7 @@ from simbarl.sweep.results import (
     task_table,
     write_csv,
 )
-from simbarl.sweep.spec import apply_overrides, expand, parse_config, resolve_tasks
-from simbarl.train.logger import read_metrics
+from simbarl.sweep.spec import expand, resolve_tasks
 from simbarl.train.run import train
 
 # Tiny runs: 2 evaluations over 400 env steps on short-episode tasks.

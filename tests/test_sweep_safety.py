@@ -13,11 +13,12 @@ import time
 import pytest
 
 from simbarl.cli import main
+from simbarl.config import parse_config
+from simbarl.runs.checkpoint import read_meta
+from simbarl.runs.lock import RunLocks, holder
+from simbarl.runs.metrics import read_metrics
 from simbarl.sweep import runner
-from simbarl.sweep.spec import expand, parse_config
-from simbarl.train.checkpoint import read_meta
-from simbarl.train.lock import RunLocks, holder
-from simbarl.train.logger import read_metrics
+from simbarl.sweep.spec import expand
 
 TINY = [
     "warmup_steps=100",

@@ -9,8 +9,8 @@ import pytest
 from tiny_config import LEARNING_AGENT, tiny
 
 from simbarl.config import ReplayConfig
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 
@@ -41,7 +41,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, options):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    from simbarl.agent import load_agent
+    from simbarl.runs.load import load_agent
 
     result = train(tiny(tmp_path, steps=600, eval_every=600))
     agent = load_agent(result.run_dir)

@@ -13,13 +13,12 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from simbarl.cli import main  # noqa: E402
+from simbarl.config import config_from_dict, parse_config  # noqa: E402
 from simbarl.hpo import trial as trial_module  # noqa: E402
 from simbarl.hpo.study import TuneSpec, evaluation_steps, open_study  # noqa: E402
+from simbarl.runs.metrics import read_metrics  # noqa: E402
 from simbarl.sweep.runner import checkpoint_step  # noqa: E402
-from simbarl.sweep.spec import parse_config  # noqa: E402
-from simbarl.train import run_dir as rd  # noqa: E402
 from simbarl.train.callbacks import Callback  # noqa: E402
-from simbarl.train.logger import read_metrics  # noqa: E402
 
 # 300 env steps, evaluations at 100, 200 and 300 (one 200-step episode each).
 TINY = [
@@ -90,7 +89,7 @@ def test_study_prunes_resumes_and_writes_the_best_config(tmp_path, monkeypatch, 
     best = json.loads((out / "best_config.json").read_text())
     assert best["env"] == "Pendulum-v1" and best["run_dir"] is None
     assert best["agent"]["learning_rate"] == study.best_params["agent.learning_rate"]
-    cfg = rd.config_from_dict(parse_config(str(out / "best_config.json"))[1])  # train --config
+    cfg = config_from_dict(parse_config(str(out / "best_config.json"))[1])  # train --config
     assert cfg.agent.tau == study.best_params["agent.tau"] and cfg.steps == 300
 
     # The same command, more trials: numbering continues at 2. The crafted poor trial is

@@ -8,8 +8,8 @@ import pytest
 import tiny_config
 
 from simbarl.config import TrainConfig
-from simbarl.train import run_dir as rd
-from simbarl.train.logger import read_metrics
+from simbarl.runs import run_dir as rd
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 
@@ -77,7 +77,7 @@ def test_a_vmapped_group_resumes_bit_for_bit(group, tmp_path):
 
 
 def test_a_group_directory_points_to_its_seeds(group):
-    from simbarl.agent import load_agent
+    from simbarl.runs.load import load_agent
 
     _, path = group
     with pytest.raises(ValueError, match="seed3"):

@@ -6,7 +6,7 @@ import types
 import pytest
 import tiny_config
 
-from simbarl.train.logger import Logger
+from simbarl.runs.metrics import Logger
 from simbarl.train.run import train
 from simbarl.train.wandb_sink import ID_FILE, wandb_sink
 

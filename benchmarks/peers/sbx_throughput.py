@@ -78,10 +78,11 @@ def simbarl_side(case: str, env: str, seconds: float, matmul_dtype: str) -> dict
     import jax.numpy as jnp
 
     from simbarl.config import preset
+    from simbarl.normalizers import Normalization
     from simbarl.replay import init_replay
-    from simbarl.train import run_dir as rd
-    from simbarl.train.learner import build_agent
-    from simbarl.train.step import Normalization, draw, prepare
+    from simbarl.runs import run_dir as rd
+    from simbarl.runs.learner import build_agent
+    from simbarl.train.step import draw, prepare
 
     name = CASES[case][0]
     base = preset(name)

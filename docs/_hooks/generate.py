@@ -114,12 +114,13 @@ def _type_name(t: object) -> str:
 
 
 def config_reference() -> str:
-    """Every ``simbarl train`` flag with its type, default and docstring, from config.py."""
+    """Every ``simbarl train`` flag with its type, default and docstring, from config/schema.py."""
     import typing
 
     from simbarl import config
+    from simbarl.config import schema
 
-    docs = _field_docs(Path(config.__file__).read_text())
+    docs = _field_docs(Path(schema.__file__).read_text())
     sections = []
 
     def walk(obj, prefix: str, title: str) -> None:
@@ -720,8 +721,8 @@ def _learning_rate_at(task: str, budget: int, env_step: int) -> float:
     ``task``: the agent's own schedule at the updates made by then."""
     from simbarl.agents.common import lr_schedule
     from simbarl.config import preset
-    from simbarl.train import run_dir as rd
-    from simbarl.train.learner import iterations_for, updates_after, warmup_iterations
+    from simbarl.runs import run_dir as rd
+    from simbarl.runs.learner import iterations_for, updates_after, warmup_iterations
 
     cfg, _ = rd.resolve(dataclasses.replace(preset("simbav2-small"), env=task, steps=budget))
     a = cfg.agent
@@ -798,8 +799,8 @@ def results_schedule() -> str:
 def results_h1_stand() -> str:
     """``benchmarks/h1_stand.sh``: ``simbav2-small`` on ``h1-stand-v0`` per seed at every
     evaluation, beside the published curve, and each run's training wall clock."""
+    from simbarl.runs.metrics import read_metrics, training_seconds
     from simbarl.sweep.runner import end_step
-    from simbarl.train.logger import read_metrics, training_seconds
 
     base = RESULTS / "h1_stand"
     path = base / "results.csv"
@@ -1050,7 +1051,15 @@ def figure_evolve(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(fig, str(out / "evolve"), formats=("svg",))]
 
 
+def layers_block() -> str:
+    """The package layers, bottom-up in ``simbarl/layers.py``, drawn top-down."""
+    from simbarl.layers import layer_block
+
+    return layer_block()
+
+
 GENERATORS = {
+    "layers": layers_block,
     "config-reference": config_reference,
     "presets": presets_reference,
     "results-throughput": results_throughput,

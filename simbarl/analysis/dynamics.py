@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from simbarl.analysis import plots
-from simbarl.train.logger import read_metrics
+from simbarl.runs.metrics import read_metrics
 
 # (panel title, metric under dynamics/<network>/, or the evaluation return)
 PANELS = (

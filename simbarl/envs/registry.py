@@ -105,12 +105,6 @@ class TaskSpec:
     action_high: tuple[float, ...] = ()
 
 
-def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
-    """SimbaV2's discount from the effective horizon (agent steps per episode)."""
-    horizon = max_episode_steps / action_repeat / 5.0
-    return float(np.clip((horizon - 1.0) / horizon, 0.95, 0.995))
-
-
 def _suite_of(env_id: str) -> str:
     if env_id.startswith(DMC_PREFIX):
         return "dmc"

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from simbarl.config import config_from_dict
+
 TUNE_HELP = """\
 Search hyperparameters with Optuna: each trial is a full training run in
 OUT/trials/<number> with values sampled from a search space; every evaluation
@@ -77,16 +79,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def build_spec(args):
     """The study's ``TuneSpec`` from the arguments; every check runs here, before any trial."""
+    from simbarl.config import parse_config
     from simbarl.hpo.space import DEFAULT_SPACE, check_space, load_space
     from simbarl.hpo.storage import default_url, storage_kind
     from simbarl.hpo.study import TuneSpec
-    from simbarl.sweep.spec import parse_config
-    from simbarl.train import run_dir as rd
+    from simbarl.runs import run_dir as rd
 
     common = [*([f"env={args.env}"] if args.env else []), *args.set]
     common += [f"steps={args.steps}"] if args.steps else []
     _, base = parse_config(args.config or args.preset, common)
-    rd.resolve(rd.config_from_dict(base))  # an unknown task fails here, not in every trial
+    rd.resolve(config_from_dict(base))  # an unknown task fails here, not in every trial
     space = load_space(args.space or DEFAULT_SPACE)
     check_space(space, base)
     storage = args.storage or default_url(args.out)

@@ -39,10 +39,10 @@ from simbarl.hpo.population import Member, Mutator, next_generation
 from simbarl.hpo.tournament import elite, select_parents
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
-from simbarl.train import run_dir as rd
-from simbarl.train.finite import NonFiniteError
-from simbarl.train.lock import LOCK_FILE, RunLocks
-from simbarl.train.logger import Logger
+from simbarl.runs import run_dir as rd
+from simbarl.runs.finite import NonFiniteError
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.metrics import Logger
 from simbarl.train.progress import Progress
 from simbarl.train.stop import StopFlag
 from simbarl.train.warm_start import dataset_buffer, start
@@ -100,19 +100,14 @@ def _create(cfg: TrainConfig, locks: RunLocks) -> Path:
     else:
         default = rd.default_run_dir(cfg)
         run_dir = default.with_name(f"evolve-{default.name}")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"run directory {run_dir} is a file: choose another --run-dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"cannot create run directory {run_dir} ({e.strerror})") from e
-    locks.hold(run_dir)
-    if any(p.name != LOCK_FILE for p in run_dir.iterdir()):
-        raise ValueError(
-            f"run directory {run_dir} already holds files; continue an evolve run with "
-            f"simbarl evolve --resume {run_dir}, or choose another --run-dir"
-        )
-    return run_dir
+    return rd.claim(run_dir, locks.hold, _occupied)
+
+
+def _occupied(run_dir: Path) -> str:
+    return (
+        f"run directory {run_dir} already holds files; continue an evolve run with "
+        f"simbarl evolve --resume {run_dir}, or choose another --run-dir"
+    )
 
 
 def _new_population(cfg: TrainConfig, spec: EvolveSpec, capacity: int | None) -> loop.Population:

@@ -19,14 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, config_from_dict, config_to_dict
 from simbarl.files import atomic_open
 from simbarl.hpo.evolve_loop import Population
 from simbarl.hpo.population import Member
 from simbarl.replay import ReplayBuffer, init_replay
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
-from simbarl.train.loop_state import LoopState, save_loop
+from simbarl.runs import checkpoint
+from simbarl.runs import run_dir as rd
+from simbarl.runs.loop_state import LoopState, save_loop
 
 FORMAT = "simbarl-evolve-1"
 BEST_DIR = "best"
@@ -58,7 +58,7 @@ def save_population(path: Path, pop: Population, rng: np.random.Generator) -> No
             "parent": m.parent,
             "mutation": m.mutation,
             "fitness": m.fitness,
-            "config": rd.config_to_dict(m.cfg),
+            "config": config_to_dict(m.cfg),
         }
         for m in pop.members
     ]
@@ -92,7 +92,7 @@ def load_population(path: Path, pop: Population) -> np.random.Generator:
     """Fill ``pop`` (built fresh, with the checkpoint's replay capacity) from ``path``;
     returns the selection generator as it was."""
     meta = read_population_meta(path)
-    cfgs = [rd.config_from_dict(m["config"]) for m in meta["members"]]
+    cfgs = [config_from_dict(m["config"]) for m in meta["members"]]
     if len(cfgs) != len(pop.slots):
         raise ValueError(f"{path} holds {len(cfgs)} members, the run has {len(pop.slots)}")
     shapes = lambda agent: jax.eval_shape(agent.init, jax.random.PRNGKey(0))
@@ -152,7 +152,7 @@ def _restore_replay(buffer: ReplayBuffer, trees: dict, meta: dict, path: Path) -
 
 def best_config(cfg: TrainConfig) -> dict:
     """The elite's config as a file for ``simbarl train --config`` and ``simbarl sweep``."""
-    d = rd.config_to_dict(cfg)
+    d = config_to_dict(cfg)
     d["run_dir"] = None
     return d
 

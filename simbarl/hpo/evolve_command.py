@@ -140,7 +140,7 @@ def _train_config(args, rest: list[str]):
 
     import tyro
 
-    from simbarl.cli import start_config
+    from simbarl.train.command import start_config
 
     base = start_config(args.preset, args.config, args.init_from)
     cfg = tyro.cli(
@@ -177,7 +177,7 @@ def evolve_cli(argv: list[str]) -> int:
     if args.help:
         print(p.format_help())
         return 0
-    from simbarl.cli import run_reporting_errors
+    from simbarl.train.command import run_reporting_errors
 
     if args.lineage:
         shown, code = run_reporting_errors("simbarl evolve", lambda: _draw(args.lineage))

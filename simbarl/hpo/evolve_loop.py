@@ -28,18 +28,17 @@ import jax
 import numpy as np
 
 from simbarl.agents.actor_critic import reported_metrics
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.hpo.groups import Group, GroupPrograms, form_groups
 from simbarl.hpo.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
-from simbarl.train import run_dir as rd
+from simbarl.runs.finite import non_finite_arrays
+from simbarl.runs.learner import fresh_loop, normalization
+from simbarl.runs.loop_state import LoopState, cut_episodes
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import evaluate
-from simbarl.train.finite import non_finite_arrays
-from simbarl.train.learner import fresh_loop, normalization
-from simbarl.train.loop_state import LoopState, cut_episodes
 from simbarl.train.seeds import stack, unstack
 
 
@@ -88,7 +87,7 @@ class Population:
 
 def make_slots(cfg: TrainConfig, population: int, obs_dim: int, action_dim: int) -> list[Slot]:
     """Slot ``i``: ``num_envs`` training envs seeded ``seed + i`` and an evaluation env."""
-    bounds = rd.action_bounds(cfg)
+    bounds = action_bounds(cfg)
     slots = []
     for i in range(population):
         runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, cfg.seed + i, bounds)

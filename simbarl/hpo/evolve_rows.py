@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, get_field
 from simbarl.files import atomic_open
 from simbarl.hpo import mutations as mut
 from simbarl.hpo.evolve_loop import last_losses
@@ -25,7 +25,7 @@ POPULATION_FILE = "population.jsonl"
 def hyperparameters(cfg: TrainConfig) -> dict:
     """The values a hyperparameter mutation may change (those of ``cfg.algo``)."""
     names = [n for n in mut.DEFAULT_RANGES if cfg.algo in mut.ONLY_FOR.get(n, (cfg.algo,))]
-    out = {n: mut.get_field(cfg, n) for n in names}
+    out = {n: get_field(cfg, n) for n in names}
     out["agent.learning_rate_end"] = cfg.agent.learning_rate_end
     return out
 

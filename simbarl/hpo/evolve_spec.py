@@ -13,11 +13,11 @@ import json
 import math
 from pathlib import Path
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, config_from_dict, config_to_dict
 from simbarl.hpo import mutations as mut
 from simbarl.hpo.space import SearchSpace, load_space
 from simbarl.hpo.tournament import check_selection
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
 
 SPEC_FILE = "evolve.json"
 FITNESS = ("last", "mean-last-k")
@@ -180,7 +180,7 @@ def _unsupported(cfg: TrainConfig) -> list[str]:
 def write_spec(run_dir: Path, spec: EvolveSpec, cfg: TrainConfig) -> None:
     from simbarl.files import atomic_open
 
-    data = {"spec": spec.to_dict(), "config": rd.config_to_dict(cfg)}
+    data = {"spec": spec.to_dict(), "config": config_to_dict(cfg)}
     with atomic_open(run_dir / SPEC_FILE) as f:
         f.write(json.dumps(data, indent=2) + "\n")
 
@@ -191,7 +191,7 @@ def read_spec(run_dir: Path) -> tuple[EvolveSpec, TrainConfig]:
         raise ValueError(f"{run_dir} is not a simbarl evolve run (no {SPEC_FILE})")
     try:
         data = json.loads(path.read_text())
-        return EvolveSpec.from_dict(data["spec"]), rd.config_from_dict(data["config"])
+        return EvolveSpec.from_dict(data["spec"]), config_from_dict(data["config"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is damaged or was edited by hand ({e})") from e
 

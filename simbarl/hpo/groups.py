@@ -1,8 +1,9 @@
 """Members of one shape trained as one vmapped learner, their float hyperparameters as data.
 
 Members whose configs agree on everything but the float hyperparameters a
-mutation scales (``HYPER_FIELDS``: the learning rates and their end, tau, the
-target entropy scale, TD3's exploration noise) form a *group*. A group's learner
+mutation scales (``HYPER_FIELDS``, the agent fields declared ``vmapped``: the
+learning rates and their end, tau, the target entropy scale, TD3's exploration
+noise) and the fields no program depends on (``compute=False``) form a *group*. A group's learner
 states are stacked on a leading axis and every population step updates and acts
 for all of them in one jitted ``vmap`` call. The hyperparameters are per-member
 arrays passed into that call, and the agent (optimizer schedules, target EMA,
@@ -26,28 +27,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, program_key, vmapped
 from simbarl.replay import add
-from simbarl.train.learner import build_agent
+from simbarl.runs.learner import build_agent
 from simbarl.train.seeds import stack
 from simbarl.train.step import act, learn_on, policy, reprioritize
 
-HYPER_FIELDS = (
-    "learning_rate",
-    "learning_rate_end",
-    "actor_lr_scale",
-    "critic_lr_scale",
-    "tau",
-    "target_entropy_scale",
-    "exploration_noise",
-)
+HYPER_FIELDS = vmapped()
 
 
 def group_key(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` without what only logs or shows and without the per-member hyperparameters:
-    members with equal keys share one compiled program."""
+    """``cfg`` without what no program depends on and without the per-member
+    hyperparameters: members with equal keys share one compiled program."""
     agent = dataclasses.replace(cfg.agent, **{f: None for f in HYPER_FIELDS})
-    return dataclasses.replace(cfg, agent=agent, run_dir=None, progress=False, tensorboard=False)
+    return program_key(dataclasses.replace(cfg, agent=agent))
 
 
 def hyperparameters(cfgs: list[TrainConfig]) -> dict[str, np.ndarray]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import partial
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +20,7 @@ import numpy as np
 
 from simbarl.agents.actor_critic import ActorCritic, LearnerState
 from simbarl.agents.common import project
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, get_field, set_field
 from simbarl.hpo.resize import key_names
 
 KINDS = ("none", "arch", "params", "hp")
@@ -56,20 +55,6 @@ class ArchBounds:
     min_width: int = 32
     max_width: int = 1024
     width_steps: tuple[int, ...] = (16, 32, 64)
-
-
-# ------------------------------------------------------------------ config fields
-def get_field(cfg: Any, name: str) -> Any:
-    for part in name.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def set_field(cfg: Any, name: str, value: Any) -> Any:
-    head, _, rest = name.partition(".")
-    if not rest:
-        return dataclasses.replace(cfg, **{head: value})
-    return dataclasses.replace(cfg, **{head: set_field(getattr(cfg, head), rest, value)})
 
 
 # ----------------------------------------------------------------- checks at the door

@@ -19,7 +19,7 @@ from simbarl.config import TrainConfig
 from simbarl.hpo import mutations as mut
 from simbarl.hpo.resize import resize_state
 from simbarl.hpo.tournament import copy_tree
-from simbarl.train.learner import build_agent
+from simbarl.runs.learner import build_agent
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ import json
 import warnings
 from pathlib import Path
 
-from simbarl.hpo.space import apply_values
+from simbarl.config import apply_values
 from simbarl.hpo.storage import require_optuna
 from simbarl.hpo.study import TuneSpec
 

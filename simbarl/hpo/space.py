@@ -20,14 +20,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
-from simbarl.config import TrainConfig, validate
-from simbarl.sweep.spec import apply_overrides
-from simbarl.train import run_dir as rd
+from simbarl.config import apply_values, config_from_dict, describe, fits, leaf_type, validate
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "space-simbav2.json"
 """The documented default space for SimbaV2-SAC (docs/guides/tune.md)."""
@@ -149,46 +145,6 @@ def _parse_param(e: Any, where: str) -> Param:
     return Param(name, kind, float(low) if kind == "float" else low, high, log, step)
 
 
-def _leaf_type(name: str):
-    """The annotation of the ``TrainConfig`` field at dotted path ``name``, or an error."""
-    cls, parts = TrainConfig, name.split(".")
-    for i, part in enumerate(parts):
-        hints = typing.get_type_hints(cls)
-        if part not in hints:
-            at = ".".join(parts[:i]) or "TrainConfig"
-            fields = ", ".join(sorted(hints))
-            raise ValueError(f"unknown config field {name!r}: {at} has {fields}")
-        kind = hints[part]
-        if dataclasses.is_dataclass(kind):
-            if i == len(parts) - 1:
-                raise ValueError(f"{name!r} is a group of fields; name one of its fields")
-            cls = kind
-        elif i < len(parts) - 1:
-            at = ".".join(parts[: i + 1])
-            raise ValueError(f"unknown config field {name!r}: {at} is a value")
-    return kind
-
-
-def _fits(value, kind) -> bool:
-    """Whether ``value`` (from JSON) is a valid value of the annotation ``kind``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is typing.Literal:
-        return value in args
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if kind is type(None):
-        return value is None
-    if kind is bool:
-        return isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is str:
-        return isinstance(value, str)
-    return False  # tuples and other structured fields are not searched
-
-
 def check_space(space: SearchSpace, base: dict) -> None:
     """Refuse a space that cannot be run on ``base`` (a ``TrainConfig`` as a dict).
 
@@ -205,7 +161,7 @@ def check_space(space: SearchSpace, base: dict) -> None:
             problems.append(f"{p.name}: set by the search itself (--steps, --env, ...), not tuned")
             continue
         try:
-            kind = _leaf_type(p.name)
+            kind = leaf_type(p.name)
         except ValueError as e:
             problems.append(str(e))
             continue
@@ -213,40 +169,23 @@ def check_space(space: SearchSpace, base: dict) -> None:
             values = list(p.choices)
         else:
             values = [p.low, p.high]
-            fits_int = _fits(1, kind) and not _fits(0.5, kind)
-            if p.type == "float" and not _fits(0.5, kind):
-                problems.append(f"{p.name}: the field takes {_show(kind)}; use type int")
+            fits_int = fits(1, kind) and not fits(0.5, kind)
+            if p.type == "float" and not fits(0.5, kind):
+                problems.append(f"{p.name}: the field takes {describe(kind)}; use type int")
                 continue
             if p.type == "int" and not fits_int:
-                problems.append(f"{p.name}: the field takes {_show(kind)}; use type float")
+                problems.append(f"{p.name}: the field takes {describe(kind)}; use type float")
                 continue
-        wrong = [v for v in values if not _fits(v, kind)]
+        wrong = [v for v in values if not fits(v, kind)]
         if wrong:
-            problems.append(f"{p.name}: {wrong} are not values of the field ({_show(kind)})")
+            problems.append(f"{p.name}: {wrong} are not values of the field ({describe(kind)})")
             continue
         for v in values:
             try:
-                validate(rd.config_from_dict(apply_values(base, {p.name: v})))
+                validate(config_from_dict(apply_values(base, {p.name: v})))
             except (ValueError, TypeError) as e:
                 detail = str(e).replace("invalid configuration:\n  ", "")
                 problems.append(f"{p.name}={v!r} makes an invalid config: {detail}")
                 break
     if problems:
         raise ValueError("invalid search space:\n  " + "\n  ".join(problems))
-
-
-def _show(kind) -> str:
-    """An annotation as a reader knows it: ``int or None``, ``one of 'sac', 'td3'``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_show(a) for a in args)
-    if kind is type(None):
-        return "None"
-    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
-
-
-def apply_values(base: dict, values: dict[str, Any]) -> dict:
-    """``base`` (a config dict) with each dotted field set to its value."""
-    return apply_overrides(base, [f"{k}={json.dumps(v)}" for k, v in values.items()])

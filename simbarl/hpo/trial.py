@@ -14,14 +14,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from simbarl.config import apply_values, config_from_dict
 from simbarl.hpo.objective import eval_returns, objective_value
-from simbarl.hpo.space import Param, SearchSpace, apply_values, parse_space
+from simbarl.hpo.space import Param, SearchSpace, parse_space
 from simbarl.hpo.storage import require_optuna, retried_from
 from simbarl.hpo.study import TuneSpec
+from simbarl.runs.metrics import read_metrics
 from simbarl.sweep.runner import checkpoint_step
-from simbarl.train import run_dir as rd
 from simbarl.train.callbacks import Callback
-from simbarl.train.logger import read_metrics
 from simbarl.train.run import train
 
 
@@ -42,7 +42,7 @@ def trial_config(spec: TuneSpec, values: dict, run_dir: Path):
     """The ``TrainConfig`` of a trial: the base with the sampled values, in its directory."""
     d = apply_values(spec.base, values)
     d["run_dir"] = str(run_dir)
-    return dataclasses.replace(rd.config_from_dict(d), progress=False)
+    return dataclasses.replace(config_from_dict(d), progress=False)
 
 
 def _take_over(spec: TuneSpec, trial, run_dir: Path) -> Path | None:

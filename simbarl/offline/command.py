@@ -37,9 +37,9 @@ def collect_cli(argv: list[str]) -> int:
     try:
         from tqdm import tqdm
 
-        from simbarl.agent import load_agent
-        from simbarl.offline.datasets import check_name_free, save_dataset
+        from simbarl.datasets import check_name_free, save_dataset
         from simbarl.offline.record import env_spec, record_episodes
+        from simbarl.runs.load import load_agent
 
         check_name_free(args.name)
         agent = load_agent(args.run_dir)
@@ -73,7 +73,7 @@ def export_replay_cli(argv: list[str]) -> int:
     p.add_argument("--name", required=True, help="dataset name (simbarl/NAME-v0 unless given)")
     args = p.parse_args(argv)
     try:
-        from simbarl.offline.datasets import save_dataset
+        from simbarl.datasets import save_dataset
         from simbarl.offline.record import replay_episodes
 
         episodes, spec = replay_episodes(args.run_dir)
@@ -160,7 +160,7 @@ def offline_cli(argv: list[str]) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"simbarl offline: error: {e}", file=sys.stderr)
         return 2
-    except FloatingPointError as e:  # the NaN guard (train/finite.py)
+    except FloatingPointError as e:  # the NaN guard (runs/finite.py)
         print(f"simbarl offline: error: {e}", file=sys.stderr)
         return 1
     last = f"{evals[-1][1]:.1f}" if evals else "n/a"

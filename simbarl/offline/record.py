@@ -15,17 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from simbarl.offline.datasets import EnvSpec, Episode
+from simbarl.config import action_bounds
+from simbarl.datasets import EnvSpec, Episode
 from simbarl.replay import init_replay
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
+from simbarl.runs import checkpoint
+from simbarl.runs import run_dir as rd
 from simbarl.train.evaluate import episode_seed
 
 COLLECT_STREAM = 2_000_003  # reset-seed stream of recorded episodes
 
 
 def env_spec(cfg) -> EnvSpec:
-    bounds = rd.action_bounds(cfg)
+    bounds = action_bounds(cfg)
     low, high = (None, None) if bounds is None else (tuple(map(float, b)) for b in bounds)
     return EnvSpec(cfg.env, cfg.action_repeat, low, high)
 

@@ -22,23 +22,28 @@ import jax
 import numpy as np
 
 from simbarl.agents.exploration import init_noise
-from simbarl.config import PRESETS, TrainConfig
-from simbarl.envs.registry import make_env
-from simbarl.files import atomic_open
-from simbarl.offline.datasets import (
+from simbarl.config import (
+    PRESETS,
+    TrainConfig,
+    action_bounds,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+)
+from simbarl.datasets import (
     EnvSpec,
     dataset_replay,
     env_spec_of,
     episodes_of,
     load_dataset,
 )
+from simbarl.envs.registry import make_env
 from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
-from simbarl.train import run_dir as rd
+from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import LoopState
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.learner import build_agent, normalization
-from simbarl.train.lock import RunLocks
-from simbarl.train.loop_state import LoopState
 from simbarl.train.session import Engine, Session
 from simbarl.train.step import draw, policy, prepare
 
@@ -112,8 +117,6 @@ OFFLINE_PRESETS = {
 
 
 def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConfig:
-    from simbarl.sweep.spec import apply_overrides
-
     if ocfg.preset not in OFFLINE_PRESETS:
         raise ValueError(f"unknown preset {ocfg.preset!r}; choose {', '.join(OFFLINE_PRESETS)}")
     if ocfg.algo not in ("sac", "td3"):
@@ -137,8 +140,8 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
         tensorboard=ocfg.tensorboard,
         progress=ocfg.progress,
     )
-    d = apply_overrides(rd.config_to_dict(cfg), list(ocfg.overrides))
-    cfg = rd.config_from_dict(d)
+    d = apply_overrides(config_to_dict(cfg), list(ocfg.overrides))
+    cfg = config_from_dict(d)
     if cfg.replay.prioritized:
         raise ValueError("prioritized replay is not supported offline")
     if cfg.replay.recency_decay_steps > 0:
@@ -172,11 +175,10 @@ def train_offline(ocfg: OfflineConfig):
     with RunLocks() as locks:
         session = Session(_train_config(ocfg, spec, updates), None, locks)
         session.iterations, session.per_iter = updates, 1  # the clock counts updates
-        engine = OfflineEngine(session, episodes)
         info = {"updates": updates, "transitions": n, "episodes": len(episodes)}
         info["dataset_id"] = dataset.spec.dataset_id
-        with atomic_open(session.seats[0].run_dir / "offline.json") as f:
-            f.write(json.dumps({**dataclasses.asdict(ocfg), **info}, indent=1))
+        budget = json.dumps({**dataclasses.asdict(ocfg), **info}, indent=1)
+        engine = OfflineEngine(session, episodes, {"offline.json": budget})
         result = session.run(engine, engine.agent)
     return result.run_dir, result.eval_returns
 
@@ -187,7 +189,7 @@ class OfflineEngine(Engine):
     log_at_end = True  # the budget's last, short chunk gets its row
     evaluate_on_stop = True  # an offline run is not resumed: a stop still ends in a result
 
-    def __init__(self, session: Session, episodes):
+    def __init__(self, session: Session, episodes, files: dict[str, str]):
         cfg, task = session.cfg, session.task
         obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
         if (obs_dim, act_dim) != (task.obs_dim, task.action_dim):
@@ -204,9 +206,9 @@ class OfflineEngine(Engine):
         self.norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
         self.buffer = dataset_replay(episodes)
         self.learner = self.agent.init(jax.random.PRNGKey(cfg.seed))
-        self.seat = session.add_seat(cfg, loop)
+        self.seat = session.add_seat(cfg, loop, files=files)
         self.chunk = jax.jit(self._chunk, static_argnames="length", donate_argnums=0)
-        self.env = make_env(cfg.env, cfg.action_repeat, bounds=rd.action_bounds(cfg))
+        self.env = make_env(cfg.env, cfg.action_repeat, bounds=action_bounds(cfg))
         agent, norm = self.agent, self.norm
         self.policy = jax.jit(lambda actor, o: policy(agent, actor, o, norm))
         self.empty = init_replay(1, obs_dim, act_dim)

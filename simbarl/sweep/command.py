@@ -102,9 +102,10 @@ def _sweep_parser() -> argparse.ArgumentParser:
 
 
 def sweep_cli(argv: list[str]) -> int:
+    from simbarl.config import parse_config
     from simbarl.sweep import runner
     from simbarl.sweep.results import format_tables
-    from simbarl.sweep.spec import expand, parse_config, resolve_tasks
+    from simbarl.sweep.spec import expand, resolve_tasks
 
     p = _sweep_parser()
     args = p.parse_args(argv)

@@ -18,9 +18,9 @@ import time
 import traceback
 from pathlib import Path
 
+from simbarl.runs import run_dir as rd
+from simbarl.runs.lock import holder
 from simbarl.sweep.spec import RunSpec
-from simbarl.train import run_dir as rd
-from simbarl.train.lock import holder
 
 EXIT_INTERRUPTED = 130
 
@@ -30,7 +30,7 @@ def checkpoint_step(run_dir: str | Path) -> int | None:
     path = Path(run_dir) / rd.CHECKPOINT_FILE
     if not path.is_file():
         return None
-    from simbarl.train.checkpoint import read_meta
+    from simbarl.runs.checkpoint import read_meta
 
     try:
         return int(read_meta(path)["env_step"])
@@ -40,7 +40,7 @@ def checkpoint_step(run_dir: str | Path) -> int | None:
 
 def logged_step(run_dir: str | Path) -> int | None:
     """Env step of the last evaluation in a run's ``metrics.jsonl``, or None."""
-    from simbarl.train.logger import read_metrics
+    from simbarl.runs.metrics import read_metrics
 
     if not (Path(run_dir) / "metrics.jsonl").is_file():
         return None
@@ -96,7 +96,7 @@ def explain(spec: RunSpec, state: str) -> str:
 
 def eval_rows(spec: RunSpec) -> list[dict]:
     """The run's evaluations up to its end (``end_step``) as rows of the published layout."""
-    from simbarl.train.logger import read_metrics
+    from simbarl.runs.metrics import read_metrics
 
     path = Path(spec.run_dir) / "metrics.jsonl"
     if not path.is_file():

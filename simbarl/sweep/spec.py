@@ -1,27 +1,21 @@
 """What a sweep runs: tasks x configs x seeds, each a ``RunSpec`` with its own run directory.
 
-A config is written ``[LABEL=]BASE[:KEY=VALUE,...]``: ``BASE`` is a preset name
-or a JSON file of ``TrainConfig`` fields (a run's ``config.json`` works), and
-each ``KEY=VALUE`` sets a (dotted) field, the value read as JSON when it parses
-(``algo=td3``, ``agent.critic.width=256``, ``action_low=[-1,-0.5]``). ``LABEL``
-names the config in the results (the ``system`` column) and in run directories;
-without one it is made from the spec.
+A config is written ``[LABEL=]BASE[:KEY=VALUE,...]`` (``simbarl.config.parse_config``);
+``LABEL`` names the config in the results (the ``system`` column) and in run
+directories.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from pathlib import Path
 
-from simbarl.config import PRESETS, TrainConfig, preset, validate
+from simbarl.config import (
+    TrainConfig,
+    config_from_dict,
+)
 from simbarl.envs.benchmark_tasks import BY_ID, suite_installed, tasks_of
 from simbarl.envs.registry import check_task_id
-from simbarl.train import run_dir as rd
-
-# Split "a=1,b=[1,2],c.d=x" at the commas that start a new KEY=.
-_NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][\w.-]*\s*=)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,75 +32,7 @@ class RunSpec:
         return f"{self.task} {self.label} seed {self.seed}"
 
     def train_config(self) -> TrainConfig:
-        return rd.config_from_dict(self.config)
-
-
-def parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def apply_overrides(d: dict, overrides: list[str]) -> dict:
-    """Set dotted ``KEY=VALUE`` fields of a config dict, failing on unknown keys."""
-    d = json.loads(json.dumps(d))  # deep copy
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not KEY=VALUE")
-        node, parts = d, key.split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                raise ValueError(f"unknown config field {key!r}")
-            node = node[p]
-        if parts[-1] not in node:
-            close = ", ".join(sorted(node)) if len(parts) > 1 else "see simbarl train --help"
-            raise ValueError(f"unknown config field {key!r} ({close})")
-        node[parts[-1]] = parse_value(value.strip())
-    return d
-
-
-def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
-    """``[LABEL=]BASE[:KEY=VALUE,...]`` -> (label, config dict); ``common`` overrides go first."""
-    head, _, tail = spec.partition(":")
-    label, eq, base = head.partition("=")
-    if not eq:
-        label, base = "", head
-    base = base.strip()
-    if base in PRESETS:
-        d = rd.config_to_dict(preset(base))
-    elif base.endswith(".json") and Path(base).is_file():
-        given = json.loads(Path(base).read_text())
-        # A run's config.json keeps the --pause-at it was trained with; in a sweep that
-        # would end every run there (``runner.end_step``): only --until sets it.
-        given.pop("pause_at", None)
-        d = _merge(rd.config_to_dict(preset(given.get("preset", "simbav2"))), given)
-    else:
-        raise ValueError(
-            f"config {spec!r}: {base!r} is neither a preset ({', '.join(PRESETS)}) "
-            "nor a JSON file of config fields"
-        )
-    overrides = [o for o in _NEXT_KEY.split(tail) if o.strip()] if tail else []
-    d = apply_overrides(d, [*common, *overrides])
-    d["run_dir"] = None
-    if d.get("vmap_seeds", 1) != 1:
-        raise ValueError(
-            f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
-        )
-    label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
-    validate(rd.config_from_dict(d))
-    return label, d
-
-
-def _merge(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        if k not in base:
-            raise ValueError(f"unknown config field {k!r} in JSON config")
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base[k], dict) else v
-    return out
+        return config_from_dict(self.config)
 
 
 def resolve_tasks(selection: list[str]) -> tuple[list[str], list[str]]:

@@ -19,7 +19,6 @@ marks each env's last stored step as truncated, as the host loop does.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, action_bounds, program_key
 from simbarl.envs.device_tasks import load_device_task
 from simbarl.envs.vector_jax import VecEnv, VecState, run_episodes
 from simbarl.normalizers import (
@@ -39,12 +38,11 @@ from simbarl.normalizers import (
     update_stats,
 )
 from simbarl.replay import Transition
-from simbarl.train import run_dir as rd
+from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.callbacks import Callback, OnEval
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
-from simbarl.train.learner import build_agent, normalization
-from simbarl.train.lock import RunLocks
-from simbarl.train.loop_state import cut_episodes
 from simbarl.train.results import RunResult
 from simbarl.train.seeds import Seeds
 from simbarl.train.session import Engine, Session
@@ -71,7 +69,7 @@ class Carry:
 
 
 def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
-    bounds = rd.action_bounds(cfg)
+    bounds = action_bounds(cfg)
     low, high = bounds if bounds is not None else (None, None)
     return VecEnv(
         task.env, num_envs, task.episode_length, cfg.action_repeat, low, high, task.obs_fn
@@ -89,20 +87,7 @@ def device_fns(cfg: TrainConfig, n_seeds: int):
 
 def _cache_key(cfg: TrainConfig) -> TrainConfig:
     """The config without the fields the compiled programs do not depend on."""
-    return dataclasses.replace(
-        cfg,
-        seed=0,
-        run_dir=None,
-        pause_at=None,
-        progress=False,
-        tensorboard=False,
-        analyze_every=0,
-        analyze_batch=1,
-        wandb=False,
-        wandb_project="",
-        wandb_entity=None,
-        wandb_group=None,
-    )
+    return program_key(cfg)
 
 
 def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):

@@ -12,8 +12,8 @@ import numpy as np
 
 from simbarl.envs.registry import make_env
 from simbarl.replay import Transition
+from simbarl.runs.loop_state import LoopState
 from simbarl.train.evaluate import episode_seed
-from simbarl.train.loop_state import LoopState
 
 
 class EnvRunner:

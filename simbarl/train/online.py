@@ -16,16 +16,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from simbarl.config import TrainConfig
+from simbarl.config import TrainConfig, action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
-from simbarl.train import run_dir as rd
+from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.callbacks import Callback, OnEval
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.learner import build_agent, normalization
-from simbarl.train.lock import RunLocks
-from simbarl.train.loop_state import cut_episodes
 from simbarl.train.results import RunResult
 from simbarl.train.session import Engine, Session
 from simbarl.train.step import make_step_fns, policy
@@ -68,7 +67,7 @@ class HostEngine(Engine):
         self.cfg, self.seeds = cfg, seeds
         opened = session.open(agent)
         self.step_fn, self.act_fn = make_step_fns(agent, cfg)
-        bounds = rd.action_bounds(cfg)
+        bounds = action_bounds(cfg)
         for seat in session.seats:
             seat.runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, seat.cfg.seed, bounds)
             seat.eval_env = make_env(cfg.env, cfg.action_repeat, bounds=bounds)

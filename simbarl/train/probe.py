@@ -25,8 +25,9 @@ import jax
 from simbarl.agents import ActorCritic, LearnerState
 from simbarl.analysis.metrics import activation_metrics, optimization_metrics
 from simbarl.networks.probe import PROBE
+from simbarl.normalizers import Normalization
 from simbarl.replay import ReplayBuffer
-from simbarl.train.step import Normalization, draw, prepare
+from simbarl.train.step import draw, prepare
 
 # Folded into the learner's key: the probe's own random stream.
 PROBE_STREAM = 0x0D1A

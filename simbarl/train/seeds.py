@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from simbarl.config import TrainConfig
+from simbarl.runs.loop_state import LoopState
+from simbarl.runs.metrics import Logger
 from simbarl.train.env_runner import EnvRunner
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import LoopState
 
 
 def stack(trees: list):

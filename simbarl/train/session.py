@@ -25,15 +25,15 @@ import numpy as np
 from simbarl.config import TrainConfig
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
-from simbarl.train import run_dir as rd
+from simbarl.runs import run_dir as rd
+from simbarl.runs.checkpoint import read_meta
+from simbarl.runs.finite import check_finite
+from simbarl.runs.learner import iterations_for, warmup_iterations
+from simbarl.runs.lock import RunLocks
+from simbarl.runs.loop_state import load_loop, save_loop
+from simbarl.runs.metrics import Logger
 from simbarl.train.callbacks import Callback, OnEval, callback_list
-from simbarl.train.checkpoint import read_meta
 from simbarl.train.evaluate import EvalResult
-from simbarl.train.finite import check_finite
-from simbarl.train.learner import iterations_for, warmup_iterations
-from simbarl.train.lock import RunLocks
-from simbarl.train.logger import Logger
-from simbarl.train.loop_state import load_loop, save_loop
 from simbarl.train.probe import make_probe_fn
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
@@ -156,13 +156,13 @@ class Session:
             buffers.append(buffer)
         return Opened(learners, buffers, capacity)
 
-    def add_seat(self, scfg: TrainConfig, loop, logger: bool = True) -> Seat:
-        """Seat ``scfg`` (one seed's config): its run directory, created or reopened and
-        locked, and its logger (``logger=False``: attached once a resume has loaded the
-        loop state, whose step the logger cuts its rows at)."""
+    def add_seat(self, scfg: TrainConfig, loop, logger: bool = True, files=None) -> Seat:
+        """Seat ``scfg`` (one seed's config): its run directory, created (with ``files``,
+        name: text) or reopened, locked, and its logger (``logger=False``: attached once a
+        resume has loaded the loop state, whose step the logger cuts its rows at)."""
         hold = self.locks.hold
         if self.fresh:
-            run_dir = rd.create(scfg, hold)
+            run_dir = rd.create(scfg, hold, files)
         else:
             run_dir = rd.reopen_seat(self.group_dir, scfg, self.cfg.vmap_seeds, hold)
         seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)

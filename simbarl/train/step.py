@@ -12,24 +12,15 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from simbarl.agents import ActorCritic, Batch, LearnerState
 from simbarl.config import ReplayConfig
+from simbarl.normalizers import Normalization
 from simbarl.replay import ReplayBuffer, Transition, add
 from simbarl.replay import prioritized as per
 from simbarl.replay.buffer import gather, uniform_indices
 from simbarl.replay.n_step import n_step_at
 from simbarl.replay.recency import recency_indices
-
-
-@struct.dataclass
-class Normalization:
-    """Float32 views of the host's float64 statistics, passed into each call."""
-
-    obs_mean: jnp.ndarray  # (obs_dim,)
-    obs_std: jnp.ndarray  # (obs_dim,) sqrt(var + 1e-8)
-    reward_scale: jnp.ndarray  # () divisor of rewards
 
 
 def normalize(obs, norm: Normalization):

@@ -18,11 +18,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from simbarl.agent import load_agent
 from simbarl.agents import ActorCritic
 from simbarl.config import DEFAULT_PRESET, PRESETS, TrainConfig
-from simbarl.train import run_dir as rd
-from simbarl.train.learner import fresh_loop
+from simbarl.runs import run_dir as rd
+from simbarl.runs.learner import fresh_loop
+from simbarl.runs.load import load_agent
 
 # What a warm start takes from the source learner; the rest starts fresh.
 WEIGHTS = ("actor", "critic", "target_critic", "target_actor", "log_temp")
@@ -105,7 +105,7 @@ def dataset_buffer(cfg: TrainConfig, obs_dim: int, action_dim: int):
     ``--init-data-ratio`` is 0."""
     if cfg.init_data_ratio == 0:
         return ()
-    from simbarl.offline.datasets import dataset_replay, episodes_of, load_dataset
+    from simbarl.datasets import dataset_replay, episodes_of, load_dataset
 
     info_path = Path(cfg.init_from) / "offline.json"
     if not info_path.is_file():

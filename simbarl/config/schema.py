@@ -1,20 +1,49 @@
-"""Typed, frozen configuration for every run, and the named presets.
+"""Typed, frozen configuration for every run, and what each field means to a run.
 
 The CLI is generated from these dataclasses (tyro), so every field is a flag:
 ``--agent.critic.width 256``. Fields left as ``None`` are *derived* from the
 task's suite when the run starts (discount heuristic, action repeat, clipped
 double-Q); the resolved values are written to the run directory.
+
+A field declared with ``setting`` says, in its metadata, what changing it does:
+
+* ``compute=False``: the compiled programs (host step, device loop, a
+  population's group program) do not depend on it; a field without the key
+  counts as one they do (a new field recompiles rather than reuses a program).
+* ``on_resume="command"`` / ``"run"``: a resumed run may differ in it and then
+  takes the command line's value, or keeps the run's; a field without the key
+  must match the run's (a new field refuses a different value on resume).
+* ``vmapped=True`` (agent fields): a float hyperparameter a population passes
+  into its one vmapped program as data, so members differing in it train together.
+
+``simbarl.config.fields`` derives the sets the loops use from these keys.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Encoder = Literal["simbav2", "simba", "mlp"]
 Algo = Literal["sac", "td3", "ddpg", "tqc"]
+OnResume = Literal["command", "run"]
+METADATA_KEYS = ("compute", "on_resume", "vmapped")
+
+
+def setting(
+    default: Any, *, compute: bool = True, on_resume: OnResume | None = None, vmapped: bool = False
+) -> Any:
+    """A field with ``default`` and the metadata the module docstring describes; only
+    what differs from the safe default (compiled, must match on resume, not vmapped)
+    is written into it."""
+    meta: dict[str, Any] = {}
+    if not compute:
+        meta["compute"] = False
+    if on_resume is not None:
+        meta["on_resume"] = on_resume
+    if vmapped:
+        meta["vmapped"] = True
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -54,15 +83,15 @@ class AgentConfig:
     HumanoidBench on, DMC and MyoSuite off), TD3 on, DDPG off."""
     discount: float | None = None
     """Discount gamma. None: the SimbaV2 heuristic clip((H/5-1)/(H/5), 0.95, 0.995)."""
-    tau: float = 0.005
+    tau: float = setting(0.005, vmapped=True)
     """Target critic EMA rate."""
-    learning_rate: float = 1e-4
+    learning_rate: float = setting(1e-4, vmapped=True)
     """Initial Adam learning rate (actor, critic and temperature)."""
-    learning_rate_end: float = 5e-5
+    learning_rate_end: float = setting(5e-5, vmapped=True)
     """Learning rate reached, linearly, at the end of the decay (see learning_rate_decay)."""
-    actor_lr_scale: float = 1.0
+    actor_lr_scale: float = setting(1.0, vmapped=True)
     """The actor's learning rate (start and end) is learning_rate times this."""
-    critic_lr_scale: float = 1.0
+    critic_lr_scale: float = setting(1.0, vmapped=True)
     """The critic's learning rate (start and end) is learning_rate times this; the
     temperature keeps learning_rate. Evolution mutates the two scales apart."""
     learning_rate_decay: float = 1.0
@@ -75,7 +104,7 @@ class AgentConfig:
     """Decoupled weight decay (AdamW) for actor and critic; SimBa uses 1e-2."""
     temperature_init: float = 0.01
     """Initial entropy temperature alpha."""
-    target_entropy_scale: float = 0.5
+    target_entropy_scale: float = setting(0.5, vmapped=True)
     """Target entropy is -scale * |A| (SimbaV2: 0.5)."""
     log_std_min: float = -10.0
     """Lower end of the policy log-std map."""
@@ -111,7 +140,7 @@ class AgentConfig:
     """Update the actor (and temperature) on every d-th update only; the critic
     updates every time. None: TD3 2, others 1. With many parallel envs and a
     high UTD, a delay saves actor work (Raffin 2025)."""
-    exploration_noise: float = 0.1
+    exploration_noise: float = setting(0.1, vmapped=True)
     """TD3/DDPG: std of the exploration noise added to actions while training."""
     exploration_noise_max: float | None = None
     """TD3/DDPG: if set, each env draws its std uniformly from [exploration_noise,
@@ -174,13 +203,13 @@ class TrainConfig:
     """Task id: a Gymnasium id such as ``HalfCheetah-v5``, ``dmc:DOMAIN-TASK``, or a
     device-loop task ``mjx:NAME`` (MuJoCo Playground, e.g. mjx:CartpoleBalance) or
     ``jax:PointMass``, which train fully on the accelerator."""
-    seed: int = 0
+    seed: int = setting(0, compute=False)
     """Seed for networks, exploration, replay sampling and environments."""
-    steps: int = 30_000
+    steps: int = setting(30_000, on_resume="command")
     """Budget in environment (simulator) steps, action repeat included, as published;
     the learning-rate decay spans it. Per preset: simbav2 1,000,000 (the paper's);
     simbav2-small (the quick start) 30,000, under 10 minutes on a 2-core CPU."""
-    run_dir: str | None = None
+    run_dir: str | None = setting(None, compute=False, on_resume="run")
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
     preset: str = "simbav2-small"
     """Preset the run starts from (simbav2, simbav2-small, simba, sac-mlp); set by --preset."""
@@ -241,285 +270,34 @@ class TrainConfig:
     50,000 (the paper's); simbav2-small 10,000."""
     eval_episodes: int = 10
     """Episodes per evaluation (deterministic policy)."""
-    log_every: int = 1_000
+    log_every: int = setting(1_000, on_resume="run")
     """Write training metrics every this many environment steps."""
-    pause_at: int | None = None
+    pause_at: int | None = setting(None, compute=False, on_resume="command")
     """Checkpoint and stop once this many env steps are done, keeping the budget
     (and so the learning-rate schedule) of ``steps``; continue with --resume.
     For jobs cut into chunks by a cluster's time limit."""
-    stop_at_return: float | None = None
+    stop_at_return: float | None = setting(None, on_resume="command")
     """Stop (with a checkpoint) at the first evaluation whose mean return reaches this;
     for time-to-threshold measurements. With --vmap-seeds: the mean over seeds."""
     checkpoint: bool = True
     """Write a resumable checkpoint at each evaluation and at the end."""
-    tensorboard: bool = True
+    tensorboard: bool = setting(True, compute=False, on_resume="run")
     """Also write TensorBoard events."""
-    progress: bool = True
+    progress: bool = setting(True, compute=False, on_resume="command")
     """Show a progress bar."""
-    analyze_every: int = 10_000
+    analyze_every: int = setting(10_000, compute=False, on_resume="command")
     """Training-dynamics probe every this many env steps: parameter, gradient and feature
     norms, effective learning rate, optimizer step size, dormant units and feature rank of
     the actor and the critic, logged as ``dynamics/...`` rows (``simbarl analyze`` plots
     them). It draws its own batch with its own random stream: training is unchanged. 0: off."""
-    analyze_batch: int = 256
+    analyze_batch: int = setting(256, compute=False, on_resume="command")
     """Replay transitions the training-dynamics probe measures on."""
-    wandb: bool = False
+    wandb: bool = setting(False, compute=False, on_resume="command")
     """Also send every metrics row, the config and the evaluation returns to Weights &
     Biases (needs ``pip install 'simbarl[wandb]'``; WANDB_MODE=offline needs no account)."""
-    wandb_project: str = "simbarl"
+    wandb_project: str = setting("simbarl", compute=False, on_resume="command")
     """W&B project of --wandb runs."""
-    wandb_entity: str | None = None
+    wandb_entity: str | None = setting(None, compute=False, on_resume="command")
     """W&B entity (user or team) of --wandb runs; None: your default entity."""
-    wandb_group: str | None = None
+    wandb_group: str | None = setting(None, compute=False, on_resume="command")
     """W&B group of --wandb runs; None: a --vmap-seeds run groups its seeds by its directory."""
-
-
-def _small(cfg: TrainConfig) -> TrainConfig:
-    agent = dataclasses.replace(
-        cfg.agent,
-        actor=NetworkConfig("simbav2", 64, 1),
-        critic=NetworkConfig("simbav2", 128, 2),
-    )
-    return dataclasses.replace(cfg, agent=agent)
-
-
-def _simba(cfg: TrainConfig) -> TrainConfig:
-    agent = AgentConfig(
-        actor=NetworkConfig("simba", 128, 1),
-        critic=NetworkConfig("simba", 512, 2),
-        critic_type="scalar",
-        reward_scaling=False,
-        weight_projection=False,
-        weight_decay=1e-2,
-        learning_rate_end=1e-4,
-    )
-    return dataclasses.replace(cfg, agent=agent)
-
-
-def _sac_mlp(cfg: TrainConfig) -> TrainConfig:
-    agent = AgentConfig(
-        actor=NetworkConfig("mlp", 256, 2),
-        critic=NetworkConfig("mlp", 256, 2),
-        critic_type="scalar",
-        reward_scaling=False,
-        weight_projection=False,
-        learning_rate=3e-4,
-        learning_rate_end=3e-4,
-        temperature_init=1.0,
-        target_entropy_scale=1.0,
-        clipped_double_q=True,
-        log_std_min=-5.0,
-    )
-    return dataclasses.replace(cfg, agent=agent, updates_per_step=1)
-
-
-def _parallel(cfg: TrainConfig) -> TrainConfig:
-    """Massively parallel device-loop recipe (FastTD3/FastSAC, Raffin 2025), per value:
-
-    * num_envs 1024: many simulators per step keep the accelerator busy.
-    * batch_size 8192, updates_per_step 2: large batches and few gradient steps per
-      env step (2 updates per 1024 transitions), so the data, not the update count,
-      grows with the envs.
-    * discount 0.97: shorter horizons learn faster from massive on-policy-ish data.
-    * tau 0.05: with few updates per env step, a faster target keeps up.
-    * learning_rate 3e-4 -> 1.5e-4: fewer, larger updates take larger steps.
-    * warmup_steps 10 * num_envs: ten random steps per env fill the buffer.
-    * buffer_size 1024 transitions per env (1,048,576).
-    * evaluation every 500k steps over 128 parallel episodes on the device.
-    Action bounds: narrow them with --action-low/--action-high (or
-    --action-bounds-from) when a robot's declared range is far wider than useful.
-    """
-    agent = dataclasses.replace(
-        cfg.agent, discount=0.97, tau=0.05, learning_rate=3e-4, learning_rate_end=1.5e-4
-    )
-    return dataclasses.replace(
-        cfg,
-        agent=agent,
-        env="mjx:CartpoleBalance",
-        steps=10_000_000,
-        num_envs=1024,
-        batch_size=8192,
-        updates_per_step=2,
-        warmup_steps=10 * 1024,
-        buffer_size=1024 * 1024,
-        eval_every=500_000,
-        eval_episodes=128,
-        log_every=100_000,
-    )
-
-
-def _simbav2_parallel(cfg: TrainConfig) -> TrainConfig:
-    """SAC with SimbaV2 networks; temperature 1e-3 (a small initial entropy bonus:
-    the temperature acts as an inverse reward scale and parallel data needs less
-    exploration from it)."""
-    cfg = _parallel(cfg)
-    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, temperature_init=1e-3))
-
-
-def _td3_parallel(cfg: TrainConfig) -> TrainConfig:
-    """TD3 with SimbaV2 networks and FastTD3's exploration: each env draws its noise
-    std from [0.001, 0.4] at every episode start; target smoothing std 0.001."""
-    cfg = _parallel(cfg)
-    agent = dataclasses.replace(
-        cfg.agent, exploration_noise=0.001, exploration_noise_max=0.4, policy_noise=0.001
-    )
-    return dataclasses.replace(cfg, algo="td3", agent=agent)
-
-
-# The published budget and evaluation cadence (NOTES.md): 1M env steps, evaluation
-# every 50k. Only the presets that claim the published setup carry them.
-PUBLISHED_STEPS = 1_000_000
-PUBLISHED_EVAL_EVERY = 50_000
-
-PRESETS: dict[str, TrainConfig] = {
-    "simbav2": TrainConfig(
-        preset="simbav2", steps=PUBLISHED_STEPS, eval_every=PUBLISHED_EVAL_EVERY
-    ),
-    "simbav2-small": _small(TrainConfig(preset="simbav2-small")),
-    "simba": _simba(TrainConfig(preset="simba")),
-    "sac-mlp": _sac_mlp(TrainConfig(preset="sac-mlp")),
-    "simbav2-parallel": _simbav2_parallel(TrainConfig(preset="simbav2-parallel")),
-    "td3-parallel": _td3_parallel(TrainConfig(preset="td3-parallel")),
-}
-"""Named starting points. ``simbav2``: the published defaults (UTD 2), budget
-(1,000,000 env steps, so the learning-rate decay spans it) and evaluation every
-50,000. ``simbav2-small``: critic width 128, actor width 64, for CPUs, with the
-quick start's 30,000 steps (``simbarl train`` with no flags). ``simba``: SimBa v1
-(scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs.
-``simbav2-parallel`` / ``td3-parallel``: the massively parallel device-loop recipes
-for ``mjx:`` tasks on a GPU (1024 envs, batch 8192; see ``_parallel``)."""
-
-DEFAULT_PRESET = "simbav2-small"
-
-
-def preset(name: str) -> TrainConfig:
-    """Return a preset by name, or fail with the list of names."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
-
-
-def validate(cfg: TrainConfig) -> None:
-    """Reject a configuration before any work starts, saying what to fix."""
-    problems = []
-    positive = {
-        "steps": cfg.steps,
-        "batch_size": cfg.batch_size,
-        "updates_per_step": cfg.updates_per_step,
-        "buffer_size": cfg.buffer_size,
-        "num_envs": cfg.num_envs,
-        "vmap_seeds": cfg.vmap_seeds,
-        "eval_every": cfg.eval_every,
-        "eval_episodes": cfg.eval_episodes,
-        "log_every": cfg.log_every,
-        "agent.actor.width": cfg.agent.actor.width,
-        "agent.critic.width": cfg.agent.critic.width,
-        "agent.num_bins": cfg.agent.num_bins,
-    }
-    problems += [
-        f"--{k.replace('_', '-')} must be positive (got {v})" for k, v in positive.items() if v <= 0
-    ]
-    if cfg.analyze_every < 0:
-        problems.append(f"--analyze-every must be >= 0 (0: off; got {cfg.analyze_every})")
-    if cfg.analyze_batch <= 0:
-        problems.append(f"--analyze-batch must be positive (got {cfg.analyze_batch})")
-    if cfg.pause_at is not None and cfg.pause_at <= 0:
-        problems.append(f"--pause-at must be positive (got {cfg.pause_at})")
-    if not 0.0 <= cfg.init_data_ratio < 1.0:
-        problems.append(f"--init-data-ratio must be in [0, 1) (got {cfg.init_data_ratio})")
-    if cfg.init_data_ratio > 0 and cfg.init_from is None:
-        problems.append("--init-data-ratio needs --init-from OFFLINE_RUN (the dataset's run)")
-    if cfg.init_data_ratio > 0 and cfg.replay.prioritized:
-        problems.append("--init-data-ratio does not combine with prioritized replay")
-    if cfg.warmup_steps < 0:
-        problems.append(f"--warmup-steps must be >= 0 (got {cfg.warmup_steps})")
-    if cfg.action_repeat is not None and cfg.action_repeat <= 0:
-        problems.append(f"--action-repeat must be positive (got {cfg.action_repeat})")
-    if cfg.agent.actor.num_blocks < 0 or cfg.agent.critic.num_blocks < 0:
-        problems.append("--agent.*.num-blocks must be >= 0")
-    a = cfg.agent
-    if a.discount is not None and not 0.0 < a.discount <= 1.0:
-        problems.append(f"--agent.discount must be in (0, 1] (got {a.discount})")
-    if not a.v_min < a.v_max:
-        problems.append("--agent.v-min must be below --agent.v-max")
-    if not 0.0 < a.tau <= 1.0:
-        problems.append(f"--agent.tau must be in (0, 1] (got {a.tau})")
-    if a.temperature_init <= 0:
-        problems.append("--agent.temperature-init must be positive")
-    if a.learning_rate <= 0 or a.learning_rate_end < 0:
-        problems.append("learning rates must be positive")
-    if not 0.0 < a.learning_rate_decay <= 1.0:
-        problems.append(
-            f"--agent.learning-rate-decay must be in (0, 1] (got {a.learning_rate_decay})"
-        )
-    if a.bc_alpha < 0:
-        problems.append(f"--agent.bc-alpha must be >= 0 (got {a.bc_alpha})")
-    if a.critic_type == "categorical" and a.num_bins < 2:
-        problems.append("--agent.num-bins must be at least 2")
-    if a.critic_type == "quantile" and cfg.algo != "tqc":
-        problems.append("quantile critics are TQC's: use --algo tqc")
-    if a.policy_delay is not None and a.policy_delay < 1:
-        problems.append(f"--agent.policy-delay must be >= 1 (got {a.policy_delay})")
-    for name in ("actor_lr_scale", "critic_lr_scale"):
-        if not getattr(a, name) > 0:
-            problems.append(f"--agent.{name.replace('_', '-')} must be > 0")
-    dtypes = typing.get_args(typing.get_type_hints(AgentConfig)["matmul_dtype"])
-    if a.matmul_dtype not in dtypes:
-        problems.append(f"--agent.matmul-dtype must be one of {', '.join(dtypes)}")
-    noises = {"exploration-noise": a.exploration_noise, "noise-clip": a.noise_clip}
-    if a.policy_noise is not None:
-        noises["policy-noise"] = a.policy_noise
-    noises["action-penalty"] = a.action_penalty
-    problems += [f"--agent.{k} must be >= 0 (got {v})" for k, v in noises.items() if v < 0]
-    if a.exploration_noise_max is not None and a.exploration_noise_max < a.exploration_noise:
-        problems.append("--agent.exploration-noise-max must be >= --agent.exploration-noise")
-    if not 0.0 <= a.ou_theta <= 1.0:
-        problems.append(f"--agent.ou-theta must be in [0, 1] (got {a.ou_theta})")
-    if cfg.algo == "tqc":
-        if a.num_quantiles < 1 or a.tqc_critics < 1:
-            problems.append("--agent.num-quantiles and --agent.tqc-critics must be positive")
-        elif not 0 <= a.quantiles_to_drop < a.num_quantiles:
-            problems.append(
-                f"--agent.quantiles-to-drop must be in [0, {a.num_quantiles}) "
-                f"(got {a.quantiles_to_drop})"
-            )
-    if any(s <= 0 for s in cfg.reset_at) or (cfg.reset_every is not None and cfg.reset_every <= 0):
-        problems.append("--reset-at steps and --reset-every must be positive")
-    if not 0.0 <= cfg.action_percentile < 50.0:
-        problems.append(f"--action-percentile must be in [0, 50) (got {cfg.action_percentile})")
-    r = cfg.replay
-    if r.n_step < 1:
-        problems.append(f"--replay.n-step must be >= 1 (got {r.n_step})")
-    if r.priority_exponent < 0 or r.importance_exponent < 0 or r.priority_eps <= 0:
-        problems.append("--replay.priority-exponent/importance-exponent >= 0, priority-eps > 0")
-    problems += _recency_problems(r)
-    if problems:
-        raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
-
-
-def _recency_problems(r: ReplayConfig) -> list[str]:
-    """Recency sampling's settings. With prioritized replay it is refused rather than
-    multiplied in: the product's weights would have to sit in the sum tree, and every
-    write ages every transition, so each step would rewrite the whole tree (the
-    O(capacity) pass recency sampling exists to avoid); and prioritized replay undoes
-    its own bias with importance weights, while recency sampling wants its bias."""
-    problems = []
-    if r.recency_decay_steps < 0:
-        problems.append(
-            f"--replay.recency-decay-steps must be >= 0 (got {r.recency_decay_steps}; 0: off)"
-        )
-    if not 0.0 <= r.recency_min_weight <= 1.0:
-        problems.append(
-            f"--replay.recency-min-weight must be in [0, 1] (got {r.recency_min_weight})"
-        )
-    elif r.recency_min_weight > 0 and r.recency_decay_steps == 0:
-        problems.append(
-            "--replay.recency-min-weight only acts with --replay.recency-decay-steps N > 0"
-        )
-    if r.recency_decay_steps > 0 and r.prioritized:
-        problems.append(
-            "--replay.recency-decay-steps does not combine with --replay.prioritized: "
-            "choose one (recency weights change with every write, so they cannot live in "
-            "the priority tree without a pass over the buffer per step)"
-        )
-    return problems

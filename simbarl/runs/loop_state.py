@@ -12,7 +12,7 @@ import numpy as np
 from simbarl.agents.exploration import NoiseState
 from simbarl.normalizers import RewardScaler, RunningStats
 from simbarl.replay import ReplayBuffer
-from simbarl.train import checkpoint
+from simbarl.runs import checkpoint
 
 COUNTERS = ("iteration", "env_step", "agent_step", "eval_round")
 

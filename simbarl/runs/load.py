@@ -7,11 +7,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from simbarl.config import action_bounds
 from simbarl.normalizers import EPS
-from simbarl.train import checkpoint
-from simbarl.train import run_dir as rd
-from simbarl.train.finite import non_finite_arrays
-from simbarl.train.learner import build_agent, fresh_loop
+from simbarl.runs import checkpoint
+from simbarl.runs import run_dir as rd
+from simbarl.runs.finite import non_finite_arrays
+from simbarl.runs.learner import build_agent, fresh_loop
 
 
 class Agent:
@@ -78,7 +79,7 @@ class Agent:
     def make_env(self, render_mode: str | None = None):
         from simbarl.envs.registry import make_env
 
-        bounds = rd.action_bounds(self.config)
+        bounds = action_bounds(self.config)
         return make_env(self.config.env, self.config.action_repeat, render_mode, bounds)
 
 

@@ -15,11 +15,15 @@ import numpy as np
 
 from simbarl.agents import ALGORITHMS, ActorCritic
 from simbarl.agents.exploration import init_noise
-from simbarl.config import TrainConfig
-from simbarl.normalizers import EPS, init_reward_scaler, init_stats, reward_scale
-from simbarl.train import run_dir as rd
-from simbarl.train.loop_state import LoopState
-from simbarl.train.step import Normalization
+from simbarl.config import TrainConfig, num_critics
+from simbarl.normalizers import (
+    EPS,
+    Normalization,
+    init_reward_scaler,
+    init_stats,
+    reward_scale,
+)
+from simbarl.runs.loop_state import LoopState
 
 
 def build_agent(
@@ -36,7 +40,7 @@ def build_agent(
         obs_dim,
         action_dim,
         discount=cfg.agent.discount,
-        num_critics=rd.num_critics(cfg.algo, cfg.agent),
+        num_critics=num_critics(cfg.algo, cfg.agent),
         total_updates=total_updates,
     )
 

@@ -1,0 +1,215 @@
+"""Configs as dicts (``config.json``, sweep specs, search spaces) and dotted field paths.
+
+One implementation of: a config to and from its dict, the type check of a dict's
+values against the fields' annotations, a field's annotation by dotted path
+(``agent.critic.width``), dotted get and set on a config, and ``KEY=VALUE``
+overrides of a config dict, and the config spec of ``--config`` and sweeps.
+
+A config spec is written ``[LABEL=]BASE[:KEY=VALUE,...]``: ``BASE`` is a preset
+name or a JSON file of ``TrainConfig`` fields (a run's ``config.json`` works),
+and each ``KEY=VALUE`` sets a (dotted) field, the value read as JSON when it
+parses (``algo=td3``, ``agent.critic.width=256``, ``action_low=[-1,-0.5]``).
+``LABEL`` names the config (a sweep's ``system`` column); without one it is made
+from the spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from simbarl.config.presets import PRESETS, preset
+from simbarl.config.schema import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
+from simbarl.config.validate import validate
+
+# Split "a=1,b=[1,2],c.d=x" at the commas that start a new KEY=.
+_NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][\w.-]*\s*=)")
+
+_SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """The config a ``config_to_dict`` dict (or a run's ``config.json``) describes."""
+    check_field_types(TrainConfig, d)
+    agent = dict(d["agent"])
+    agent["actor"] = NetworkConfig(**agent["actor"])
+    agent["critic"] = NetworkConfig(**agent["critic"])
+    replay = ReplayConfig(**d.get("replay", {}))
+    top = {**d, "agent": AgentConfig(**agent), "replay": replay}
+    top["reset_at"] = tuple(d.get("reset_at", ()))  # JSON gives lists
+    for k in ("action_low", "action_high"):
+        top[k] = None if d.get(k) is None else tuple(d[k])
+    return TrainConfig(**top)
+
+
+def fits(value: Any, kind: Any) -> bool:
+    """Whether ``value`` (from JSON) is a valid value of the annotation ``kind``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, a) for a in args)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return False  # tuples and other structured fields
+
+
+def describe(kind: Any) -> str:
+    """An annotation as a reader knows it: ``int or None``, ``one of 'sac', 'td3'``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    if kind is type(None):
+        return "None"
+    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+
+
+def check_field_types(cls: type, d: dict, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming a field of ``d`` whose value is not of the scalar
+    type ``cls`` declares for it (a string where a number belongs), or unknown."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in d.items():
+        if key not in names:
+            raise ValueError(f"unknown field {prefix}{key!r}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            check_field_types(hint, value, f"{prefix}{key}.")
+            continue
+        kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        if value is None and type(None) in typing.get_args(hint):
+            continue
+        if len(kinds) == 1 and kinds[0] in _SCALARS and not fits(value, kinds[0]):
+            raise ValueError(f"{prefix}{key} must be {_SCALARS[kinds[0]]}, not {value!r}")
+
+
+def leaf_type(name: str, cls: type = TrainConfig) -> Any:
+    """The annotation of the field at dotted path ``name``, or an error naming the fields."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            at = ".".join(parts[:i]) or cls.__name__
+            fields = ", ".join(sorted(hints))
+            raise ValueError(f"unknown config field {name!r}: {at} has {fields}")
+        kind = hints[part]
+        if dataclasses.is_dataclass(kind):
+            if i == len(parts) - 1:
+                raise ValueError(f"{name!r} is a group of fields; name one of its fields")
+            cls = kind
+        elif i < len(parts) - 1:
+            at = ".".join(parts[: i + 1])
+            raise ValueError(f"unknown config field {name!r}: {at} is a value")
+    return kind
+
+
+def get_field(cfg: Any, name: str) -> Any:
+    """The value at dotted path ``name`` of a config."""
+    for part in name.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def set_field(cfg: Any, name: str, value: Any) -> Any:
+    """A copy of a (frozen) config with the field at dotted path ``name`` set to ``value``."""
+    head, _, rest = name.partition(".")
+    if not rest:
+        return dataclasses.replace(cfg, **{head: value})
+    return dataclasses.replace(cfg, **{head: set_field(getattr(cfg, head), rest, value)})
+
+
+def parse_value(text: str) -> Any:
+    """``text`` read as JSON when it parses, else the string itself (``algo=td3``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(d: dict, overrides: list[str]) -> dict:
+    """Set dotted ``KEY=VALUE`` fields of a config dict, failing on unknown keys."""
+    d = json.loads(json.dumps(d))  # deep copy
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not KEY=VALUE")
+        node, parts = d, key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ValueError(f"unknown config field {key!r}")
+            node = node[p]
+        if parts[-1] not in node:
+            close = ", ".join(sorted(node)) if len(parts) > 1 else "see simbarl train --help"
+            raise ValueError(f"unknown config field {key!r} ({close})")
+        node[parts[-1]] = parse_value(value.strip())
+    return d
+
+
+def apply_values(d: dict, values: dict[str, Any]) -> dict:
+    """``d`` (a config dict) with each dotted field set to its value."""
+    return apply_overrides(d, [f"{k}={json.dumps(v)}" for k, v in values.items()])
+
+
+def merge(base: dict, new: dict, where: str = "JSON config") -> dict:
+    """``base`` (a config dict) with the fields ``new`` gives, nested dicts merged;
+    a key ``base`` lacks is an unknown field."""
+    out = dict(base)
+    for k, v in new.items():
+        if k not in base:
+            raise ValueError(f"unknown config field {k!r} in {where}")
+        out[k] = (
+            merge(base[k], v, where) if isinstance(v, dict) and isinstance(base[k], dict) else v
+        )
+    return out
+
+
+def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
+    """``[LABEL=]BASE[:KEY=VALUE,...]`` -> (label, config dict); ``common`` overrides go first."""
+    head, _, tail = spec.partition(":")
+    label, eq, base = head.partition("=")
+    if not eq:
+        label, base = "", head
+    base = base.strip()
+    if base in PRESETS:
+        d = config_to_dict(preset(base))
+    elif base.endswith(".json") and Path(base).is_file():
+        given = json.loads(Path(base).read_text())
+        # A run's config.json keeps the --pause-at it was trained with; in a sweep that
+        # would end every run there (``runner.end_step``): only --until sets it.
+        given.pop("pause_at", None)
+        d = merge(config_to_dict(preset(given.get("preset", "simbav2"))), given)
+    else:
+        raise ValueError(
+            f"config {spec!r}: {base!r} is neither a preset ({', '.join(PRESETS)}) "
+            "nor a JSON file of config fields"
+        )
+    overrides = [o for o in _NEXT_KEY.split(tail) if o.strip()] if tail else []
+    d = apply_overrides(d, [*common, *overrides])
+    d["run_dir"] = None
+    if d.get("vmap_seeds", 1) != 1:
+        raise ValueError(
+            f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
+        )
+    label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
+    validate(config_from_dict(d))
+    return label, d
