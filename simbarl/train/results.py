@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from simbarl.agents.actor_critic import reported_metrics
+from simbarl.train.probe import start_ahead_compiles
 from simbarl.train.seeds import Seat, Seeds
 
 
@@ -52,12 +53,14 @@ def log_train(seat: Seat, progress, metrics, updates: int):
     row["perf/updates"] = updates
     seat.logger.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
+    start_ahead_compiles()  # the loop has compiled its step: compile the probe beside it
     return now, loop.env_step, updates
 
 
 def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:
     """One ``dynamics/...`` row per seed from ``probe_fn(*args)``, a probe's (seed-stacked)
-    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles)."""
+    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles unless it was
+    compiled ahead, ``probe.AheadProbe``)."""
     t0 = time.time()
     metrics = jax.device_get(probe_fn(*args))
     seconds = time.time() - t0
