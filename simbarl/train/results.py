@@ -59,7 +59,8 @@ def log_train(seat: Seat, progress, metrics, updates: int) -> dict:
 
 def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:
     """One ``dynamics/...`` row per seed from ``probe_fn(*args)``, a probe's (seed-stacked)
-    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles)."""
+    metrics; ``perf/probe_s`` is the probe's wall time (its first call compiles unless it was
+    compiled ahead, ``probe.AheadProbe``)."""
     t0 = time.time()
     metrics = jax.device_get(probe_fn(*args))
     seconds = time.time() - t0

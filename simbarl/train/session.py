@@ -34,7 +34,7 @@ from simbarl.runs.loop_state import load_loop, save_loop
 from simbarl.runs.metrics import Logger
 from simbarl.train.callbacks import Callback, OnEval, callback_list
 from simbarl.train.evaluate import EvalResult
-from simbarl.train.probe import make_probe_fn
+from simbarl.train.probe import AheadProbe, make_probe_fn
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
 from simbarl.train.schedule import Schedule
@@ -115,6 +115,7 @@ class Session:
         self.callbacks = callback_list(callbacks, on_eval)
         self.stop_asked = False  # by a callback's on_log
         self.seats: list[Seat] = []
+        self.probe_fn = None
 
     @property
     def fresh(self) -> bool:
@@ -190,7 +191,8 @@ class Session:
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
-        probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)  # None without --analyze-every
+        # None without --analyze-every; compiled in the background from the first log
+        self.probe_fn = probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)
         for seat in self.seats:
             seat.last_log = (time.time(), main.env_step, engine.updates())
         interrupted = False
@@ -241,6 +243,8 @@ class Session:
             row = log_train(seat, self.progress, metrics, engine.updates())
             seat.recent_returns = []
             self.stop_asked |= self.callbacks.on_log(seat.run_dir, row)
+        if isinstance(self.probe_fn, AheadProbe):  # the loop runs its compiled step by now
+            self.probe_fn.start()
 
     def _guard(self, engine: Engine, k: int):
         """The NaN guard on seat ``k``'s learner and latest metrics; returns the metrics."""
