@@ -104,3 +104,8 @@ class Normalization:
     obs_mean: jnp.ndarray  # (obs_dim,)
     obs_std: jnp.ndarray  # (obs_dim,) sqrt(var + 1e-8)
     reward_scale: jnp.ndarray  # () divisor of rewards
+
+
+def normalize_obs(obs, norm: Normalization):
+    """Raw observations as the networks see them (RSNorm's float32 view)."""
+    return (obs - norm.obs_mean) / norm.obs_std

@@ -29,9 +29,9 @@ import numpy as np
 
 from simbarl.config import TrainConfig, program_key, vmapped
 from simbarl.replay import add
-from simbarl.runs.learner import build_agent
+from simbarl.runs.learner import build_agent, policy
 from simbarl.train.seeds import stack
-from simbarl.train.step import act, learn_on, policy, reprioritize
+from simbarl.train.step import act, learn_on, reprioritize
 
 HYPER_FIELDS = vmapped()
 

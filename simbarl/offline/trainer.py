@@ -40,12 +40,12 @@ from simbarl.datasets import (
 from simbarl.envs.registry import make_env
 from simbarl.offline.fit import fit_observations, fit_reward_scaler
 from simbarl.replay import init_replay
-from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import LoopState
 from simbarl.train.evaluate import EvalResult, evaluate
 from simbarl.train.session import Engine, Session
-from simbarl.train.step import draw, policy, prepare
+from simbarl.train.step import draw, prepare
 
 # The published offline budget (NOTES.md): 100 epochs of updates over the dataset, the
 # learning rate decaying 1e-4 -> 1e-5 over the first half of them.

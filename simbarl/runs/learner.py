@@ -21,6 +21,7 @@ from simbarl.normalizers import (
     Normalization,
     init_reward_scaler,
     init_stats,
+    normalize_obs,
     reward_scale,
 )
 from simbarl.runs.loop_state import LoopState
@@ -76,6 +77,15 @@ def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
         obs_std=std.astype(np.float32),
         reward_scale=(scale * one).astype(np.float32),
     )
+
+
+def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None):
+    """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``.
+
+    Deterministic without ``key``, else a sample. Every loop's evaluation, the
+    population engine and the loaded ``Agent`` act through this one function;
+    the env adapters map ``[-1, 1]`` to the task's action bounds."""
+    return agent.policy(actor, normalize_obs(obs, norm), key)
 
 
 def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from simbarl.config import action_bounds
-from simbarl.normalizers import EPS
 from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import non_finite_arrays
-from simbarl.runs.learner import build_agent, fresh_loop
+from simbarl.runs.learner import build_agent, fresh_loop, normalization, policy
 
 
 class Agent:
@@ -51,13 +51,8 @@ class Agent:
             )
         self.obs_stats = stats = trees["loop"]["obs_stats"]
         self.reward_scaler = trees["loop"]["reward_scaler"]
-        if self.config.agent.observation_norm:
-            self._mean = stats.mean.astype(np.float32)
-            self._std = np.sqrt(stats.var + EPS).astype(np.float32)
-        else:
-            self._mean = np.zeros(self.task.obs_dim, np.float32)
-            self._std = np.ones(self.task.obs_dim, np.float32)
-        self._policy = jax.jit(self._learner_def.policy)
+        self.norm = normalization(self.config, stats, self.reward_scaler)
+        self._policy = jax.jit(partial(policy, self._learner_def))
         self._key = jax.random.PRNGKey(self.config.seed + 1)
 
     @property
@@ -67,12 +62,12 @@ class Agent:
     def act(self, obs, deterministic: bool = True) -> np.ndarray:
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
-        obs_n = (obs.reshape(-1, self.task.obs_dim) - self._mean) / self._std
+        obs = obs.reshape(-1, self.task.obs_dim)
         if deterministic:
-            action = self._policy(self.learner.actor, obs_n)
+            action = self._policy(self.learner.actor, obs, self.norm)
         else:
             self._key, key = jax.random.split(self._key)
-            action = self._policy(self.learner.actor, obs_n, key)
+            action = self._policy(self.learner.actor, obs, self.norm, key)
         action = np.asarray(action)
         return action[0] if single else action
 

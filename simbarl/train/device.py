@@ -38,7 +38,7 @@ from simbarl.normalizers import (
     update_stats,
 )
 from simbarl.replay import Transition
-from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.callbacks import Callback, OnEval
@@ -46,7 +46,7 @@ from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.results import RunResult
 from simbarl.train.seeds import Seeds
 from simbarl.train.session import Engine, Session
-from simbarl.train.step import act, configured_step, policy
+from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from simbarl.config import TrainConfig, action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
-from simbarl.runs.learner import build_agent, normalization
+from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.callbacks import Callback, OnEval
@@ -27,7 +27,7 @@ from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
 from simbarl.train.results import RunResult
 from simbarl.train.session import Engine, Session
-from simbarl.train.step import make_step_fns, policy
+from simbarl.train.step import make_step_fns
 from simbarl.train.warm_start import dataset_buffer
 
 

@@ -15,35 +15,22 @@ import jax.numpy as jnp
 
 from simbarl.agents import ActorCritic, Batch, LearnerState
 from simbarl.config import ReplayConfig
-from simbarl.normalizers import Normalization
+from simbarl.normalizers import Normalization, normalize_obs
 from simbarl.replay import ReplayBuffer, Transition, add
 from simbarl.replay import prioritized as per
 from simbarl.replay.buffer import gather, uniform_indices
 from simbarl.replay.n_step import n_step_at
 from simbarl.replay.recency import recency_indices
-
-
-def normalize(obs, norm: Normalization):
-    """Raw observations as the networks see them (RSNorm's float32 view)."""
-    return (obs - norm.obs_mean) / norm.obs_std
-
-
-def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None):
-    """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``.
-
-    Deterministic without ``key``, else a sample. Every loop's evaluation, the
-    loaded ``Agent`` and the population engine act through this one function;
-    the env adapters map ``[-1, 1]`` to the task's action bounds."""
-    return agent.policy(actor, normalize(obs, norm), key)
+from simbarl.runs.learner import policy
 
 
 def prepare(tr: Transition, norm: Normalization, horizon=None, weight=None) -> Batch:
     """Raw sampled transitions -> loss inputs (normalized obs, scaled reward)."""
     return Batch(
-        obs=normalize(tr.obs, norm),
+        obs=normalize_obs(tr.obs, norm),
         action=tr.action,
         reward=tr.reward / norm.reward_scale,
-        next_obs=normalize(tr.next_obs, norm),
+        next_obs=normalize_obs(tr.next_obs, norm),
         terminated=tr.terminated,
         horizon=horizon,
         weight=weight,
@@ -115,7 +102,7 @@ def act(
     if random:
         action = jax.random.uniform(k_act, (obs.shape[0], agent.action_dim), minval=-1, maxval=1)
     elif explore:
-        action, noise = agent.explore(learner.actor, normalize(obs, norm), k_act, noise, reset)
+        action, noise = agent.explore(learner.actor, normalize_obs(obs, norm), k_act, noise, reset)
     else:
         action = policy(agent, learner.actor, obs, norm)
     return learner.replace(key=key), action, noise
