@@ -26,8 +26,7 @@ from tiny_config import tiny
 
 from simbarl.envs import device_tasks, toy
 from simbarl.runs.metrics import read_metrics
-from simbarl.train.device import train_device
-from simbarl.train.online import train_host
+from simbarl.train.run import train
 
 
 class FixedStartPointMass(toy.PointMass):
@@ -66,8 +65,8 @@ def _pair(tmp_path, task, **kw):
     )
     base.update(kw)
     cfg = tiny(tmp_path, "host", **base)
-    host = train_host(cfg)
-    device = train_device(dataclasses.replace(cfg, run_dir=str(tmp_path / "device")))
+    host = train(cfg, engine="host")
+    device = train(dataclasses.replace(cfg, run_dir=str(tmp_path / "device")), engine="device")
     return host, device
 
 

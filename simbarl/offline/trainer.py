@@ -179,7 +179,7 @@ def train_offline(ocfg: OfflineConfig):
         info["dataset_id"] = dataset.spec.dataset_id
         budget = json.dumps({**dataclasses.asdict(ocfg), **info}, indent=1)
         engine = OfflineEngine(session, episodes, {"offline.json": budget})
-        result = session.run(engine, engine.agent)
+        result = session.run(engine)
     return result.run_dir, result.eval_returns
 
 

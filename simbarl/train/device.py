@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -39,11 +38,8 @@ from simbarl.normalizers import (
 )
 from simbarl.replay import Transition
 from simbarl.runs.learner import build_agent, normalization, policy
-from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import cut_episodes
-from simbarl.train.callbacks import Callback, OnEval
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
-from simbarl.train.results import RunResult
 from simbarl.train.seeds import Seeds
 from simbarl.train.session import Engine, Session
 from simbarl.train.step import act, configured_step
@@ -185,27 +181,13 @@ def _eval_key(seed: int, round_index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
 
-def train_device(
-    cfg: TrainConfig,
-    resume: str | Path | None = None,
-    on_eval: OnEval | None = None,
-    callbacks: list[Callback] | None = None,
-) -> RunResult:
-    """Train on a ``mjx:``/``jax:`` task with the device loop (``run.train`` routes here).
-
-    The run directories are locked (``lock.py``) until this returns."""
-    with RunLocks() as locks:
-        session = Session(cfg, resume, locks, callbacks, on_eval)
-        agent, begin, chunk, evaluate = device_fns(_cache_key(session.cfg), session.cfg.vmap_seeds)
-        engine = DeviceEngine(session, agent, begin, chunk, evaluate)
-        return session.run(engine, agent)
-
-
 class DeviceEngine(Engine):
     """The session's learner advanced by jitted chunks of env steps and updates."""
 
-    def __init__(self, session: Session, agent, begin, chunk, evaluate):
+    def __init__(self, session: Session):
         self.session, self.cfg, self.seeds = session, session.cfg, session.seeds
+        agent, begin, chunk, evaluate = device_fns(_cache_key(self.cfg), self.cfg.vmap_seeds)
+        self.agent = agent
         cfg, seeds = self.cfg, self.seeds
         self._chunk, self._evaluate = chunk, evaluate
         opened = session.open(agent)

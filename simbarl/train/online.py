@@ -11,44 +11,19 @@ evaluations, checkpoints, stopping.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import numpy as np
 
-from simbarl.config import TrainConfig, action_bounds
+from simbarl.config import action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
 from simbarl.runs.learner import build_agent, normalization, policy
-from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import cut_episodes
-from simbarl.train.callbacks import Callback, OnEval
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.results import RunResult
 from simbarl.train.session import Engine, Session
 from simbarl.train.step import make_step_fns
 from simbarl.train.warm_start import dataset_buffer
-
-
-def train_host(
-    cfg: TrainConfig,
-    resume: str | Path | None = None,
-    on_eval: OnEval | None = None,
-    callbacks: list[Callback] | None = None,
-) -> RunResult:
-    """Train online on Gymnasium envs. ``resume``: a run directory to continue.
-
-    With ``cfg.vmap_seeds = N > 1`` the run directory holds ``seed<k>`` runs,
-    trained together by one vmapped learner (``train/seeds.py``). The run
-    directories are locked (``lock.py``) until this returns.
-    """
-    with RunLocks() as locks:
-        session = Session(cfg, resume, locks, callbacks, on_eval)
-        cfg, task = session.cfg, session.task
-        agent = build_agent(cfg, task.obs_dim, task.action_dim)
-        engine = HostEngine(session, agent)
-        return session.run(engine, agent)
 
 
 def _env_mask(num_envs: int, envs) -> np.ndarray:
@@ -61,9 +36,10 @@ def _env_mask(num_envs: int, envs) -> np.ndarray:
 class HostEngine(Engine):
     """The session's learner advanced by stepping Gymnasium envs on the host."""
 
-    def __init__(self, session: Session, agent):
-        self.session, self.agent = session, agent
-        cfg, seeds = session.cfg, session.seeds
+    def __init__(self, session: Session):
+        cfg, seeds, task = session.cfg, session.seeds, session.task
+        self.agent = agent = build_agent(cfg, task.obs_dim, task.action_dim)
+        self.session = session
         self.cfg, self.seeds = cfg, seeds
         opened = session.open(agent)
         self.step_fn, self.act_fn = make_step_fns(agent, cfg)

@@ -1,7 +1,8 @@
-"""``train(cfg)``: the one entry point that picks the loop for a task.
+"""``train(cfg)``: the one entry point, a session with the engine for the task.
 
-Gymnasium tasks train in the host loop (``online.py``), ``mjx:``/``jax:`` tasks
-in the device loop (``device.py``). Both return a ``RunResult``.
+Gymnasium tasks train with the host engine (``online.py``), ``mjx:``/``jax:``
+tasks with the device engine (``device.py``); the session (``session.py``)
+does the rest.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from pathlib import Path
 
 from simbarl.config import TrainConfig
 from simbarl.envs.device_tasks import is_device_task
+from simbarl.runs.lock import RunLocks
 from simbarl.train.callbacks import Callback, OnEval
-from simbarl.train.device import train_device
-from simbarl.train.online import train_host
+from simbarl.train.device import DeviceEngine
+from simbarl.train.online import HostEngine
 from simbarl.train.results import RunResult
+from simbarl.train.session import Session
 from simbarl.train.wandb_sink import require_wandb
 
 
@@ -22,6 +25,7 @@ def train(
     resume: str | Path | None = None,
     on_eval: OnEval | None = None,
     callbacks: list[Callback] | None = None,
+    engine: str | None = None,
 ) -> RunResult:
     """Train online. ``resume``: a run directory whose checkpoint to continue.
 
@@ -34,9 +38,23 @@ def train(
 
     ``callbacks``: ``Callback`` objects (``train/callbacks.py``) whose ``on_eval``,
     ``on_log`` and ``on_checkpoint`` hooks see the run and may stop it.
+
+    ``engine``: ``"host"`` or ``"device"``; by default the device engine for
+    ``mjx:``/``jax:`` tasks (the host engine also runs them, one env step per
+    call: how ``tests/test_host_device_equal.py`` compares the two). The run
+    directories are locked (``runs/lock.py``) until this returns.
     """
     if cfg.wandb:
         require_wandb()  # at the door, before any run directory is written
-    if is_device_task(cfg.env):
-        return train_device(cfg, resume, on_eval, callbacks)
-    return train_host(cfg, resume, on_eval, callbacks)
+    kind = engine or ("device" if is_device_task(cfg.env) else "host")
+    if kind not in ENGINES:
+        raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
+    if kind == "device" and not is_device_task(cfg.env):
+        raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
+    with RunLocks() as locks:
+        session = Session(cfg, resume, locks, callbacks, on_eval)
+        stepper = ENGINES[kind](session)
+        return session.run(stepper)
+
+
+ENGINES = {"host": HostEngine, "device": DeviceEngine}

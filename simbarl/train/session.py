@@ -50,6 +50,7 @@ class Engine:
     ``learner`` and ``metrics`` are seed-stacked (``metrics`` is ``{}`` before the
     first update)."""
 
+    agent: Any  # the ActorCritic the learners belong to
     learner: Any
     metrics: Any
     log_at_end = False  # a training row at the end of the budget, on a log boundary or not
@@ -186,13 +187,13 @@ class Session:
 
     # -- the run ---------------------------------------------------------------
 
-    def run(self, engine: Engine, agent) -> RunResult:
+    def run(self, engine: Engine) -> RunResult:
         """Advance ``engine`` through the schedule to the budget, a stop or the pause."""
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
         # None without --analyze-every; compiled in the background from the first log
-        self.probe_fn = probe_fn = make_probe_fn(agent, cfg, cfg.vmap_seeds)
+        self.probe_fn = probe_fn = make_probe_fn(engine.agent, cfg, cfg.vmap_seeds)
         for seat in self.seats:
             seat.last_log = (time.time(), main.env_step, engine.updates())
         interrupted = False
