@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flax import struct
 from tiny_config import LEARNING_AGENT, tiny
+from toy_tasks import registered
 
-from simbarl.envs import device_tasks, toy
+from simbarl.envs import device_tasks
 from simbarl.envs.vector_jax import VecEnv, run_episodes
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs.metrics import read_metrics
@@ -44,10 +45,7 @@ class Counter:
 
 @pytest.fixture
 def counter_task(monkeypatch):
-    monkeypatch.setitem(toy.TOY_TASKS, "Counter", Counter)
-    device_tasks._load.cache_clear()
-    yield "jax:Counter"
-    device_tasks._load.cache_clear()
+    yield from registered(monkeypatch, Counter)
 
 
 def _venv(n=3, length=4, repeat=1):

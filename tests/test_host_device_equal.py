@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from tiny_config import tiny
+from toy_tasks import registered
 
-from simbarl.envs import device_tasks, toy
+from simbarl.envs import toy
 from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
@@ -40,10 +41,7 @@ class FixedStartPointMass(toy.PointMass):
 
 @pytest.fixture
 def fixed_task(monkeypatch):
-    monkeypatch.setitem(toy.TOY_TASKS, "FixedStartPointMass", FixedStartPointMass)
-    device_tasks._load.cache_clear()
-    yield "jax:FixedStartPointMass"
-    device_tasks._load.cache_clear()
+    yield from registered(monkeypatch, FixedStartPointMass)
 
 
 def _checkpoint(run_dir) -> dict[str, np.ndarray]:
