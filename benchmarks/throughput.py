@@ -11,6 +11,10 @@ could reach with zero other work.
 
     python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json
 
+``--rounds N`` alternates the update-alone and whole-loop timings N times and
+records each round's loop/update ratio: on a shared machine the two measured a
+run apart can differ by the machine's drift more than by the loop's own cost.
+
 ``--ab KEY=VALUE ...`` instead compares the preset with and without config
 overrides (such as ``replay.recency_decay_steps=80000``): in ``--ab-rounds``
 interleaved rounds (A B, then B A, ...) it times the whole loop and the replay
@@ -233,8 +237,18 @@ def ab_compare(base, name: str, args) -> dict:
 
 
 def measure(base, name: str, args) -> dict:
+    """One preset and algorithm: the update alone, then (unless ``--no-loop``) the whole
+    loop; with ``--rounds N`` the two alternate N times and the row holds the medians
+    and each round's loop/update ratio, timed minutes apart instead of a run apart."""
     cfg, task = rd.resolve(base)
-    ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
+    rates, loops = [], []
+    for _ in range(args.rounds):
+        ups, gflop, layer_limit = update_rate(cfg, task, args.seconds)
+        rates.append(ups)
+        if not args.no_loop:
+            n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)
+            loops.append(loop_rate(cfg, n) * cfg.updates_per_step)
+    ups = float(np.median(rates))
     row = {
         "preset": name,
         "overrides": list(args.set),
@@ -249,10 +263,15 @@ def measure(base, name: str, args) -> dict:
         "layer_matmul_gflops": layer_limit,
         "fraction_of_layer_matmul_limit": ups * gflop / layer_limit,
     }
-    if not args.no_loop:
-        n = args.loop_steps or (300 if cfg.agent.critic.width >= 512 else 3000)
-        row["agent_steps_per_s"] = loop_rate(cfg, n)
-        row["loop_updates_per_s"] = row["agent_steps_per_s"] * cfg.updates_per_step
+    if args.rounds > 1:
+        row["rounds_updates_per_s"] = rates
+    if loops:
+        row["loop_updates_per_s"] = float(np.median(loops))
+        row["agent_steps_per_s"] = row["loop_updates_per_s"] / cfg.updates_per_step
+        if args.rounds > 1:
+            row["rounds_loop_updates_per_s"] = loops
+            ratios = [lp / u for lp, u in zip(loops, rates, strict=True)]
+            row["loop_over_update_median"] = float(np.median(ratios))
     return row
 
 
@@ -269,6 +288,13 @@ def main() -> None:
         help="learning agent steps timed in the loop (default: by preset)",
     )
     p.add_argument("--no-loop", action="store_true", help="skip the whole-loop measurement")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate the update-alone and whole-loop timings this many times (medians, "
+        "and the loop/update ratio of each round)",
+    )
     p.add_argument(
         "--set",
         nargs="+",
