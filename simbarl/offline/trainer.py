@@ -155,7 +155,7 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
 def train_offline(ocfg: OfflineConfig):
     """Train on a dataset; returns ``(run_dir, [(updates, eval return), ...])``.
 
-    The run directory is locked (``train/lock.py``) until this returns."""
+    The run directory is locked (``runs/lock.py``) until this returns."""
     dataset = load_dataset(ocfg.dataset, download=ocfg.download)
     episodes = episodes_of(dataset)
     spec = env_spec_of(dataset)

@@ -1,4 +1,4 @@
-"""The training session: what every online run does, written once.
+"""The training session: what every run does, written once.
 
 A session opens its run (a new run directory, or a checked and locked resume),
 its *seats* (one per ``--vmap-seeds`` seed: run directory, logger, counters) and
@@ -9,8 +9,10 @@ pause, ``--stop-at-return``, the NaN guard and stopping on Ctrl-C or SIGTERM.
 An *engine* only advances the run and evaluates it: the host loop
 (``online.py``) steps Gymnasium envs and calls the jitted step once per
 iteration, the device loop (``device.py``) runs chunks of iterations in one
-jitted ``lax.scan``. Every event happens at the same env step in both, which is
-what ``tests/test_host_device_equal.py`` checks.
+jitted ``lax.scan``, the offline engine (``offline/trainer.py``) runs chunks of
+updates on a dataset (its clock counts updates). Every event happens at the
+same env step in the host and the device engine, which is what
+``tests/test_host_device_equal.py`` checks.
 """
 
 from __future__ import annotations
