@@ -31,7 +31,7 @@ from pathlib import Path
 
 from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
-from simbarl.hpo.lineage import read_rows
+from simbarl.evolve.lineage import read_rows
 from simbarl.runs.metrics import read_metrics
 
 

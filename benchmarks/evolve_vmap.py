@@ -28,9 +28,9 @@ import jax
 from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
 from simbarl.config import preset
-from simbarl.hpo import evolve_loop as loop
-from simbarl.hpo.evolve import _new_population
-from simbarl.hpo.evolve_spec import EvolveSpec
+from simbarl.evolve import loop
+from simbarl.evolve.evolve import _new_population
+from simbarl.evolve.spec import EvolveSpec
 from simbarl.runs import run_dir as rd
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from throughput import cpu_name  # noqa: E402
 
-from simbarl.hpo.objective import eval_returns  # noqa: E402
 from simbarl.reference import published_curve  # noqa: E402
 from simbarl.runs.metrics import read_metrics, training_seconds  # noqa: E402
+from simbarl.tune.objective import eval_returns  # noqa: E402
 
 NAME = "recency_replay.json"
 # what benchmarks/recency_replay.sh runs: the table says which of these are still missing

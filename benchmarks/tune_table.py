@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from throughput import cpu_name  # noqa: E402
 
-from simbarl.hpo.objective import eval_returns  # noqa: E402
-from simbarl.hpo.storage import quiet_optuna, require_optuna, retried_from  # noqa: E402
-from simbarl.hpo.study import TuneSpec, open_study  # noqa: E402
 from simbarl.runs.metrics import read_metrics  # noqa: E402
+from simbarl.tune.objective import eval_returns  # noqa: E402
+from simbarl.tune.storage import quiet_optuna, require_optuna, retried_from  # noqa: E402
+from simbarl.tune.study import TuneSpec, open_study  # noqa: E402
 
 
 def _seconds(path: Path) -> float | None:

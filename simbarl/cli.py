@@ -259,8 +259,8 @@ LAZY_COMMANDS = {
     "collect": "simbarl.offline.command:collect_cli",
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",
-    "tune": "simbarl.hpo.command:tune_cli",
-    "evolve": "simbarl.hpo.evolve_command:evolve_cli",
+    "tune": "simbarl.tune.command:tune_cli",
+    "evolve": "simbarl.evolve.command:evolve_cli",
 }
 
 

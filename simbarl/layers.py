@@ -32,7 +32,9 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("train/", "the host and device loops and what they share (step, probe, seeds, warm start)"),
     ("offline/", "offline training, collecting and exporting datasets"),
     ("sweep/", "tasks x configs x seeds on local processes or Ray; results and score tables"),
-    ("hpo/", "search spaces, simbarl tune (Optuna), simbarl evolve (populations)"),
+    ("search_space.py", "the search-space format shared by simbarl tune and simbarl evolve"),
+    ("tune/", "simbarl tune: the Optuna study, trials, workers, storage, report"),
+    ("evolve/", "simbarl evolve: populations, tournament, mutations, resize, groups"),
     ("cli.py", "simbarl COMMAND: argument parsing, each command loaded when it runs"),
 )
 

@@ -18,7 +18,7 @@ from simbarl.config import (
     vmapped,
 )
 from simbarl.config.schema import METADATA_KEYS
-from simbarl.hpo.groups import HYPER_FIELDS, group_key
+from simbarl.evolve.groups import HYPER_FIELDS, group_key
 
 # The lists as they were written by hand before the metadata (run_dir.py's
 # RESUMABLE_FIELDS and RESUME_OVERRIDES, device.py's _cache_key, groups.py's

@@ -15,10 +15,10 @@ from tiny_config import tiny
 
 from simbarl.cli import main
 from simbarl.config import config_from_dict, config_to_dict, parse_config, preset
-from simbarl.hpo import evolve as evolve_module
-from simbarl.hpo.evolve import evolve, resume_evolve
-from simbarl.hpo.evolve_spec import EvolveSpec, load_ranges, selection_score
-from simbarl.hpo.mutations import parse_probs
+from simbarl.evolve import evolve as evolve_module
+from simbarl.evolve.evolve import evolve, resume_evolve
+from simbarl.evolve.mutations import parse_probs
+from simbarl.evolve.spec import EvolveSpec, load_ranges, selection_score
 from simbarl.runs import run_dir as rd
 from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.metrics import read_metrics
@@ -310,7 +310,7 @@ def test_the_run_draws_the_elite_lineage(run, capsys):
 
 
 def test_the_lineage_follows_parents_back_through_the_generations(tmp_path, capsys):
-    from simbarl.hpo.lineage import elite_lineage, read_rows
+    from simbarl.evolve.lineage import elite_lineage, read_rows
 
     def row(g, id, parent, fitness, elite=False):
         return {"generation": g, "id": id, "parent": parent, "fitness": fitness, "elite": elite}
@@ -333,7 +333,7 @@ def test_the_lineage_follows_parents_back_through_the_generations(tmp_path, caps
 def test_the_learning_rate_schedule_spans_the_learning_after_the_shared_warmup(tmp_path):
     """Four members share a 200-step warm-up, so each learns after 50 of its own
     steps: its schedule spans the rest of its steps, not all but 200 of them."""
-    from simbarl.hpo.groups import GroupPrograms
+    from simbarl.evolve.groups import GroupPrograms
     from simbarl.runs.learner import build_agent
 
     cfg, task = rd.resolve(tiny(tmp_path, env="Pendulum-v1", steps=1000, warmup_steps=200))

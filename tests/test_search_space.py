@@ -5,7 +5,7 @@ import json
 import pytest
 
 from simbarl.config import apply_values, config_from_dict, parse_config
-from simbarl.hpo.space import (
+from simbarl.search_space import (
     DEFAULT_SPACE,
     check_space,
     load_space,

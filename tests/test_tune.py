@@ -14,11 +14,11 @@ optuna = pytest.importorskip("optuna")
 
 from simbarl.cli import main  # noqa: E402
 from simbarl.config import config_from_dict, parse_config  # noqa: E402
-from simbarl.hpo import trial as trial_module  # noqa: E402
-from simbarl.hpo.study import TuneSpec, evaluation_steps, open_study  # noqa: E402
 from simbarl.runs.metrics import read_metrics  # noqa: E402
 from simbarl.sweep.runner import checkpoint_step  # noqa: E402
 from simbarl.train.callbacks import Callback  # noqa: E402
+from simbarl.tune import trial as trial_module  # noqa: E402
+from simbarl.tune.study import TuneSpec, evaluation_steps, open_study  # noqa: E402
 
 # 300 env steps, evaluations at 100, 200 and 300 (one 200-step episode each).
 TINY = [
@@ -126,7 +126,7 @@ def test_pruner_warm_up_is_a_third_of_the_evaluations():
     base = parse_config("simbav2-small", ["steps=50000", "eval_every=10000"])[1]
     assert evaluation_steps(base) == [10000, 20000, 30000, 40000, 50000]
     spec = TuneSpec(out="x", base=base, space=SPACE, trials=1, storage="sqlite:///x.db")
-    from simbarl.hpo.study import make_pruner
+    from simbarl.tune.study import make_pruner
 
     assert make_pruner(spec)._n_warmup_steps == 30000  # 10k and 20k are never pruned
 
@@ -168,10 +168,10 @@ def test_crashed_trial_is_rerun_from_its_checkpoint(tmp_path):
     checkpoint; the next session fails it, re-queues it and resumes its run."""
     import time
 
-    from simbarl.hpo.command import _parser, build_spec
-    from simbarl.hpo.space import parse_space
-    from simbarl.hpo.trial import suggest, trial_config, trial_dir
+    from simbarl.search_space import parse_space
     from simbarl.train.run import train
+    from simbarl.tune.command import _parser, build_spec
+    from simbarl.tune.trial import suggest, trial_config, trial_dir
 
     out = tmp_path / "study"
     space = tmp_path / "space.json"

@@ -13,8 +13,8 @@ import math
 import warnings
 from pathlib import Path
 
-from simbarl.hpo.objective import OBJECTIVES
-from simbarl.hpo.storage import open_storage, require_optuna
+from simbarl.tune.objective import OBJECTIVES
+from simbarl.tune.storage import open_storage, require_optuna
 
 SAMPLERS = ("tpe", "cmaes", "random")
 PRUNERS = ("median", "hyperband", "none")

@@ -3,7 +3,7 @@
 In each population step every member steps its envs once (member ``i`` on
 slot ``i``'s ``num_envs`` envs), all their transitions go into the one shared
 buffer in slot order, and then every group of members of one shape
-(``hpo.groups``) learns from it and picks its next actions in one vmapped call,
+(``evolve.groups``) learns from it and picks its next actions in one vmapped call,
 with the updates and actions of ``simbarl train``. The buffer so has the layout
 of a single vector env of ``population x num_envs`` envs (n-step windows use
 that stride), and the observation statistics (RSNorm) and the reward scaler
@@ -30,8 +30,8 @@ import numpy as np
 from simbarl.agents.actor_critic import reported_metrics
 from simbarl.config import TrainConfig, action_bounds
 from simbarl.envs.registry import make_env
-from simbarl.hpo.groups import Group, GroupPrograms, form_groups
-from simbarl.hpo.population import Member
+from simbarl.evolve.groups import Group, GroupPrograms, form_groups
+from simbarl.evolve.population import Member
 from simbarl.normalizers import RewardScaler, RunningStats, update_reward_scaler, update_stats
 from simbarl.replay import ReplayBuffer
 from simbarl.runs.finite import non_finite_arrays

@@ -30,8 +30,8 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from simbarl.hpo.objective import OBJECTIVES
-    from simbarl.hpo.study import PRUNERS, SAMPLERS
+    from simbarl.tune.objective import OBJECTIVES
+    from simbarl.tune.study import PRUNERS, SAMPLERS
 
     p = argparse.ArgumentParser(
         prog="simbarl tune",
@@ -80,10 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 def build_spec(args):
     """The study's ``TuneSpec`` from the arguments; every check runs here, before any trial."""
     from simbarl.config import parse_config
-    from simbarl.hpo.space import DEFAULT_SPACE, check_space, load_space
-    from simbarl.hpo.storage import default_url, storage_kind
-    from simbarl.hpo.study import TuneSpec
     from simbarl.runs import run_dir as rd
+    from simbarl.search_space import DEFAULT_SPACE, check_space, load_space
+    from simbarl.tune.storage import default_url, storage_kind
+    from simbarl.tune.study import TuneSpec
 
     common = [*([f"env={args.env}"] if args.env else []), *args.set]
     common += [f"steps={args.steps}"] if args.steps else []
@@ -130,7 +130,7 @@ def tune_cli(argv: list[str]) -> int:
     p = _parser()
     args = p.parse_args(argv)
     try:
-        from simbarl.hpo.storage import quiet_optuna
+        from simbarl.tune.storage import quiet_optuna
 
         quiet_optuna()
         if args.report:
@@ -140,7 +140,7 @@ def tune_cli(argv: list[str]) -> int:
         if args.workers < 1:
             p.error("--workers must be at least 1")
         spec = build_spec(args)
-        from simbarl.hpo.study import SPEC_FILE, TuneSpec, open_study
+        from simbarl.tune.study import SPEC_FILE, TuneSpec, open_study
 
         if (Path(args.out) / SPEC_FILE).is_file():
             _same_study(TuneSpec.load(args.out), spec)
@@ -153,9 +153,9 @@ def tune_cli(argv: list[str]) -> int:
 
 
 def _run(spec, args) -> int:
-    from simbarl.hpo import parallel
-    from simbarl.hpo.report import write_report
-    from simbarl.hpo.study import open_study
+    from simbarl.tune import parallel
+    from simbarl.tune.report import write_report
+    from simbarl.tune.study import open_study
 
     study = open_study(spec)
     before = len(study.get_trials(deepcopy=False))
@@ -186,8 +186,8 @@ def _run(spec, args) -> int:
 
 
 def _report(out: str, top: int) -> int:
-    from simbarl.hpo.report import write_report
-    from simbarl.hpo.study import TuneSpec, open_study
+    from simbarl.tune.report import write_report
+    from simbarl.tune.study import TuneSpec, open_study
 
     spec = TuneSpec.load(out)
     print(write_report(spec, open_study(spec), top))

@@ -25,7 +25,7 @@ from typing import Any
 
 from simbarl.config import apply_values, config_from_dict, describe, fits, leaf_type, validate
 
-DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "space-simbav2.json"
+DEFAULT_SPACE = Path(__file__).resolve().parent / "data" / "space-simbav2.json"
 """The documented default space for SimbaV2-SAC (docs/guides/tune.md)."""
 
 TYPES = ("float", "int", "categorical")

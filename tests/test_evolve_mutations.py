@@ -5,12 +5,12 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from hpo_helpers import ACT_DIM, OBS_DIM, agent_for, flat, tiny_cfg, trained_like
+from evolve_helpers import ACT_DIM, OBS_DIM, agent_for, flat, tiny_cfg, trained_like
 
 from simbarl.config import get_field
-from simbarl.hpo import mutations as mut
-from simbarl.hpo.population import Member, Mutator, next_generation
-from simbarl.hpo.tournament import select_parents
+from simbarl.evolve import mutations as mut
+from simbarl.evolve.population import Member, Mutator, next_generation
+from simbarl.evolve.tournament import select_parents
 
 
 def test_hyperparameter_mutations_stay_in_their_ranges():

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from simbarl.hpo.tournament import (
+from simbarl.evolve.tournament import (
     check_selection,
     copy_tree,
     elite,

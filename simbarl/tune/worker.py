@@ -4,7 +4,7 @@ Any number of workers (local processes, Ray tasks, other machines) share one
 study through its storage. Before each trial a worker takes a file lock in the
 study directory, counts the trials finished, pruned, running or queued, and
 creates its trial only if the count is short, so K workers never overshoot
-the requested number. ``python -m simbarl.hpo.worker OUT INDEX`` runs one worker
+the requested number. ``python -m simbarl.tune.worker OUT INDEX`` runs one worker
 on ``OUT/tune.json``; ``simbarl tune`` starts them.
 """
 
@@ -17,9 +17,9 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from simbarl.hpo.storage import quiet_optuna, require_optuna, retried_from, storage_kind
-from simbarl.hpo.study import TuneSpec, open_study
-from simbarl.hpo.trial import make_objective
+from simbarl.tune.storage import quiet_optuna, require_optuna, retried_from, storage_kind
+from simbarl.tune.study import TuneSpec, open_study
+from simbarl.tune.trial import make_objective
 
 EXIT_INTERRUPTED = 130
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, resolve_algo
-from simbarl.hpo.resize import is_hyper_kernel, key_names
+from simbarl.evolve.resize import is_hyper_kernel, key_names
 from simbarl.runs.learner import build_agent
 
 OBS_DIM, ACT_DIM = 5, 2

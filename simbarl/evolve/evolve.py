@@ -1,7 +1,7 @@
 """``evolve``: evolutionary population training on one shared replay buffer (host loop).
 
 A generation is ``evo_steps`` env steps per member, learning as ``simbarl
-train`` does (``evolve_loop.py``), then a fitness evaluation; selection is a
+train`` does (``loop.py``), then a fitness evaluation; selection is a
 tournament with elitism (``tournament.py``) and each offspring takes one
 mutation (``population.py``). After every generation the run directory gets a
 ``population.jsonl`` row per member, a ``metrics.jsonl`` row, the elite as
@@ -23,20 +23,20 @@ import numpy as np
 
 from simbarl.config import TrainConfig
 from simbarl.envs.registry import resolve_task
-from simbarl.hpo import evolve_checkpoint as ckpt
-from simbarl.hpo import evolve_loop as loop
-from simbarl.hpo import mutations as mut
-from simbarl.hpo.evolve_rows import POPULATION_FILE, PopulationLog, population_rows
-from simbarl.hpo.evolve_spec import (
+from simbarl.evolve import checkpoint as ckpt
+from simbarl.evolve import loop
+from simbarl.evolve import mutations as mut
+from simbarl.evolve.groups import GroupPrograms
+from simbarl.evolve.population import Member, Mutator, next_generation
+from simbarl.evolve.rows import POPULATION_FILE, PopulationLog, population_rows
+from simbarl.evolve.spec import (
     EvolveSpec,
     check_evolve,
     read_spec,
     selection_score,
     write_spec,
 )
-from simbarl.hpo.groups import GroupPrograms
-from simbarl.hpo.population import Member, Mutator, next_generation
-from simbarl.hpo.tournament import elite, select_parents
+from simbarl.evolve.tournament import elite, select_parents
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd

@@ -16,9 +16,9 @@ import numpy as np
 
 from simbarl.agents.actor_critic import LearnerState
 from simbarl.config import TrainConfig
-from simbarl.hpo import mutations as mut
-from simbarl.hpo.resize import resize_state
-from simbarl.hpo.tournament import copy_tree
+from simbarl.evolve import mutations as mut
+from simbarl.evolve.resize import resize_state
+from simbarl.evolve.tournament import copy_tree
 from simbarl.runs.learner import build_agent
 
 

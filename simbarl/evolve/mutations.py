@@ -21,7 +21,7 @@ import numpy as np
 from simbarl.agents.actor_critic import ActorCritic, LearnerState
 from simbarl.agents.common import project
 from simbarl.config import TrainConfig, get_field, set_field
-from simbarl.hpo.resize import key_names
+from simbarl.evolve.resize import key_names
 
 KINDS = ("none", "arch", "params", "hp")
 DEFAULT_PROBS = {"none": 0.4, "arch": 0.2, "params": 0.2, "hp": 0.2}

@@ -52,7 +52,7 @@ RESUMABLE = ("generations", "pause_after")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from simbarl.hpo.evolve_spec import FITNESS
+    from simbarl.evolve.spec import FITNESS
 
     d = DEFAULTS
     p = argparse.ArgumentParser(
@@ -110,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _spec(args):
     """The ``EvolveSpec`` of the arguments (defaults filled in)."""
-    from simbarl.hpo import mutations as mut
-    from simbarl.hpo.evolve_spec import EvolveSpec, load_ranges, parse_pair
+    from simbarl.evolve import mutations as mut
+    from simbarl.evolve.spec import EvolveSpec, load_ranges, parse_pair
 
     v = {k: getattr(args, k) if getattr(args, k) is not None else d for k, d in DEFAULTS.items()}
     blocks = parse_pair(v["arch_blocks"], "--arch-blocks")
@@ -154,7 +154,7 @@ def _train_config(args, rest: list[str]):
 
 
 def _resume(args, rest: list[str]):
-    from simbarl.hpo.evolve import resume_evolve
+    from simbarl.evolve.evolve import resume_evolve
 
     fixed = [k for k in vars(args) if k not in (*RESUMABLE, "resume", "help")]
     given = [f"--{k.replace('_', '-')}" for k in fixed if getattr(args, k) is not None]
@@ -214,13 +214,13 @@ def evolve_cli(argv: list[str]) -> int:
 def _start(args, rest: list[str]):
     if args.resume:
         return _resume(args, rest)
-    from simbarl.hpo.evolve import evolve
+    from simbarl.evolve.evolve import evolve
 
     spec = _spec(args)
     return evolve(_train_config(args, rest), spec)
 
 
 def _draw(run) -> str:
-    from simbarl.hpo.lineage import draw_lineage
+    from simbarl.evolve.lineage import draw_lineage
 
     return str(draw_lineage(run)[0])

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from simbarl.config import TrainConfig, config_from_dict, config_to_dict
+from simbarl.evolve.loop import Population
+from simbarl.evolve.population import Member
 from simbarl.files import atomic_open
-from simbarl.hpo.evolve_loop import Population
-from simbarl.hpo.population import Member
 from simbarl.replay import ReplayBuffer, init_replay
 from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd

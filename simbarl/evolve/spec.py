@@ -14,10 +14,10 @@ import math
 from pathlib import Path
 
 from simbarl.config import TrainConfig, config_from_dict, config_to_dict
-from simbarl.hpo import mutations as mut
-from simbarl.hpo.space import SearchSpace, load_space
-from simbarl.hpo.tournament import check_selection
+from simbarl.evolve import mutations as mut
+from simbarl.evolve.tournament import check_selection
 from simbarl.runs import run_dir as rd
+from simbarl.search_space import SearchSpace, load_space
 
 SPEC_FILE = "evolve.json"
 FITNESS = ("last", "mean-last-k")
@@ -46,7 +46,7 @@ class EvolveSpec:
     """Hyperparameter -> (low, high): the range an ``hp`` mutation clips to."""
     arch: mut.ArchBounds = mut.ArchBounds()
     vmap: str = "auto"
-    """``on``: members of one shape train as one vmapped learner (``hpo.groups``);
+    """``on``: members of one shape train as one vmapped learner (``evolve.groups``);
     ``off``: one call per member, the same updates; ``auto``: ``on`` on an accelerator,
     ``off`` on a CPU (where XLA's batched matmuls measured no faster than single ones)."""
     pause_after: int | None = None
@@ -70,7 +70,7 @@ class EvolveSpec:
 
 
 def ranges_from_space(space: SearchSpace) -> dict[str, tuple[float, float]]:
-    """Mutation ranges from a ``simbarl tune`` search space (``hpo/space.py``).
+    """Mutation ranges from a ``simbarl tune`` search space (``simbarl/search_space.py``).
 
     Evolution scales a value by 0.8 or 1.2 and clips it to ``[low, high]``, so
     every entry needs a range: choices cannot be scaled, and a ``step`` grid

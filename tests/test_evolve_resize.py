@@ -5,9 +5,9 @@ import functools
 import jax
 import numpy as np
 import pytest
-from hpo_helpers import agent_for, flat, tiny_cfg, trained_like, with_net
+from evolve_helpers import agent_for, flat, tiny_cfg, trained_like, with_net
 
-from simbarl.hpo.resize import alpha_ratio, is_alpha, is_hyper_kernel, resize_state
+from simbarl.evolve.resize import alpha_ratio, is_alpha, is_hyper_kernel, resize_state
 
 # One resize per encoder covers all four changes: the actor loses a block and 16
 # units, the critic gains a block and 16 units (compiles are slow on a busy CPU).

@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 
 from simbarl.config import apply_values
-from simbarl.hpo.storage import require_optuna
-from simbarl.hpo.study import TuneSpec
+from simbarl.tune.storage import require_optuna
+from simbarl.tune.study import TuneSpec
 
 
 def best_config(spec: TuneSpec, params: dict) -> dict:

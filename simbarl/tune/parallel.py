@@ -13,16 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simbarl.hpo.storage import quiet_optuna, storage_kind
-from simbarl.hpo.study import TuneSpec
-from simbarl.hpo.worker import EXIT_INTERRUPTED, run_worker
 from simbarl.sweep.backends import thread_env
+from simbarl.tune.storage import quiet_optuna, storage_kind
+from simbarl.tune.study import TuneSpec
+from simbarl.tune.worker import EXIT_INTERRUPTED, run_worker
 
 
 def run_local(spec: TuneSpec, workers: int) -> str:
     """``workers`` workers on this machine: ``done`` or ``interrupted``.
 
-    One worker runs in this process; several run as ``python -m simbarl.hpo.worker``
+    One worker runs in this process; several run as ``python -m simbarl.tune.worker``
     processes logging to OUT/logs/worker<k>.log. Ctrl-C reaches them all; each
     checkpoints its trial and stops.
     """
@@ -38,7 +38,7 @@ def run_local(spec: TuneSpec, workers: int) -> str:
     procs = []
     for k in range(workers):
         with open(logs / f"worker{k}.log", "a") as log:
-            cmd = [sys.executable, "-m", "simbarl.hpo.worker", spec.out, str(k)]
+            cmd = [sys.executable, "-m", "simbarl.tune.worker", spec.out, str(k)]
             procs.append(
                 subprocess.Popen(
                     cmd, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL

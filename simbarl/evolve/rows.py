@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from simbarl.config import TrainConfig, get_field
+from simbarl.evolve import mutations as mut
+from simbarl.evolve.loop import last_losses
 from simbarl.files import atomic_open
-from simbarl.hpo import mutations as mut
-from simbarl.hpo.evolve_loop import last_losses
 
 POPULATION_FILE = "population.jsonl"
 

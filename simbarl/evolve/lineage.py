@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from simbarl.hpo.evolve_rows import POPULATION_FILE, whole_row
+from simbarl.evolve.rows import POPULATION_FILE, whole_row
 
 FIGURE_FILE = "lineage"  # lineage.png and lineage.svg
 

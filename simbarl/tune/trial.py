@@ -15,14 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from simbarl.config import apply_values, config_from_dict
-from simbarl.hpo.objective import eval_returns, objective_value
-from simbarl.hpo.space import Param, SearchSpace, parse_space
-from simbarl.hpo.storage import require_optuna, retried_from
-from simbarl.hpo.study import TuneSpec
 from simbarl.runs.metrics import read_metrics
+from simbarl.search_space import Param, SearchSpace, parse_space
 from simbarl.sweep.runner import checkpoint_step
 from simbarl.train.callbacks import Callback
 from simbarl.train.run import train
+from simbarl.tune.objective import eval_returns, objective_value
+from simbarl.tune.storage import require_optuna, retried_from
+from simbarl.tune.study import TuneSpec
 
 
 def trial_dir(out: str | Path, number: int) -> Path:

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from simbarl.hpo.groups import GroupPrograms, form_groups, group_key
+from simbarl.evolve.groups import GroupPrograms, form_groups, group_key
 from simbarl.normalizers import Normalization
 from simbarl.replay import Transition, add, init_replay
 from simbarl.runs import run_dir as rd

@@ -1,0 +1,1 @@
+"""``simbarl evolve``: evolutionary population training on one shared replay buffer."""

@@ -1,1 +1,0 @@
-"""Hyperparameter search: search spaces (shared by every search) and ``simbarl tune`` (Optuna)."""

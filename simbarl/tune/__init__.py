@@ -1,0 +1,1 @@
+"""``simbarl tune``: hyperparameter search with Optuna, each trial a ``simbarl train`` run."""
