@@ -12,6 +12,7 @@ from simbarl.cli import main
 from simbarl.config import AgentConfig
 from simbarl.runs.finite import NonFiniteError, check_finite
 from simbarl.runs.load import load_agent
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
 
 DIVERGING = AgentConfig(
@@ -34,6 +35,18 @@ def test_the_guard_stops_online_training_before_a_checkpoint_without_a_log_row(t
     if (run / "checkpoint.npz").exists():  # an early one, written before it diverged
         agent = load_agent(run)  # loads: every array is finite
         assert agent.env_step < 1000
+
+
+def test_a_diverged_learner_is_not_evaluated(tmp_path):
+    """The guard runs before an evaluation, not only before its checkpoint: no
+    ``eval/return: NaN`` row is written (evaluations every 200 steps, rows every
+    10000; before the session ran the guard first, the 400 evaluation logged NaN)."""
+    run = tmp_path / "run"
+    cfg = small(run, steps=1000, warmup_steps=200, log_every=10_000)
+    with pytest.raises(NonFiniteError):
+        train(dataclasses.replace(cfg, agent=DIVERGING))
+    returns = [r["eval/return"] for r in read_metrics(run) if "eval/return" in r]
+    assert all(np.isfinite(returns)), returns
 
 
 def test_the_guard_stops_the_device_loop(tmp_path):
