@@ -205,3 +205,30 @@ def test_train_starts_from_a_config_file(tmp_path, capsys):
     assert "0.0123" in capsys.readouterr().out  # the file's value is the flag's default
     assert main(["train", "--config", str(path), "--preset", "simbav2"]) == 2
     assert "--config names its own preset" in capsys.readouterr().err
+
+
+def test_every_session_draws_new_values_reproducibly(tmp_path):
+    """A re-run of a study is a new session: its sampler is seeded from the study's state,
+    so its first draw is not the first session's again (issue 46: three sessions had
+    drawn trial 0's learning rate three times), and the same state draws the same."""
+    from simbarl.search_space import parse_space
+    from simbarl.tune.study import session_seed
+    from simbarl.tune.trial import suggest
+
+    base = parse_config("simbav2-small", ["steps=300"])[1]
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = TuneSpec(out=str(tmp_path), base=base, space=SPACE, trials=3, storage=storage)
+    params = parse_space(SPACE).params
+
+    def session_draw(spec):
+        study = open_study(spec)  # a new session: the sampler is made here
+        trial = study.ask()
+        values = {p.name: suggest(trial, p) for p in params}
+        study.tell(trial, 0.0)
+        return values
+
+    first, second = session_draw(spec), session_draw(spec)
+    assert first != second
+    assert session_seed(1, 0, 0) == 1 and session_seed(1, 2, 0) == 3  # a new study: as before
+    assert session_seed(1, 0, 1) == session_seed(1, 0, 1) != session_seed(1, 0, 2)
+    assert session_seed(None, 0, 5) is None

@@ -59,7 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--last-k", type=int, default=3, help="evaluations of --objective last-k")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     p.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE/CMA")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (worker k: seed + k)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="sampler seed (worker k of a new study: seed + k; a re-run: a seed of its own)",
+    )
     p.add_argument("--pruner", choices=PRUNERS, default="median")
     p.add_argument(
         "--prune-after", type=int, default=3, help="median: finished trials before pruning"

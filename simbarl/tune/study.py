@@ -13,6 +13,8 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from simbarl.tune.objective import OBJECTIVES
 from simbarl.tune.storage import open_storage, require_optuna
 
@@ -85,10 +87,23 @@ def evaluation_steps(base: dict) -> list[int]:
     return sorted({*range(every, steps + 1, every), steps})
 
 
-def make_sampler(spec: TuneSpec, worker: int = 0):
-    """The spec's sampler; worker ``k`` seeds it with ``seed + k``."""
+def session_seed(seed: int | None, worker: int, trials_before: int) -> int | None:
+    """The sampler seed of worker ``worker`` in a session that found ``trials_before``
+    trials in the study: ``seed + worker`` for a new study, and a seed of its own for
+    every later session, so a re-run draws new values (the same ones again for the
+    same study state: reproducible)."""
+    if seed is None:
+        return None
+    if trials_before == 0:
+        return seed + worker
+    state = np.random.SeedSequence([seed, worker, trials_before]).generate_state(1)[0]
+    return int(state)
+
+
+def make_sampler(spec: TuneSpec, worker: int = 0, trials_before: int = 0):
+    """The spec's sampler, seeded per worker and session (``session_seed``)."""
     opt = require_optuna()
-    seed = None if spec.seed is None else spec.seed + worker
+    seed = session_seed(spec.seed, worker, trials_before)
     if spec.sampler == "random":
         return opt.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():  # multivariate and constant_liar are "experimental"
@@ -134,11 +149,16 @@ def make_pruner(spec: TuneSpec):
 def open_study(spec: TuneSpec, worker: int = 0):
     """Create the study or load it (``load_if_exists``): re-running a command continues it."""
     opt = require_optuna()
+    storage = open_storage(spec.storage, spec.heartbeat, spec.retries)
+    names = {s.study_name for s in storage.get_all_studies()}
+    before = 0
+    if spec.study_name in names:
+        before = len(opt.load_study(study_name=spec.study_name, storage=storage).trials)
     return opt.create_study(
-        storage=open_storage(spec.storage, spec.heartbeat, spec.retries),
+        storage=storage,
         study_name=spec.study_name,
         direction="maximize",
-        sampler=make_sampler(spec, worker),
+        sampler=make_sampler(spec, worker, before),
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
