@@ -232,3 +232,17 @@ def test_every_session_draws_new_values_reproducibly(tmp_path):
     assert session_seed(1, 0, 0) == 1 and session_seed(1, 2, 0) == 3  # a new study: as before
     assert session_seed(1, 0, 1) == session_seed(1, 0, 1) != session_seed(1, 0, 2)
     assert session_seed(None, 0, 5) is None
+
+
+def test_a_study_in_which_every_trial_failed_exits_non_zero_with_the_reason(tmp_path, capsys):
+    """Every learning rate of this space diverges: the study ends with no trial
+    completed, and says so with the first failure's reason (it exited 0 in silence)."""
+    space = tmp_path / "diverging.json"
+    rate = {"name": "agent.learning_rate", "type": "float", "low": 1e9, "high": 1e10}
+    space.write_text(json.dumps({"params": [rate]}))
+    out = tmp_path / "study"
+    argv = ["tune", "--env", "Pendulum-v1", "--space", str(space), "--out", str(out)]
+    argv += ["--trials", "1", "--set", *TINY, "agent.learning_rate_end=1e10"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no trial completed; 1 failed. Trial 0: NonFiniteError: training diverged" in err

@@ -187,7 +187,25 @@ def _run(spec, args) -> int:
             file=sys.stderr,
         )
         return 130
-    return 0
+    return _failed_study(study)
+
+
+def _failed_study(study) -> int:
+    """1, with the first failure's reason, when no trial of the study has completed."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state.name == "COMPLETE" for t in trials):
+        return 0
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    if not failed:
+        return 0
+    first = failed[0]
+    reason = first.user_attrs.get("error", "no reason was recorded")
+    print(
+        f"simbarl tune: error: no trial completed; {len(failed)} failed. "
+        f"Trial {first.number}: {reason}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _report(out: str, top: int) -> int:

@@ -68,6 +68,15 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
     space: SearchSpace = parse_space(spec.space)
 
     def objective(trial) -> float:
+        try:
+            return run(trial)
+        except opt.TrialPruned:
+            raise
+        except Exception as e:  # recorded for the report; Optuna marks the trial failed
+            trial.set_user_attr("error", failure_reason(e))
+            raise
+
+    def run(trial) -> float:
         on_start()
         run_dir = trial_dir(spec.out, trial.number)
         values = {p.name: suggest(trial, p) for p in space.params}
@@ -94,6 +103,12 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
         return objective_value(returns, spec.objective, spec.last_k)
 
     return objective
+
+
+def failure_reason(error: Exception) -> str:
+    """One line saying why a trial failed (its exception's first line)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 class Pruner(Callback):
