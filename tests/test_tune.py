@@ -246,3 +246,25 @@ def test_a_study_in_which_every_trial_failed_exits_non_zero_with_the_reason(tmp_
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "no trial completed; 1 failed. Trial 0: NonFiniteError: training diverged" in err
+
+
+def test_report_reads_the_study_in_the_directory_it_is_given(tmp_path, capsys, monkeypatch):
+    """A study copied elsewhere (or reported from another working directory) is read
+    from there: its saved relative OUT and default storage follow the directory."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    argv = ["tune", "--env", "Pendulum-v1", "--space", "space.json", "--out", "study"]
+    assert main([*argv, "--trials", "1", "--pruner", "none", "--set", *TINY]) == 0
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(tmp_path / "study", copy)
+    (tmp_path / "study" / "best_config.json").unlink()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert main(["tune", "--report", "copy"]) == 0
+    assert "1 trials: 1 complete" in capsys.readouterr().out
+    assert (copy / "best_config.json").is_file()
+    assert not (tmp_path / "study" / "best_config.json").exists()  # the original is untouched
+    assert not (tmp_path / "elsewhere" / "study").exists()  # no new empty study

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simbarl.tune.objective import OBJECTIVES
-from simbarl.tune.storage import open_storage, require_optuna
+from simbarl.tune.storage import default_url, open_storage, require_optuna
 
 SAMPLERS = ("tpe", "cmaes", "random")
 PRUNERS = ("median", "hyperband", "none")
@@ -58,10 +58,14 @@ class TuneSpec:
 
     @staticmethod
     def load(out: str | Path) -> TuneSpec:
+        """The study in ``out``, wherever it was created: its directory is ``out``, and
+        the default storage (``OUT/study.db``) follows it; another storage is kept."""
         path = Path(out) / SPEC_FILE
         if not path.is_file():
             raise ValueError(f"{out} is not a simbarl tune directory (no {SPEC_FILE})")
-        return TuneSpec(**json.loads(path.read_text()))
+        spec = TuneSpec(**json.loads(path.read_text()))
+        storage = default_url(out) if spec.storage == default_url(spec.out) else spec.storage
+        return dataclasses.replace(spec, out=str(out), storage=storage)
 
     def check(self) -> None:
         """Refuse settings that cannot run, before any trial starts."""
