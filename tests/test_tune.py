@@ -268,3 +268,26 @@ def test_report_reads_the_study_in_the_directory_it_is_given(tmp_path, capsys, m
     assert (copy / "best_config.json").is_file()
     assert not (tmp_path / "study" / "best_config.json").exists()  # the original is untouched
     assert not (tmp_path / "elsewhere" / "study").exists()  # no new empty study
+
+
+@pytest.mark.parametrize("change", ["study-name", "storage", "emptied"])
+def test_a_storage_that_does_not_record_the_trials_is_refused(tmp_path, capsys, change):
+    """tune deleted and retrained a finished study's trials when the storage did not
+    know them (a new --storage or --study-name, an emptied study.db); it refuses now,
+    and the trial's rows and checkpoint stay."""
+    out = tmp_path / "study"
+    assert _tune(tmp_path, out, "--trials", "1", "--pruner", "none") == 0
+    rows = (out / "trials" / "0" / "metrics.jsonl").read_text()
+    extra = []
+    if change == "study-name":
+        extra = ["--study-name", "other"]
+    elif change == "storage":
+        extra = ["--storage", f"sqlite:///{tmp_path / 'other.db'}"]
+    else:
+        (out / "study.db").unlink()
+    capsys.readouterr()
+    assert _tune(tmp_path, out, "--trials", "2", "--pruner", "none", *extra) == 2
+    err = capsys.readouterr().err
+    assert "holds 1 trial run(s) with metrics (trials 0) that study" in err
+    assert (out / "trials" / "0" / "metrics.jsonl").read_text() == rows
+    assert (out / "trials" / "0" / "checkpoint.npz").is_file()

@@ -131,6 +131,22 @@ def _same_study(old, new) -> None:
         )
 
 
+def _refuse_unrecorded(spec) -> None:
+    """Refuse a storage that does not record the trial runs OUT holds: tune would take
+    it for a new study and train over them."""
+    from simbarl.tune.study import unrecorded_runs
+
+    stray = unrecorded_runs(spec)
+    if stray:
+        names = ", ".join(d.name for d in stray[:5]) + (", ..." if len(stray) > 5 else "")
+        raise ValueError(
+            f"{spec.out} holds {len(stray)} trial run(s) with metrics (trials {names}) that "
+            f"study {spec.study_name!r} in {spec.storage} does not record. Continue with the "
+            "--storage and --study-name that hold them, or choose another --out (or delete "
+            f"{Path(spec.out) / 'trials'} to start the study over)"
+        )
+
+
 def tune_cli(argv: list[str]) -> int:
     p = _parser()
     args = p.parse_args(argv)
@@ -149,6 +165,7 @@ def tune_cli(argv: list[str]) -> int:
 
         if (Path(args.out) / SPEC_FILE).is_file():
             _same_study(TuneSpec.load(args.out), spec)
+        _refuse_unrecorded(spec)
         open_study(spec)  # the storage opens (or says why not) before any worker starts
         spec.save()
     except (ValueError, RuntimeError) as e:

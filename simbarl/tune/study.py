@@ -166,3 +166,27 @@ def open_study(spec: TuneSpec, worker: int = 0):
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
+
+
+def holds_metrics(run_dir: Path) -> bool:
+    """Whether a trial directory holds a run's rows (never deleted: sweeps keep them too)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    return path.is_file() and path.stat().st_size > 0
+
+
+def unrecorded_runs(spec: TuneSpec) -> list[Path]:
+    """Trial directories in ``OUT/trials`` that hold metrics but that the spec's storage
+    does not record (another ``--storage`` or ``--study-name``, an emptied database)."""
+    trials = Path(spec.out) / "trials"
+    held = (
+        [d for d in trials.iterdir() if d.is_dir() and holds_metrics(d)] if trials.is_dir() else []
+    )
+    if not held:
+        return []
+    opt = require_optuna()
+    storage = open_storage(spec.storage, spec.heartbeat, spec.retries)
+    known: set[str] = set()
+    if spec.study_name in {s.study_name for s in storage.get_all_studies()}:
+        study = opt.load_study(study_name=spec.study_name, storage=storage)
+        known = {str(t.number) for t in study.get_trials(deepcopy=False)}
+    return sorted((d for d in held if d.name not in known), key=lambda d: d.name)

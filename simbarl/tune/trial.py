@@ -22,7 +22,7 @@ from simbarl.train.callbacks import Callback
 from simbarl.train.run import train
 from simbarl.tune.objective import eval_returns, objective_value
 from simbarl.tune.storage import require_optuna, retried_from
-from simbarl.tune.study import TuneSpec
+from simbarl.tune.study import TuneSpec, holds_metrics
 
 
 def trial_dir(out: str | Path, number: int) -> Path:
@@ -84,7 +84,11 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
         trial.set_user_attr("run_dir", str(run_dir))
         resume = _take_over(spec, trial, run_dir)
         if resume is None and run_dir.exists():
-            shutil.rmtree(run_dir)  # a stray directory of an unrecorded attempt
+            if holds_metrics(run_dir):  # tune_cli refuses such a study; never train over it
+                raise RuntimeError(
+                    f"{run_dir} holds the metrics of a run the study does not record"
+                )
+            shutil.rmtree(run_dir)  # a stray directory of an attempt that never logged
         returns: list[float] = []
         if resume is not None:
             done = checkpoint_step(resume)
