@@ -144,6 +144,13 @@ def test_offline_run_writes_the_online_layout(offline_run, capsys):
     assert main(["eval", str(run_dir), "--episodes", "1"]) == 0
     assert main(["offline", "--dataset", "simbarl/nothing-v0", "--no-progress"]) == 2
     assert "no dataset" in capsys.readouterr().err
+    # An offline run cannot be continued: an occupied --run-dir is refused without
+    # offering --resume (which `simbarl offline` does not have).
+    again = ["offline", "--dataset", "simbarl/swingup-v0", "--run-dir", str(run_dir)]
+    assert main([*again, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds files, and this kind of run does not resume" in err
+    assert "--resume" not in err
     assert d4rl_score("HalfCheetah-v5", 12135.0) == pytest.approx(100.0)
     assert d4rl_score("hopper-medium", -20.272305) == pytest.approx(0.0)
     assert d4rl_score("Pendulum-v1", 0.0) is None

@@ -216,3 +216,30 @@ def test_errors_name_flags_as_the_cli_spells_them(tmp_path, capsys):
     assert main(["train", "--batch-size", "0", "--run-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "--batch-size must be positive" in err and "--batch_size" not in err
+
+
+def test_a_failed_write_names_the_run_to_resume(tmp_path, capsys, monkeypatch):
+    """A full disk while logging ends in one sentence naming the run (it said
+    ``--resume RUN``), without a traceback; what was written stays whole."""
+    import errno
+
+    from simbarl.runs.metrics import Logger
+
+    real_log, rows = Logger.log, []
+
+    def log(self, row):
+        rows.append(row)
+        if len(rows) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_log(self, row)
+
+    monkeypatch.setattr(Logger, "log", log)
+    run = tmp_path / "run"
+    argv = ["train", "--env", "Pendulum-v1", "--steps", "800", "--warmup-steps", "100"]
+    argv += ["--eval-every", "200", "--log-every", "100", "--eval-episodes", "1"]
+    argv += ["--batch-size", "16", "--updates-per-step", "1", "--agent.actor.width", "16"]
+    argv += ["--agent.critic.width", "16", "--no-progress", "--no-tensorboard"]
+    assert main([*argv, "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert f"No space left on device (run {run}). Files already written" in err
+    assert f"continue with --resume {run}" in err and "Traceback" not in err

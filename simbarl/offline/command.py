@@ -163,6 +163,14 @@ def offline_cli(argv: list[str]) -> int:
     except FloatingPointError as e:  # the NaN guard (runs/finite.py)
         print(f"simbarl offline: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a full disk or a lost mount: RunWriteError names the run
+        print(
+            f"simbarl offline: error: {e}. Files already written are whole; offline runs "
+            "do not resume: free disk space, then run the command again with another "
+            "--run-dir",
+            file=sys.stderr,
+        )
+        return 1
     last = f"{evals[-1][1]:.1f}" if evals else "n/a"
     done = evals[-1][0] if evals else 0
     planned = json.loads((run_dir / "offline.json").read_text())["updates"]

@@ -206,7 +206,7 @@ class OfflineEngine(Engine):
         self.norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
         self.buffer = dataset_replay(episodes)
         self.learner = self.agent.init(jax.random.PRNGKey(cfg.seed))
-        self.seat = session.add_seat(cfg, loop, files=files)
+        self.seat = session.add_seat(cfg, loop, files=files, resumable=False)
         self.chunk = jax.jit(self._chunk, static_argnames="length", donate_argnums=0)
         self.env = make_env(cfg.env, cfg.action_repeat, bounds=action_bounds(cfg))
         agent, norm = self.agent, self.norm

@@ -62,13 +62,16 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / env / f"{algo}{cfg.preset}-seed{cfg.seed}-{stamp}"
 
 
-def create(cfg: TrainConfig, hold=None, files: dict[str, str] | None = None) -> Path:
+def create(
+    cfg: TrainConfig, hold=None, files: dict[str, str] | None = None, resumable: bool = True
+) -> Path:
     """Make a fresh run directory and write the resolved config into it, then ``files``
     (name: text, such as the offline trainer's ``offline.json``).
 
-    ``hold`` (``RunLocks.hold``) locks the directory before anything is written."""
+    ``hold`` (``RunLocks.hold``) locks the directory before anything is written.
+    ``resumable``: whether an occupied directory's message offers ``--resume``."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-    claim(run_dir, hold, _occupied)
+    claim(run_dir, hold, _occupied if resumable else _occupied_for_good)
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
     try:
         write_config(run_dir, cfg)
@@ -111,6 +114,25 @@ def _occupied(run_dir: Path) -> str:
         f"run directory {run_dir} already holds files; continue it with "
         f"--resume {run_dir} or choose another --run-dir"
     )
+
+
+def _occupied_for_good(run_dir: Path) -> str:
+    """The refusal for a run that cannot be continued (an offline run)."""
+    return (
+        f"run directory {run_dir} already holds files, and this kind of run does not "
+        f"resume: choose another --run-dir, or delete it (rm -r {run_dir}) to train again"
+    )
+
+
+class RunWriteError(OSError):
+    """A write into a run directory failed (a full disk, a lost mount): names the run."""
+
+    def __init__(self, run_dir: Path, error: OSError):
+        super().__init__(error.errno, error.strerror or str(error))
+        self.run_dir, self.error = Path(run_dir), error
+
+    def __str__(self) -> str:
+        return f"{self.error} (run {self.run_dir})"
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:

@@ -43,9 +43,10 @@ def run_reporting_errors(prog: str, run):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return None, 1
     except OSError as e:  # a full disk or a lost mount while logging
+        run_dir = getattr(e, "run_dir", None)  # a RunWriteError names its run
         print(
             f"{prog}: error: {e}. Files already written are whole; free disk space "
-            "or fix the filesystem, then continue with --resume RUN",
+            f"or fix the filesystem, then continue with --resume {run_dir or 'RUN'}",
             file=sys.stderr,
         )
         return None, 1

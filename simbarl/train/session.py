@@ -160,13 +160,15 @@ class Session:
             buffers.append(buffer)
         return Opened(learners, buffers, capacity)
 
-    def add_seat(self, scfg: TrainConfig, loop, logger: bool = True, files=None) -> Seat:
+    def add_seat(
+        self, scfg: TrainConfig, loop, logger: bool = True, files=None, resumable: bool = True
+    ) -> Seat:
         """Seat ``scfg`` (one seed's config): its run directory, created (with ``files``,
         name: text) or reopened, locked, and its logger (``logger=False``: attached once a
         resume has loaded the loop state, whose step the logger cuts its rows at)."""
         hold = self.locks.hold
         if self.fresh:
-            run_dir = rd.create(scfg, hold, files)
+            run_dir = rd.create(scfg, hold, files, resumable)
         else:
             run_dir = rd.reopen_seat(self.group_dir, scfg, self.cfg.vmap_seeds, hold)
         seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
@@ -190,7 +192,17 @@ class Session:
     # -- the run ---------------------------------------------------------------
 
     def run(self, engine: Engine) -> RunResult:
-        """Advance ``engine`` through the schedule to the budget, a stop or the pause."""
+        """Advance ``engine`` through the schedule to the budget, a stop or the pause.
+
+        A failed write (a full disk) is raised as ``RunWriteError``, naming the run."""
+        try:
+            return self._run(engine)
+        except rd.RunWriteError:
+            raise
+        except OSError as e:
+            raise rd.RunWriteError(self.group_dir or self.seats[0].run_dir, e) from e
+
+    def _run(self, engine: Engine) -> RunResult:
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
