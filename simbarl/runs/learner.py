@@ -51,6 +51,12 @@ def iterations_for(cfg: TrainConfig) -> int:
     return math.ceil(cfg.steps / (cfg.num_envs * cfg.action_repeat))
 
 
+def replay_capacity(cfg: TrainConfig) -> int:
+    """Slots of a new run's replay ring: ``buffer_size``, or fewer when the budget's
+    transitions fit (a resumed run keeps the capacity its checkpoint records)."""
+    return min(cfg.buffer_size, iterations_for(cfg) * cfg.num_envs)
+
+
 def warmup_iterations(cfg: TrainConfig) -> int:
     """Loop iterations of random actions before the first update."""
     return math.ceil(cfg.warmup_steps / cfg.num_envs)

@@ -81,11 +81,6 @@ def device_fns(cfg: TrainConfig, n_seeds: int):
     return (agent, *make_device_fns(agent, cfg, task, Seeds(n_seeds)))
 
 
-def _cache_key(cfg: TrainConfig) -> TrainConfig:
-    """The config without the fields the compiled programs do not depend on."""
-    return program_key(cfg)
-
-
 def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
     """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config."""
     p = DevicePrograms(agent, cfg, task, seeds)
@@ -186,7 +181,7 @@ class DeviceEngine(Engine):
 
     def __init__(self, session: Session):
         self.session, self.cfg, self.seeds = session, session.cfg, session.seeds
-        agent, begin, chunk, evaluate = device_fns(_cache_key(self.cfg), self.cfg.vmap_seeds)
+        agent, begin, chunk, evaluate = device_fns(program_key(self.cfg), self.cfg.vmap_seeds)
         self.agent = agent
         cfg, seeds = self.cfg, self.seeds
         self._chunk, self._evaluate = chunk, evaluate

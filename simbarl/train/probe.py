@@ -36,7 +36,7 @@ from simbarl.analysis.metrics import activation_metrics, optimization_metrics
 from simbarl.networks.probe import PROBE
 from simbarl.normalizers import Normalization, init_reward_scaler, init_stats
 from simbarl.replay import ReplayBuffer, init_replay
-from simbarl.runs.learner import iterations_for, normalization, warmup_iterations
+from simbarl.runs.learner import iterations_for, normalization, replay_capacity, warmup_iterations
 from simbarl.train.step import draw, prepare
 
 # Folded into the learner's key: the probe's own random stream.
@@ -107,7 +107,7 @@ def probe_inputs(agent: ActorCritic, cfg, n_seeds: int):
     """Shapes and dtypes of ``(learner, buffer, norm)`` as both loops pass them to the
     probe of a fresh run: the learner of ``agent.init``, the replay ring of the loops'
     capacity, float32 normalization; with a leading seed axis when ``n_seeds > 1``."""
-    capacity = min(cfg.buffer_size, iterations_for(cfg) * cfg.num_envs)
+    capacity = replay_capacity(cfg)
     r = cfg.replay
     args = jax.eval_shape(
         lambda: (

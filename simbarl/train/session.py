@@ -30,7 +30,7 @@ from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
 from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.finite import check_finite
-from simbarl.runs.learner import iterations_for, warmup_iterations
+from simbarl.runs.learner import iterations_for, replay_capacity, warmup_iterations
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import load_loop, save_loop
 from simbarl.runs.metrics import Logger
@@ -137,18 +137,21 @@ class Session:
     def open(self, agent) -> Opened:
         """Create or reopen every seat's run directory; fresh or loaded learners and replay."""
         cfg, task = self.cfg, self.task
-        capacity = min(cfg.buffer_size, self.iterations * cfg.num_envs)
+        capacity = replay_capacity(cfg)
         if not self.fresh:  # keep the ring's geometry even if --steps changed
-            first = Path(self._seat_configs()[0].run_dir) / rd.CHECKPOINT_FILE
+            seat_cfgs = self._seat_configs()
+            first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
             capacity = read_meta(first).get("replay_capacity", capacity)
         r, dims = cfg.replay, (task.obs_dim, task.action_dim)
         check_replay_fits(
             replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
         )
-        if self.fresh and cfg.vmap_seeds > 1:
-            self.group_dir = rd.create(cfg, self.locks.hold)
+        if self.fresh:  # nothing is written before the replay is known to fit
+            if cfg.vmap_seeds > 1:
+                self.group_dir = rd.create(cfg, self.locks.hold)
+            seat_cfgs = self._seat_configs()
         learners, buffers = [], []
-        for scfg in self._seat_configs():
+        for scfg in seat_cfgs:
             learner, loop = start(agent, cfg, scfg.seed, warm=self.fresh)
             buffer = init_replay(capacity, *dims, r.prioritized, r.obs_dtype)
             seat = self.add_seat(scfg, loop, logger=False)
@@ -183,11 +186,10 @@ class Session:
         seat.logger = Logger(seat.run_dir, self.cfg.tensorboard, resumed_at, sink)
 
     def _seat_configs(self) -> list[TrainConfig]:
+        """One config per seed, in the group directory or the run's own (called once:
+        the default run directory carries the time)."""
         cfg = self.cfg
-        if not hasattr(self, "_seat_cfgs"):
-            where = self.group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg))
-            self._seat_cfgs = seat_configs(cfg, where)
-        return self._seat_cfgs
+        return seat_configs(cfg, self.group_dir or Path(cfg.run_dir or rd.default_run_dir(cfg)))
 
     # -- the run ---------------------------------------------------------------
 
@@ -267,12 +269,14 @@ class Session:
         check_finite(self.seeds.take(engine.learner, k), metrics, self.cfg, self.seats[k].run_dir)
         return metrics
 
-    def checkpoint(self, engine: Engine) -> None:
-        """Write each seat's checkpoint (not with ``--no-checkpoint``), after the NaN guard."""
+    def checkpoint(self, engine: Engine, guarded: bool = False) -> None:
+        """Write each seat's checkpoint (not with ``--no-checkpoint``), after the NaN guard
+        (``guarded``: the caller has just run it)."""
         if not self.cfg.checkpoint:
             return
         for k, seat in enumerate(self.seats):
-            self._guard(engine, k)
+            if not guarded:
+                self._guard(engine, k)
             learner, buffer, action = engine.snapshot(k)
             save_loop(seat.run_dir / rd.CHECKPOINT_FILE, learner, buffer, seat.loop, action)
             self.callbacks.on_checkpoint(seat.run_dir, seat.loop.env_step)
@@ -285,7 +289,7 @@ class Session:
             self._guard(engine, k)
         for seat, result in zip(self.seats, engine.evaluate(), strict=True):
             seat.record_eval(result)
-        self.checkpoint(engine)
+        self.checkpoint(engine, guarded=True)
         mean = float(np.mean([s.eval_returns[-1][1] for s in self.seats]))
         self.progress.set_eval(mean)
         if self.callbacks.on_eval(self.main.env_step, mean):

@@ -151,21 +151,22 @@ def make_pruner(spec: TuneSpec):
 
 
 def open_study(spec: TuneSpec, worker: int = 0):
-    """Create the study or load it (``load_if_exists``): re-running a command continues it."""
+    """Create the study or load it (``load_if_exists``): re-running a command continues it.
+
+    The sampler is seeded for this session (``session_seed``) from the trials found."""
     opt = require_optuna()
-    storage = open_storage(spec.storage, spec.heartbeat, spec.retries)
-    names = {s.study_name for s in storage.get_all_studies()}
-    before = 0
-    if spec.study_name in names:
-        before = len(opt.load_study(study_name=spec.study_name, storage=storage).trials)
-    return opt.create_study(
-        storage=storage,
+    study = opt.create_study(
+        storage=open_storage(spec.storage, spec.heartbeat, spec.retries),
         study_name=spec.study_name,
         direction="maximize",
-        sampler=make_sampler(spec, worker, before),
+        sampler=make_sampler(spec, worker),
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
+    before = len(study.get_trials(deepcopy=False))
+    if before:
+        study.sampler = make_sampler(spec, worker, before)
+    return study
 
 
 def holds_metrics(run_dir: Path) -> bool:
