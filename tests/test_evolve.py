@@ -22,6 +22,7 @@ from simbarl.evolve.spec import EvolveSpec, load_ranges, selection_score
 from simbarl.runs import run_dir as rd
 from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.metrics import read_metrics
+from simbarl.train import session as session_module
 from simbarl.train.command import start_config
 
 POPULATION, GENERATIONS, EVO_STEPS = 2, 2, 200
@@ -157,7 +158,7 @@ def test_resume_continues_exactly(run, space, tmp_path, monkeypatch, capsys):
         for k in learner:
             np.testing.assert_array_equal(ckpt[k.replace("learner", "member0", 1)], best[k])
     with monkeypatch.context() as m:  # Ctrl-C: the generation in flight is abandoned
-        m.setattr(evolve_module, "StopFlag", _StopDuringGeneration2)
+        m.setattr(session_module, "StopFlag", _StopDuringGeneration2)
         stopped = resume_evolve(part)
     assert stopped.interrupted and stopped.generation == 1
     assert read_meta(part / rd.CHECKPOINT_FILE)["generation"] == 1

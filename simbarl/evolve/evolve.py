@@ -3,19 +3,18 @@
 A generation is ``evo_steps`` env steps per member, learning as ``simbarl
 train`` does (``loop.py``), then a fitness evaluation; selection is a
 tournament with elitism (``tournament.py``) and each offspring takes one
-mutation (``population.py``). After every generation the run directory gets a
-``population.jsonl`` row per member, a ``metrics.jsonl`` row, the elite as
-``RUN/best`` (a normal run directory) with ``RUN/best_config.json``, and an
-atomic checkpoint of the whole population, from which ``resume_evolve``
-continues exactly. Ctrl-C or SIGTERM abandons the generation in flight and keeps
-the last checkpoint.
+mutation (``population.py``). The population is an engine of the training
+session (``engine.py``), which runs the schedule, the pause and the stop.
+After every generation the run directory gets a ``population.jsonl`` row per
+member, a ``metrics.jsonl`` row, the elite as ``RUN/best`` (a normal run
+directory) with ``RUN/best_config.json``, and an atomic checkpoint of the whole
+population, from which ``resume_evolve`` continues exactly. Ctrl-C or SIGTERM
+abandons the generation in flight and keeps the last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from pathlib import Path
 
 import jax
@@ -25,26 +24,17 @@ from simbarl.config import TrainConfig
 from simbarl.envs.registry import resolve_task
 from simbarl.evolve import checkpoint as ckpt
 from simbarl.evolve import loop
-from simbarl.evolve import mutations as mut
+from simbarl.evolve.engine import PopulationEngine
 from simbarl.evolve.groups import GroupPrograms
-from simbarl.evolve.population import Member, Mutator, next_generation
-from simbarl.evolve.rows import POPULATION_FILE, PopulationLog, population_rows
-from simbarl.evolve.spec import (
-    EvolveSpec,
-    check_evolve,
-    read_spec,
-    selection_score,
-    write_spec,
-)
-from simbarl.evolve.tournament import elite, select_parents
+from simbarl.evolve.population import Member
+from simbarl.evolve.rows import POPULATION_FILE, PopulationLog
+from simbarl.evolve.spec import EvolveSpec, check_evolve, read_spec, write_spec
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
-from simbarl.runs.finite import NonFiniteError
 from simbarl.runs.lock import RunLocks
-from simbarl.runs.metrics import Logger
-from simbarl.train.progress import Progress
-from simbarl.train.stop import StopFlag
+from simbarl.runs.loop_state import LoopState
+from simbarl.train.session import Session
 from simbarl.train.warm_start import dataset_buffer, start
 
 
@@ -63,7 +53,7 @@ def evolve(cfg: TrainConfig, spec: EvolveSpec) -> EvolveResult:
         run_dir = _create(cfg, locks)
         cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
         write_spec(run_dir, spec, cfg)
-        return _run(cfg, spec, run_dir, resume=False)
+        return _run(cfg, spec, run_dir, False, locks)
 
 
 def resume_evolve(
@@ -90,7 +80,7 @@ def resume_evolve(
             cfg = dataclasses.replace(cfg, progress=progress)
         cfg = check_evolve(spec, cfg)
         write_spec(run_dir, spec, cfg)
-        return _run(cfg, spec, run_dir, resume=True)
+        return _run(cfg, spec, run_dir, True, locks)
 
 
 def _create(cfg: TrainConfig, locks: RunLocks) -> Path:
@@ -142,7 +132,9 @@ def _new_population(cfg: TrainConfig, spec: EvolveSpec, capacity: int | None) ->
     )
 
 
-def _run(cfg: TrainConfig, spec: EvolveSpec, run_dir: Path, resume: bool) -> EvolveResult:
+def _run(
+    cfg: TrainConfig, spec: EvolveSpec, run_dir: Path, resume: bool, locks: RunLocks
+) -> EvolveResult:
     path = run_dir / rd.CHECKPOINT_FILE
     capacity = ckpt.read_population_meta(path)["replay_capacity"] if resume else None
     pop = _new_population(cfg, spec, capacity)
@@ -152,51 +144,32 @@ def _run(cfg: TrainConfig, spec: EvolveSpec, run_dir: Path, resume: bool) -> Evo
         _set_budget(pop, cfg)
     elif cfg.checkpoint:
         ckpt.save_population(path, pop, rng)  # generation 0: resumable from the start
-    env_step = ckpt.total_env_steps(pop)
+    session = Session(_schedule(cfg, spec), None, locks)
+    session.iterations = spec.generations * (spec.evo_steps // (cfg.num_envs * cfg.action_repeat))
+    session.per_iter = spec.population * cfg.num_envs * cfg.action_repeat
+    counters = LoopState.fresh(0, 0, 0)
+    counters.iteration, counters.env_step = pop.iteration, ckpt.total_env_steps(pop)
+    counters.agent_step, counters.eval_round = pop.iteration * pop.envs, pop.generation
+    session.seat_at(run_dir, cfg, counters, resumed=resume)
     log = PopulationLog(run_dir / POPULATION_FILE, pop.generation if resume else None)
-    logger = Logger(run_dir, cfg.tensorboard, env_step if resume else None)
-    mutator = Mutator(pop.programs.obs_dim, pop.programs.action_dim, dict(spec.ranges), spec.arch)
-    per_generation = spec.population * spec.evo_steps
-    iterations = spec.evo_steps // (cfg.num_envs * cfg.action_repeat)
-    progress = Progress(spec.generations * per_generation, env_step, enabled=cfg.progress)
-    bests, interrupted, first = [], False, pop.generation
-    try:
-        with StopFlag() as stop:
-            while pop.generation < spec.generations:
-                t0 = time.time()
-                loop.start_generation(pop)
-                for _ in range(iterations):
-                    if stop.requested:
-                        break
-                    loop.population_step(pop)
-                    progress.advance(spec.population * cfg.num_envs * cfg.action_repeat)
-                loop.finish_generation(pop)
-                if stop.requested:  # the generation in flight is abandoned
-                    interrupted = True
-                    break
-                best = _end_generation(pop, spec, run_dir, log, logger, time.time() - t0)
-                bests.append(best)
-                parents = select_parents(
-                    [selection_score(m.fitness, spec) for m in pop.members],
-                    rng,
-                    spec.tournament_size,
-                )
-                kinds = mut.choose_kinds(
-                    spec.population, spec.mutation_probs, rng, spec.mutate_elite
-                )
-                _next(pop, parents, kinds, mutator, rng)
-                if cfg.checkpoint:
-                    ckpt.save_population(path, pop, rng)
-                progress.set_eval(best)
-                progress.write(_summary(pop, spec, best))
-                pause = spec.pause_after
-                if pause is not None and first < pause <= pop.generation < spec.generations:
-                    interrupted = True
-                    break
-    finally:
-        progress.close()
-        logger.close()
-    return EvolveResult(run_dir, pop.generation, bests, interrupted)
+    engine = PopulationEngine(session, pop, spec, rng, log)
+    result = session.run(engine)
+    return EvolveResult(run_dir, pop.generation, engine.bests, result.interrupted)
+
+
+def _schedule(cfg: TrainConfig, spec: EvolveSpec) -> TrainConfig:
+    """The session's view of an evolve run: env steps of the whole population, an
+    evaluation (a generation's end) every generation, the pause after ``--pause-after``."""
+    generation = spec.population * spec.evo_steps
+    pause = spec.pause_after
+    return dataclasses.replace(
+        cfg,
+        steps=spec.generations * generation,
+        eval_every=generation,
+        log_every=generation,
+        pause_at=pause * generation if pause else None,
+        init_from=None,  # the members start from it; there is no step-0 evaluation
+    )
 
 
 def _set_budget(pop: loop.Population, cfg: TrainConfig) -> None:
@@ -204,63 +177,3 @@ def _set_budget(pop: loop.Population, cfg: TrainConfig) -> None:
     for m in pop.members:
         if m.cfg.steps != cfg.steps:
             m.cfg = dataclasses.replace(m.cfg, steps=cfg.steps)
-
-
-def _end_generation(pop, spec, run_dir, log, logger, seconds: float) -> float:
-    """Fitness, rows, and the elite saved as ``RUN/best``; returns the best fitness."""
-    returns = loop.fitness(pop, spec.fitness_episodes)
-    for m, f in zip(pop.members, returns, strict=True):
-        m.fitness.append(f)
-    scores = [selection_score(m.fitness, spec) for m in pop.members]
-    if all(math.isnan(s) for s in scores):
-        raise NonFiniteError(
-            f"every member of generation {pop.generation + 1} diverged (NaN or inf); "
-            f"{run_dir} keeps its last checkpoint. Lower the learning rate or narrow its "
-            "mutation range (--space)"
-        )
-    best = elite(scores)
-    generation, lineage = pop.generation + 1, (pop.generation + 1) * spec.evo_steps
-    env_step = ckpt.total_env_steps(pop)
-    log.write(population_rows(pop, generation, scores, returns, best, lineage, env_step))
-    finite = [s for s in scores if not math.isnan(s)]
-    logger.log(
-        {
-            "env_step": env_step,
-            "generation": generation,
-            "evolve/best_fitness": scores[best],
-            "evolve/mean_fitness": float(np.mean(finite)),
-            "evolve/best_return": float(np.nanmax(returns)),
-            "evolve/mean_return": float(np.nanmean(returns)),
-            "evolve/diverged": len(scores) - len(finite),
-            "perf/generation_s": seconds,
-            "perf/env_steps_per_s": spec.population * spec.evo_steps / max(seconds, 1e-9),
-        }
-    )
-    ckpt.write_best(run_dir, pop, best, lineage)
-    return float(scores[best])
-
-
-def _next(pop, parents, kinds, mutator, rng) -> None:
-    """The next generation; each new member draws its own RNG stream (its parent's
-    sampling and exploration keys are not shared with a copy)."""
-    new = next_generation(pop.members, parents, kinds, mutator, rng, pop.next_id)
-    for m in new:
-        if m.id >= pop.next_id:
-            key = jax.random.fold_in(jax.random.PRNGKey(pop.cfg.seed), m.id)
-            m.state = m.state.replace(key=key)
-    pop.next_id = max(pop.next_id, max(m.id for m in new) + 1)
-    pop.members = new
-    pop.generation += 1
-
-
-def _summary(pop, spec, best: float) -> str:
-    """A line per generation; ``pop`` is already the next generation."""
-    line = (
-        f"generation {pop.generation}/{spec.generations}: best fitness {best:.1f}, "
-        f"{ckpt.total_env_steps(pop):,} env steps"
-    )
-    if pop.generation == spec.generations:
-        return line
-    made = [m.mutation.split(":")[0] for m in pop.members]
-    kinds = ", ".join(f"{made.count(k)} {k}" for k in ("arch", "params", "hp") if k in made)
-    return f"{line}; next generation: {kinds or 'no mutations'}"

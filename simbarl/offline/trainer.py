@@ -187,7 +187,7 @@ class OfflineEngine(Engine):
     """Updates on a fixed dataset; ``log_every`` updates are one jitted ``lax.scan``."""
 
     log_at_end = True  # the budget's last, short chunk gets its row
-    evaluate_on_stop = True  # an offline run is not resumed: a stop still ends in a result
+    on_stop = "evaluate"  # an offline run is not resumed: a stop still ends in a result
 
     def __init__(self, session: Session, episodes, files: dict[str, str]):
         cfg, task = session.cfg, session.task

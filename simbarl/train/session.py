@@ -55,8 +55,12 @@ class Engine:
     agent: Any  # the ActorCritic the learners belong to
     learner: Any
     metrics: Any
+    logs_training = True  # training rows every log_every env steps
     log_at_end = False  # a training row at the end of the budget, on a log boundary or not
-    evaluate_on_stop = False  # evaluate before a stop's checkpoint (runs that cannot resume)
+    # What a stop (Ctrl-C, SIGTERM, the pause, a callback) does before the run returns:
+    # "checkpoint" (resumable runs), "evaluate" and checkpoint (runs that cannot resume),
+    # or "abandon" the work since the last checkpoint (a population's generation in flight).
+    on_stop = "checkpoint"
 
     def advance(self, limit: int) -> int:
         """Run at most ``limit`` (>= 1) iterations; return how many ran."""
@@ -83,6 +87,22 @@ class Engine:
     def updates(self) -> int:
         """Updates made so far (of one seed)."""
         return int(np.asarray(self.learner.step).reshape(-1)[0])
+
+    def guard(self, session: Session, k: int):
+        """The NaN guard on seat ``k``'s learner and latest metrics; returns the metrics."""
+        seeds = session.seeds
+        metrics = seeds.take(self.metrics, k)
+        check_finite(seeds.take(self.learner, k), metrics, session.cfg, session.seats[k].run_dir)
+        return metrics
+
+    def save(self, k: int, path: Path, loop) -> None:
+        """Write seat ``k``'s checkpoint to ``path`` (``loop``: its loop state)."""
+        learner, buffer, action = self.snapshot(k)
+        save_loop(path, learner, buffer, loop, action)
+
+    def record(self, seat: Seat, result) -> None:
+        """Log seat's evaluation ``result`` (one of ``evaluate()``'s) in its metrics."""
+        seat.record_eval(result)
 
 
 @dataclasses.dataclass
@@ -158,7 +178,7 @@ class Session:
             if not self.fresh:
                 path = seat.run_dir / rd.CHECKPOINT_FILE
                 learner, buffer, seat.loop = load_loop(path, learner, buffer, loop)
-            self._attach_logger(seat)
+            self._attach_logger(seat, resumed=not self.fresh)
             learners.append(learner)
             buffers.append(buffer)
         return Opened(learners, buffers, capacity)
@@ -174,15 +194,22 @@ class Session:
             run_dir = rd.create(scfg, hold, files, resumable)
         else:
             run_dir = rd.reopen_seat(self.group_dir, scfg, self.cfg.vmap_seeds, hold)
+        return self.seat_at(run_dir, scfg, loop, logger, resumed=not self.fresh)
+
+    def seat_at(
+        self, run_dir: Path, scfg: TrainConfig, loop, logger: bool = True, resumed: bool = False
+    ) -> Seat:
+        """Seat ``scfg`` in ``run_dir``, a run directory its caller has claimed and locked
+        (``resumed``: the logger drops rows past ``loop.env_step``, redone from there)."""
         seat = Seat(dataclasses.replace(scfg, run_dir=str(run_dir)), run_dir, None, None, loop)
         if logger:
-            self._attach_logger(seat)
+            self._attach_logger(seat, resumed)
         self.seats.append(seat)
         return seat
 
-    def _attach_logger(self, seat: Seat) -> None:
+    def _attach_logger(self, seat: Seat, resumed: bool) -> None:
         sink = wandb_sink(seat.cfg, seat.run_dir, self.group_dir)
-        resumed_at = None if self.fresh else seat.loop.env_step
+        resumed_at = seat.loop.env_step if resumed else None
         seat.logger = Logger(seat.run_dir, self.cfg.tensorboard, resumed_at, sink)
 
     def _seat_configs(self) -> list[TrainConfig]:
@@ -225,16 +252,16 @@ class Session:
                     engine.reset_networks()
                     self.log_all({"train/reset": 1.0})
                 final = main.iteration >= self.iterations
-                if due.log or (final and engine.log_at_end):
+                if engine.logs_training and (due.log or (final and engine.log_at_end)):
                     self.log_training(engine)
                 if probe_fn and due.probe and main.iteration >= self.warmup_iterations:
                     log_dynamics(self.seats, self.seeds, probe_fn, *engine.probe_inputs())
                 if (due.eval or final) and self.evaluate_and_checkpoint(engine):
                     break  # --stop-at-return or a callback; the evaluation checkpointed
                 if (stop.requested or self.stop_asked or due.pause) and not final:
-                    if engine.evaluate_on_stop:
+                    if engine.on_stop == "evaluate":
                         self.evaluate_and_checkpoint(engine)
-                    else:
+                    elif engine.on_stop == "checkpoint":
                         self.checkpoint(engine)
                     interrupted = True
                     break
@@ -256,18 +283,12 @@ class Session:
         """A training row per seat (after the NaN guard); callbacks see each row."""
         engine.collect_returns()
         for k, seat in enumerate(self.seats):
-            metrics = self._guard(engine, k)
+            metrics = engine.guard(self, k)
             row = log_train(seat, self.progress, metrics, engine.updates())
             seat.recent_returns = []
             self.stop_asked |= self.callbacks.on_log(seat.run_dir, row)
         if isinstance(self.probe_fn, AheadProbe):  # the loop runs its compiled step by now
             self.probe_fn.start()
-
-    def _guard(self, engine: Engine, k: int):
-        """The NaN guard on seat ``k``'s learner and latest metrics; returns the metrics."""
-        metrics = self.seeds.take(engine.metrics, k)
-        check_finite(self.seeds.take(engine.learner, k), metrics, self.cfg, self.seats[k].run_dir)
-        return metrics
 
     def checkpoint(self, engine: Engine, guarded: bool = False) -> None:
         """Write each seat's checkpoint (not with ``--no-checkpoint``), after the NaN guard
@@ -276,9 +297,8 @@ class Session:
             return
         for k, seat in enumerate(self.seats):
             if not guarded:
-                self._guard(engine, k)
-            learner, buffer, action = engine.snapshot(k)
-            save_loop(seat.run_dir / rd.CHECKPOINT_FILE, learner, buffer, seat.loop, action)
+                engine.guard(self, k)
+            engine.save(k, seat.run_dir / rd.CHECKPOINT_FILE, seat.loop)
             self.callbacks.on_checkpoint(seat.run_dir, seat.loop.env_step)
 
     def evaluate_and_checkpoint(self, engine: Engine) -> bool:
@@ -286,9 +306,9 @@ class Session:
 
         The NaN guard comes first: a diverged learner is neither evaluated nor saved."""
         for k in range(len(self.seats)):
-            self._guard(engine, k)
+            engine.guard(self, k)
         for seat, result in zip(self.seats, engine.evaluate(), strict=True):
-            seat.record_eval(result)
+            engine.record(seat, result)
         self.checkpoint(engine, guarded=True)
         mean = float(np.mean([s.eval_returns[-1][1] for s in self.seats]))
         self.progress.set_eval(mean)
