@@ -14,6 +14,7 @@ temperature.
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,7 @@ from flax import struct
 
 from simbarl.agents import categorical, td_losses
 from simbarl.agents.common import make_optimizer, project, restart_optimizer
-from simbarl.config import AgentConfig
+from simbarl.config import AgentConfig, vmapped
 from simbarl.networks.heads import CriticEnsemble
 
 # Metrics of the delayed (actor) step are averaged over the steps that ran it.
@@ -71,11 +72,21 @@ class LearnerState:
     step: jnp.ndarray
 
 
+def hyperparameters(cfg: AgentConfig) -> dict[str, float]:
+    """The float hyperparameters an agent reads from ``hyper`` (the agent fields declared
+    ``vmapped``: learning rates and their end and scales, tau, the target entropy scale,
+    TD3's exploration noise)."""
+    return {f: getattr(cfg, f) for f in vmapped()}
+
+
 class ActorCritic:
     """Builds networks and optimizers from a config; holds no mutable state.
 
     Subclasses set ``actor_net`` in ``make_actor`` and define ``policy``,
-    ``actor_loss``, ``next_action`` and ``update``.
+    ``actor_loss``, ``next_action`` and ``update``. The float hyperparameters are
+    read from ``hyper`` (a dict, ``hyperparameters(cfg)``), never from ``cfg``:
+    ``with_hyper`` gives the same agent with other values, which may be traced
+    arrays, so a population's members differing only in them share one program.
     """
 
     has_target_actor = False
@@ -106,17 +117,36 @@ class ActorCritic:
         self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
         self.policy_delay = int(cfg.policy_delay or 1)
         self.actor_net = self.make_actor()
+        self.hyper = hyperparameters(cfg)
+        self._optimizers()
 
-        # The actor steps once per policy_delay updates: its schedule is that long.
-        def opt(scale: float, updates: int, weight_decay: float):
-            lr, end = scale * cfg.learning_rate, scale * cfg.learning_rate_end
+    def _optimizers(self) -> None:
+        """The optimizers of ``hyper``'s learning rates, and the jitted ``update_many``.
+
+        The actor steps once per policy_delay updates: its schedule is that long."""
+        cfg, hyper = self.cfg, self.hyper
+
+        def opt(scale, updates: int, weight_decay: float):
+            lr, end = scale * hyper["learning_rate"], scale * hyper["learning_rate_end"]
             return make_optimizer(lr, end, updates, weight_decay, cfg.learning_rate_decay)
 
-        actor_updates = -(-total_updates // self.policy_delay)
-        self.actor_tx = opt(cfg.actor_lr_scale, actor_updates, cfg.weight_decay)
-        self.critic_tx = opt(cfg.critic_lr_scale, total_updates, cfg.weight_decay)
+        actor_updates = -(-self.total_updates // self.policy_delay)
+        self.actor_tx = opt(hyper["actor_lr_scale"], actor_updates, cfg.weight_decay)
+        self.critic_tx = opt(hyper["critic_lr_scale"], self.total_updates, cfg.weight_decay)
         self.temp_tx = opt(1.0, actor_updates, 0.0)
         self.update_many = jax.jit(lambda s, b: self.learn(s, b)[:2], donate_argnums=0)
+
+    def with_hyper(self, hyper: dict) -> ActorCritic:
+        """This agent with the float hyperparameters ``hyper`` (some or all of
+        ``hyperparameters``' names; values may be traced arrays, one member's under a
+        population's vmap). Networks, shapes and the learner state's layout are shared."""
+        unknown = set(hyper) - set(self.hyper)
+        if unknown:
+            raise ValueError(f"not float hyperparameters of an agent: {sorted(unknown)}")
+        agent = copy.copy(self)
+        agent.hyper = {**self.hyper, **hyper}
+        agent._optimizers()
+        return agent
 
     def make_actor(self):
         raise NotImplementedError

@@ -27,8 +27,8 @@ class NoiseState:
     ou: jnp.ndarray  # (num_envs, action_dim) the OU process (zeros for Gaussian)
 
 
-def _scales(cfg: AgentConfig, key: jax.Array, n: int) -> jnp.ndarray:
-    lo = cfg.exploration_noise
+def _scales(cfg: AgentConfig, key: jax.Array, n: int, low=None) -> jnp.ndarray:
+    lo = cfg.exploration_noise if low is None else low
     hi = lo if cfg.exploration_noise_max is None else cfg.exploration_noise_max
     return jax.random.uniform(key, (n,), minval=lo, maxval=hi)
 
@@ -39,11 +39,13 @@ def init_noise(cfg: AgentConfig, key: jax.Array, num_envs: int, action_dim: int)
     )
 
 
-def sample_noise(cfg: AgentConfig, state: NoiseState, key: jax.Array, reset: jnp.ndarray):
-    """``(noise (num_envs, action_dim), new state)``; ``reset`` marks new episodes."""
+def sample_noise(cfg: AgentConfig, state: NoiseState, key: jax.Array, reset: jnp.ndarray, low=None):
+    """``(noise (num_envs, action_dim), new state)``; ``reset`` marks new episodes.
+    ``low``: the exploration noise (the lowest with ``exploration_noise_max``) when it
+    is not ``cfg``'s (an agent's ``hyper``)."""
     k_scale, k_eps = jax.random.split(key)
     reset = reset.astype(bool)
-    scale = jnp.where(reset, _scales(cfg, k_scale, reset.shape[0]), state.scale)
+    scale = jnp.where(reset, _scales(cfg, k_scale, reset.shape[0], low), state.scale)
     eps = scale[:, None] * jax.random.normal(k_eps, state.ou.shape)
     if cfg.noise_type == "ou":
         ou = jnp.where(reset[:, None], 0.0, state.ou)

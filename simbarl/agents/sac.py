@@ -46,7 +46,7 @@ class SAC(ActorCritic):
     def target_entropy(self) -> float:
         if self.cfg.target_entropy is not None:
             return float(self.cfg.target_entropy)
-        return -self.cfg.target_entropy_scale * self.action_dim
+        return -self.hyper["target_entropy_scale"] * self.action_dim
 
     # -------------------------------------------------------------- acting
     def policy(self, actor_params, obs: jnp.ndarray, key: jax.Array | None = None):
@@ -166,7 +166,7 @@ class SAC(ActorCritic):
         new_state = state.replace(
             actor=actor,
             critic=critic,
-            target_critic=ema(critic, state.target_critic, self.cfg.tau),
+            target_critic=ema(critic, state.target_critic, self.hyper["tau"]),
             log_temp=log_temp,
             actor_opt=actor_opt,
             critic_opt=critic_opt,

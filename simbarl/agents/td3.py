@@ -41,12 +41,12 @@ class TD3(ActorCritic):
         action = self.actor_net.apply(actor_params, obs)
         if key is None:
             return action
-        noise = self.cfg.exploration_noise * jax.random.normal(key, action.shape)
+        noise = self.hyper["exploration_noise"] * jax.random.normal(key, action.shape)
         return jnp.clip(action + noise, -1.0, 1.0)
 
     def explore(self, actor_params, obs, key, noise, reset):
         """``clip(pi(s) + noise, -1, 1)`` with per-env Gaussian or OU noise."""
-        eps, noise = sample_noise(self.cfg, noise, key, reset)
+        eps, noise = sample_noise(self.cfg, noise, key, reset, self.hyper["exploration_noise"])
         return jnp.clip(self.actor_net.apply(actor_params, obs) + eps, -1.0, 1.0), noise
 
     # -------------------------------------------------------------- losses
@@ -107,8 +107,8 @@ class TD3(ActorCritic):
                 actor, critic_params=critic, obs=batch.obs, data_action=batch.action
             )
             actor, actor_opt = self.apply_grads(self.actor_tx, grads, actor_opt, actor)
-            target_actor = ema(actor, target_actor, self.cfg.tau)
-            target_critic = ema(critic, target_critic, self.cfg.tau)
+            target_actor = ema(actor, target_actor, self.hyper["tau"])
+            target_critic = ema(critic, target_critic, self.hyper["tau"])
             return (actor, actor_opt, target_actor, target_critic), metrics
 
         carry = (state.actor, state.actor_opt, state.target_actor, state.target_critic)

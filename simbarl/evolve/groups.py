@@ -5,9 +5,10 @@ mutation scales (``HYPER_FIELDS``, the agent fields declared ``vmapped``: the
 learning rates and their end, tau, the target entropy scale, TD3's exploration
 noise) and the fields no program depends on (``compute=False``) form a *group*. A group's learner
 states are stacked on a leading axis and every population step updates and acts
-for all of them in one jitted ``vmap`` call. The hyperparameters are per-member
-arrays passed into that call, and the agent (optimizer schedules, target EMA,
-temperature target) is rebuilt inside the trace from them, so a mutated
+for all of them in one jitted ``vmap`` call. The hyperparameters are
+per-member arrays passed into that call and given to the group's agent
+(``ActorCritic.with_hyper``: the optimizers' schedules, the target EMA and the
+temperature target read them; networks and shapes are the group's), so a mutated
 learning rate or tau changes data, not the program: nothing recompiles. The
 learner state, and so the checkpoint, is the one ``simbarl train`` uses.
 
@@ -83,7 +84,7 @@ class GroupProgram:
     ``agent`` is a concrete learner of the group's shapes (built from the first
     member's config): what needs no hyperparameter (the deterministic policy,
     state shapes) uses it. ``step`` and ``act`` take the stacked learners and
-    the members' ``hyperparameters`` and rebuild the agent from them per member.
+    the members' ``hyperparameters``, which each member's agent reads (``agent_for``).
     """
 
     def __init__(self, cfg: TrainConfig, obs_dim: int, action_dim: int, stride: int):
@@ -96,11 +97,8 @@ class GroupProgram:
         self.act = jax.jit(self._act, static_argnames="random")
 
     def agent_for(self, hyper: dict[str, Any]):
-        """The learner with one member's (traced) hyperparameters."""
-        agent_cfg = dataclasses.replace(self.cfg.agent, **hyper)
-        return build_agent(
-            dataclasses.replace(self.cfg, agent=agent_cfg), self.obs_dim, self.action_dim
-        )
+        """The group's agent with one member's (traced) hyperparameters."""
+        return self.agent.with_hyper(hyper)
 
     def _act_one(self, learner, obs, norm, noise, reset, hyper, alive, random: bool):
         agent = self.agent_for(hyper)
