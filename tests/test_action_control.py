@@ -67,6 +67,18 @@ def test_bounds_from_recorded_actions(task, tmp_path):
         bounds_of(TrainConfig(env=ENV, action_bounds_from=str(tmp_path / "none.npy")), task)
 
 
+def test_task_bounds_are_the_configs_or_the_tasks_own():
+    from simbarl.envs.bounds import task_bounds
+
+    pendulum = resolve_task("Pendulum-v1")  # torque in [-2, 2]
+    low, high = task_bounds(TrainConfig(env="Pendulum-v1"), pendulum)
+    assert low.dtype == np.float32 and list(low) == [-2.0] and list(high) == [2.0]
+    narrow = TrainConfig(env="Pendulum-v1", action_low=(-0.5,), action_high=(1.0,))
+    assert [list(b) for b in task_bounds(narrow, pendulum)] == [[-0.5], [1.0]]
+    unreported = dataclasses.replace(pendulum, action_low=(), action_high=())
+    assert [list(b) for b in task_bounds(TrainConfig(), unreported)] == [[-1.0], [1.0]]
+
+
 def test_rescale_maps_unit_box_to_bounds():
     env = make_env(ENV, 1, bounds=((-0.2,), (0.6,)))
     rescale = env.env  # ActionRepeat(RescaleAction(...))
@@ -164,8 +176,18 @@ def test_training_with_narrow_bounds_records_them(tmp_path):
     train(cfg)
     saved = rd.load_config(tmp_path / "run")
     assert saved.action_low == (-0.3,) and saved.action_high == (0.3,)
-    env = load_agent(tmp_path / "run").make_env()
+    agent = load_agent(tmp_path / "run")
+    env = agent.make_env()
     np.testing.assert_allclose(env.env.action(np.array([1.0])), [0.3])
+    # the policy in env units is the env adapter's map of the policy in [-1, 1]
+    obs = np.random.default_rng(0).normal(size=(16, agent.task.obs_dim))
+    for deterministic in (True, False):
+        agent._key = jax.random.PRNGKey(7)
+        unit = agent.act(obs, deterministic)
+        agent._key = jax.random.PRNGKey(7)
+        scaled = agent.act(obs, deterministic, env_units=True)
+        np.testing.assert_allclose(scaled, [env.env.action(a) for a in unit], rtol=1e-6)
+        assert np.all(np.abs(scaled) <= 0.3 + 1e-7)
     env.close()
     # resuming with the same bounds is allowed (tuples survive the JSON round trip)
     rd.check_resumable(tmp_path / "run", dataclasses.replace(saved, steps=400))

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from simbarl.envs.bounds import to_bounds
+
 
 @struct.dataclass
 class VecState:
@@ -94,7 +96,7 @@ class VecEnv:
         of the episode that ended. Without it, ended envs stay as they are.
         """
         if self.low is not None:
-            action = self.low + (action + 1.0) * 0.5 * (self.high - self.low)
+            action = to_bounds(action, self.low, self.high)
         inner, t = vs.inner, vs.t
         alive = jnp.ones((self.num_envs,), bool)
         reward = jnp.zeros((self.num_envs,), jnp.float32)

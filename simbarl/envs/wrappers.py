@@ -5,6 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from simbarl.envs.bounds import to_bounds
+
 
 class ActionRepeat(gym.Wrapper):
     """Repeat each action ``repeat`` raw steps, summing rewards.
@@ -42,5 +44,4 @@ class RescaleAction(gym.ActionWrapper):
         self.action_space = gym.spaces.Box(-1.0, 1.0, space.shape, np.float32)
 
     def action(self, action):
-        action = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
-        return self._low + (action + 1.0) * 0.5 * (self._high - self._low)
+        return to_bounds(np.asarray(action, np.float64), self._low, self._high)

@@ -16,6 +16,7 @@ import numpy as np
 from simbarl.agents import ALGORITHMS, ActorCritic
 from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig, num_critics
+from simbarl.envs.bounds import to_bounds
 from simbarl.normalizers import (
     EPS,
     Normalization,
@@ -85,13 +86,16 @@ def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
     )
 
 
-def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None):
-    """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``.
+def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None, bounds=None):
+    """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``, or with
+    ``bounds`` (``(low, high)``, ``envs.bounds.task_bounds``) in the task's units.
 
     Deterministic without ``key``, else a sample. Every loop's evaluation, the
-    population engine and the loaded ``Agent`` act through this one function;
-    the env adapters map ``[-1, 1]`` to the task's action bounds."""
-    return agent.policy(actor, normalize_obs(obs, norm), key)
+    population engine, the loaded ``Agent`` and exported policies act through this
+    one function; the env adapters map ``[-1, 1]`` to the bounds with the same
+    ``to_bounds``."""
+    action = agent.policy(actor, normalize_obs(obs, norm), key)
+    return action if bounds is None else to_bounds(action, *bounds)
 
 
 def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> LoopState:

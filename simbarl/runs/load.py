@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from simbarl.config import action_bounds
+from simbarl.envs.bounds import task_bounds
 from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import non_finite_arrays
@@ -20,7 +21,8 @@ class Agent:
 
     Observations are raw env observations, one ``(obs_dim,)`` or a batch
     ``(n, obs_dim)``; actions are in ``[-1, 1]`` (the env made by ``make_env``
-    rescales them to the task's bounds).
+    rescales them to the task's bounds), or with ``env_units=True`` already in the
+    task's units (``bounds``), for the raw simulator or a robot.
     """
 
     def __init__(self, run_dir: str | Path):
@@ -52,6 +54,7 @@ class Agent:
         self.obs_stats = stats = trees["loop"]["obs_stats"]
         self.reward_scaler = trees["loop"]["reward_scaler"]
         self.norm = normalization(self.config, stats, self.reward_scaler)
+        self.bounds = task_bounds(self.config, self.task)  # (low, high) of env_units
         self._policy = jax.jit(partial(policy, self._learner_def))
         self._key = jax.random.PRNGKey(self.config.seed + 1)
 
@@ -59,15 +62,16 @@ class Agent:
     def env_step(self) -> int:
         return int(self.meta["env_step"])
 
-    def act(self, obs, deterministic: bool = True) -> np.ndarray:
+    def act(self, obs, deterministic: bool = True, env_units: bool = False) -> np.ndarray:
+        """The policy's actions for ``obs``: the mode, or a sample (``deterministic=False``),
+        in ``[-1, 1]`` or in the task's units (``env_units``)."""
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
         obs = obs.reshape(-1, self.task.obs_dim)
-        if deterministic:
-            action = self._policy(self.learner.actor, obs, self.norm)
-        else:
+        key, bounds = None, (self.bounds if env_units else None)
+        if not deterministic:
             self._key, key = jax.random.split(self._key)
-            action = self._policy(self.learner.actor, obs, self.norm, key)
+        action = self._policy(self.learner.actor, obs, self.norm, key, bounds)
         action = np.asarray(action)
         return action[0] if single else action
 
