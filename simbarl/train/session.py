@@ -28,11 +28,10 @@ from simbarl.config import TrainConfig
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
-from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.finite import check_finite
 from simbarl.runs.learner import iterations_for, replay_capacity, warmup_iterations
 from simbarl.runs.lock import RunLocks
-from simbarl.runs.loop_state import load_loop, save_loop
+from simbarl.runs.loop_state import load_loop, replay_meta, save_loop
 from simbarl.runs.metrics import Logger
 from simbarl.train.callbacks import Callback, OnEval, callback_list
 from simbarl.train.evaluate import EvalResult
@@ -141,7 +140,7 @@ class Session:
         if not self.fresh:  # keep the ring's geometry even if --steps changed
             seat_cfgs = self._seat_configs()
             first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
-            capacity = read_meta(first).get("replay_capacity", capacity)
+            capacity = replay_meta(first, capacity, cfg.buffer_size)["replay_capacity"]
         r, dims = cfg.replay, (task.obs_dim, task.action_dim)
         check_replay_fits(
             replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
