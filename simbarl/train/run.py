@@ -7,6 +7,7 @@ does the rest.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from simbarl.config import TrainConfig
@@ -26,6 +27,7 @@ def train(
     on_eval: OnEval | None = None,
     callbacks: list[Callback] | None = None,
     engine: str | None = None,
+    locks: RunLocks | None = None,
 ) -> RunResult:
     """Train online. ``resume``: a run directory whose checkpoint to continue.
 
@@ -42,7 +44,9 @@ def train(
     ``engine``: ``"host"`` or ``"device"``; by default the device engine for
     ``mjx:``/``jax:`` tasks (the host engine also runs them, one env step per
     call: how ``tests/test_host_device_equal.py`` compares the two). The run
-    directories are locked (``runs/lock.py``) until this returns.
+    directories are locked (``runs/lock.py``) until this returns; ``locks``: the caller's
+    ``RunLocks``, holding the run directory already (a sweep run decides a run's fate
+    under its lock), released by the caller.
     """
     if cfg.wandb:
         require_wandb()  # at the door, before any run directory is written
@@ -51,7 +55,7 @@ def train(
         raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
     if kind == "device" and not is_device_task(cfg.env):
         raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
-    with RunLocks() as locks:
+    with RunLocks() if locks is None else contextlib.nullcontext(locks) as locks:
         session = Session(cfg, resume, locks, callbacks, on_eval)
         stepper = ENGINES[kind](session)
         return session.run(stepper)
