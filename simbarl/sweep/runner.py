@@ -187,6 +187,9 @@ def main(argv: list[str]) -> int:
     spec = RunSpec(**json.loads(Path(argv[0]).read_text()))
     try:
         outcome = run(spec)
+    except KeyboardInterrupt as e:  # stopped at once (train/stop.py): one line, what is left
+        print(f"sweep run {spec.name}: {e or 'stopped'}", flush=True)
+        return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         return 1

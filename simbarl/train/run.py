@@ -18,6 +18,7 @@ from simbarl.train.device import DeviceEngine
 from simbarl.train.online import HostEngine
 from simbarl.train.results import RunResult
 from simbarl.train.session import Session
+from simbarl.train.stop import Aborted, StopFlag
 from simbarl.train.wandb_sink import require_wandb
 
 
@@ -55,10 +56,25 @@ def train(
         raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
     if kind == "device" and not is_device_task(cfg.env):
         raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
-    with RunLocks() if locks is None else contextlib.nullcontext(locks) as locks:
-        session = Session(cfg, resume, locks, callbacks, on_eval)
-        stepper = ENGINES[kind](session)
-        return session.run(stepper)
+    held = RunLocks() if locks is None else contextlib.nullcontext(locks)
+    # Ctrl-C and SIGTERM are handled from here on, start-up included (``stop.py``).
+    with held as locks, StopFlag() as stop:
+        session = None
+        try:
+            session = Session(cfg, resume, locks, callbacks, on_eval)
+            stepper = ENGINES[kind](session)
+            return session.run(stepper, stop)
+        except Aborted:
+            raise
+        except KeyboardInterrupt:  # during start-up, or a second signal
+            raise stop.aborted(_run_dir(session, resume), resume is not None) from None
+
+
+def _run_dir(session: Session | None, resume) -> Path | None:
+    """The directory a run stopped at once was writing, if it had one yet."""
+    if session is not None and (session.group_dir or session.seats):
+        return Path(session.group_dir or session.seats[0].run_dir)
+    return None if resume is None else Path(resume)
 
 
 ENGINES = {"host": HostEngine, "device": DeviceEngine}
