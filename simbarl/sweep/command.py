@@ -19,7 +19,9 @@ Re-running the same command resumes: finished runs are skipped and interrupted
 ones continue from their checkpoints. A failed run is reported with its error
 and does not stop the others. A run with evaluations but no readable checkpoint
 to extend (deleted or damaged) is never deleted: it is reported as kept until
---restart names it. A run another process is training is left alone.
+--restart names it. A run another process is training is left alone. The exit
+status is 0 only when every run reached its end: 1 when one failed or is left
+kept or running, 130 when interrupted.
 
 examples:
   simbarl sweep --tasks dmc-em --seeds 3 --steps 100000
