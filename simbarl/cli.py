@@ -8,10 +8,13 @@ a run from its checkpoint.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes.util
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 USAGE = """usage: simbarl COMMAND [options]
@@ -287,7 +290,37 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"simbarl: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    return COMMANDS[argv[0]](argv[1:])
+    with _sigterm_as_ctrl_c() as received:
+        try:
+            return COMMANDS[argv[0]](argv[1:])
+        except KeyboardInterrupt:  # one the command did not report itself (its start-up)
+            print(
+                f"simbarl {argv[0]}: stopped by {received[-1] if received else 'Ctrl-C'}; "
+                "files it had written are whole: run it again to go on",
+                file=sys.stderr,
+            )
+            return 130
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM, from the moment a command starts, does what Ctrl-C does (training
+    commands install their own handlers, ``train/stop.py``); yields the signals received."""
+    received: list[str] = []
+
+    def on_signal(signum, frame):
+        received.append("SIGTERM" if signum == signal.SIGTERM else "Ctrl-C")
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

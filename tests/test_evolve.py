@@ -24,6 +24,7 @@ from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.metrics import read_metrics
 from simbarl.train import session as session_module
 from simbarl.train.command import start_config
+from simbarl.train.stop import StopFlag
 
 POPULATION, GENERATIONS, EVO_STEPS = 2, 2, 200
 SPACE = {
@@ -124,11 +125,12 @@ def test_selection_keeps_the_elite_and_mutates_the_offspring(run):
     assert changed
 
 
-class _StopDuringGeneration2:
+class _StopDuringGeneration2(StopFlag):
     """A Ctrl-C in the middle of the second generation (the stop flag is read once
-    per population step)."""
+    per population step); no signal handlers."""
 
     def __init__(self):
+        super().__init__()
         self.reads = 0
 
     def __enter__(self):
@@ -141,6 +143,10 @@ class _StopDuringGeneration2:
     def requested(self):
         self.reads += 1
         return self.reads > EVO_STEPS // 2
+
+    @requested.setter
+    def requested(self, value):
+        pass
 
 
 def test_resume_continues_exactly(run, space, tmp_path, monkeypatch, capsys):

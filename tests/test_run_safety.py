@@ -146,6 +146,20 @@ def test_resuming_a_finished_run_reports_its_last_evaluation(run, capsys):
 # 6. Damaged files: one clear sentence, never a traceback.
 
 
+def _set(dotted: str, value):
+    """An edit of a config dict setting the field at ``dotted``."""
+
+    def edit(d):
+        *parents, last = dotted.split(".")
+        node = d
+        for p in parents:
+            node = node[p]
+        node[last] = value
+        return d
+
+    return edit
+
+
 @pytest.mark.parametrize("damage", ["truncated", "empty", "bit-flipped"])
 def test_a_damaged_checkpoint_is_one_clear_error(run, damage, capsys):
     path = run / "checkpoint.npz"
@@ -181,23 +195,72 @@ def test_a_run_directory_that_is_a_file(tmp_path):
         train(small(tmp_path / "run"))
 
 
+# (id, what was done to config.json, what is left, edit, the field the message names)
+CONFIG_EDITS = [
+    ("unknown-key", "a key no config has", "the run, untouched", _set("colour", "red"), "colour"),
+    (
+        "text-number",
+        "a string where a number belongs",
+        "the run, untouched",
+        _set("steps", "many"),
+        "steps",
+    ),
+    ("not-json", "not JSON at all", "the run, untouched", None, "not valid JSON"),
+    (
+        "text-in-bounds",
+        'action_low ["a"]: a string in a list of numbers',
+        "the run, untouched",
+        _set("action_low", ["a"]),
+        "action_low",
+    ),
+    (
+        "nan-learning-rate",
+        "agent.learning_rate NaN",
+        "the run, untouched",
+        _set("agent.learning_rate", float("nan")),
+        "--agent.learning-rate must be a finite number",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    "edit, message",
-    [
-        (lambda d: d.update(colour="red"), "colour"),
-        (lambda d: d.update(steps="many"), "steps"),
-        (lambda d: None, "not valid JSON"),
-    ],
+    "what, left, edit, message", [c[1:] for c in CONFIG_EDITS], ids=[c[0] for c in CONFIG_EDITS]
 )
-def test_a_broken_config_json_names_the_file(run, edit, message, capsys):
+def test_a_broken_config_json_names_the_file(run, what, left, edit, message, capsys):
     path = run / "config.json"
     d = json.loads(path.read_text())
-    edit(d)
-    path.write_text(json.dumps(d) if "JSON" not in message else "{broken")
+    path.write_text("{broken" if edit is None else json.dumps(edit(d)))
     with pytest.raises(ValueError, match=message) as e:
         rd.load_config(run)
     assert str(path) in str(e.value)
     assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and message in err, err
+    assert main(["eval", str(run), "--episodes", "1"]) == 2
+    assert str(path) in capsys.readouterr().err
+
+
+# (id, the command line, the flag its one-line error names)
+NON_FINITE_FLAGS = [
+    ("train-nan", ["train", "--agent.learning-rate", "nan"], "--agent.learning-rate"),
+    ("train-inf", ["train", "--agent.tau", "inf"], "--agent.tau"),
+    (
+        "sweep-set-nan",
+        ["sweep", "--tasks", "Pendulum-v1", "--set", "agent.learning_rate=NaN"],
+        "--agent.learning-rate",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, flag", [c[1:] for c in NON_FINITE_FLAGS], ids=[c[0] for c in NON_FINITE_FLAGS]
+)
+def test_a_non_finite_number_is_refused_on_the_command_line(argv, flag, tmp_path, capsys):
+    where = "--out" if argv[0] == "sweep" else "--run-dir"
+    assert main([*argv, where, str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} must be a finite number" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_partly_written_metrics_line_is_repaired_by_resume(run):

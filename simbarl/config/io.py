@@ -31,6 +31,7 @@ from simbarl.config.validate import validate
 _NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][\w.-]*\s*=)")
 
 _SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_LISTS = {int: "integers", float: "numbers", bool: "true or false", str: "strings"}
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -100,6 +101,11 @@ def check_field_types(cls: type, d: dict, prefix: str = "") -> None:
             continue
         if len(kinds) == 1 and kinds[0] in _SCALARS and not fits(value, kinds[0]):
             raise ValueError(f"{prefix}{key} must be {_SCALARS[kinds[0]]}, not {value!r}")
+        if len(kinds) == 1 and typing.get_origin(kinds[0]) is tuple:  # tuple[float, ...]
+            item = typing.get_args(kinds[0])[0]
+            items = value if isinstance(value, (list, tuple)) else [object()]
+            if item in _SCALARS and not all(fits(v, item) for v in items):
+                raise ValueError(f"{prefix}{key} must be a list of {_LISTS[item]}, not {value!r}")
 
 
 def leaf_type(name: str, cls: type = TrainConfig) -> Any:
@@ -211,5 +217,8 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
             f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
         )
     label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
-    validate(config_from_dict(d))
+    try:
+        validate(config_from_dict(d))
+    except (TypeError, ValueError) as e:  # name the spec (a JSON file) the value came from
+        raise ValueError(f"config {spec!r}: {' '.join(str(e).split())}") from e
     return label, d

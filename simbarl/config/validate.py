@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import typing
 
 from simbarl.config.schema import AgentConfig, ReplayConfig, TrainConfig
@@ -9,10 +11,31 @@ from simbarl.config.schema import AgentConfig, ReplayConfig, TrainConfig
 
 def validate(cfg: TrainConfig) -> None:
     """Reject a configuration before any work starts, saying what to fix."""
-    problems = _run_problems(cfg) + _agent_problems(cfg) + _schedule_problems(cfg)
-    problems += _replay_problems(cfg.replay)
+    # NaN passes every comparison below unnoticed (NaN <= 0 is false): refuse it first
+    problems = _non_finite(cfg)
+    if not problems:
+        problems = _run_problems(cfg) + _agent_problems(cfg) + _schedule_problems(cfg)
+        problems += _replay_problems(cfg.replay)
+    if len(problems) == 1:
+        raise ValueError(f"invalid configuration: {problems[0]}")
     if problems:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _non_finite(cfg, prefix: str = "") -> list[str]:
+    """Every number of the config (at any depth, in tuples too) that is NaN or infinite:
+    no field of it has a meaning for those."""
+    problems = []
+    for f in dataclasses.fields(cfg):
+        value, name = getattr(cfg, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            problems += _non_finite(value, name + ".")
+            continue
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            flag = "--" + name.replace("_", "-")
+            problems.append(f"{flag} must be a finite number (got {value})")
+    return problems
 
 
 def _run_problems(cfg: TrainConfig) -> list[str]:

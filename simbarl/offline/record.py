@@ -20,6 +20,7 @@ from simbarl.datasets import EnvSpec, Episode
 from simbarl.replay import init_replay
 from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd
+from simbarl.runs.loop_state import COUNTERS, replay_meta
 from simbarl.train.evaluate import episode_seed
 
 COLLECT_STREAM = 2_000_003  # reset-seed stream of recorded episodes
@@ -82,7 +83,9 @@ def replay_episodes(run_dir) -> tuple[list[Episode], EnvSpec]:
     if not path.is_file():
         raise ValueError(f"{run_dir} has no {rd.CHECKPOINT_FILE}: no replay to export")
     template = init_replay(0, task.obs_dim, task.action_dim).data  # shapes, axis 0 ragged
-    trees, meta = checkpoint.load(path, {"replay": template}, ragged=("replay",))
+    meta = replay_meta(path, cfg.buffer_size, cfg.buffer_size)  # checked before any array
+    rows = {"replay": meta["replay_size"]}
+    trees, meta = checkpoint.load(path, {"replay": template}, ragged=rows, counts=COUNTERS)
     data, size = trees["replay"], meta["replay_size"]
     capacity, pos, n = meta["replay_capacity"], meta["replay_pos"], cfg.num_envs
     order = (pos - size + np.arange(size)) % capacity  # oldest first

@@ -14,6 +14,7 @@ from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import non_finite_arrays
 from simbarl.runs.learner import build_agent, fresh_loop, normalization, policy
+from simbarl.runs.loop_state import COUNTERS
 
 
 class Agent:
@@ -42,7 +43,7 @@ class Agent:
         loop = fresh_loop(self.config, self.task.obs_dim, self.task.action_dim, self.config.seed)
         stats = {"obs_stats": loop.obs_stats, "reward_scaler": loop.reward_scaler}
         template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": stats}
-        trees, self.meta = checkpoint.load(path, template)
+        trees, self.meta = checkpoint.load(path, template, counts=COUNTERS)
         self.learner = trees["learner"]
         bad, total = non_finite_arrays(self.learner)
         if bad:

@@ -15,6 +15,7 @@ from simbarl.replay import ReplayBuffer
 from simbarl.runs import checkpoint
 
 COUNTERS = ("iteration", "env_step", "agent_step", "eval_round")
+REPLAY_COUNTS = ("replay_size", "replay_pos")
 
 
 @dataclasses.dataclass
@@ -75,19 +76,39 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
     checkpoint.save(path, trees, meta)
 
 
+def replay_meta(path: Path, capacity: int, buffer_size: int) -> dict:
+    """The checkpoint's counters and replay geometry, checked before any array is read:
+    whole numbers >= 0, ``1 <= replay_capacity <= buffer_size`` (``capacity`` where an
+    old checkpoint does not record it), the size and write position inside the ring."""
+    meta = checkpoint.read_meta(path, counts=COUNTERS + REPLAY_COUNTS)
+    meta.setdefault("replay_capacity", capacity)
+    cap, size, pos = (meta[k] for k in ("replay_capacity", "replay_size", "replay_pos"))
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= buffer_size:
+        why = (
+            f"its field replay_capacity is {cap!r}, not a whole number in [1, {buffer_size}] "
+            "(the run's --buffer-size)"
+        )
+    elif size > cap or pos >= cap:
+        why = f"its replay_size {size} and replay_pos {pos} do not fit replay_capacity {cap}"
+    else:
+        return meta
+    raise checkpoint.damaged(path, ValueError(why))
+
+
 def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
     """Restore into templates built from the run's config; bit for bit."""
+    meta = replay_meta(path, buffer.capacity, buffer.capacity)
+    size = meta["replay_size"]
+    if meta["replay_capacity"] != buffer.capacity:
+        raise checkpoint.damaged(
+            path, ValueError(f"its replay_capacity is not {buffer.capacity}, the run's")
+        )
     replay = jax.tree.map(lambda d: np.zeros((0, *d.shape[1:]), np.float32), buffer.data)
     size_template = {"learner": learner, "replay": replay, "loop": loop.arrays()}
     if buffer.prioritized:
         size_template["priorities"] = buffer.priorities
-    trees, meta = checkpoint.load(path, size_template, ragged=("replay",))
-    size = meta["replay_size"]
-    if size > buffer.capacity:
-        raise ValueError(
-            f"checkpoint {path} holds {size} transitions; the buffer fits "
-            f"{buffer.capacity}: different --buffer-size or --steps"
-        )
+    counts = COUNTERS + REPLAY_COUNTS
+    trees, meta = checkpoint.load(path, size_template, ragged={"replay": size}, counts=counts)
     data = jax.tree.map(
         lambda d, x: d.at[:size].set(jnp.asarray(x, d.dtype)), buffer.data, trees["replay"]
     )

@@ -48,8 +48,9 @@ def load_config(run_dir: str | Path) -> TrainConfig:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e}): the file is damaged") from e
     except (TypeError, KeyError, ValueError, AttributeError) as e:
+        why = " ".join(str(e).split())  # one line: validate lists its problems on lines
         raise ValueError(
-            f"{path} does not describe a valid run ({e}): was it edited by hand? "
+            f"{path} does not describe a valid run ({why}): was it edited by hand? "
             "Put back the field's value or start a new run"
         ) from e
     return cfg

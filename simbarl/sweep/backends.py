@@ -103,6 +103,10 @@ def run_local(
         if rc == runner.EXIT_INTERRUPTED or rc < 0:
             stop.set()
             return Outcome(spec, "interrupted", seconds, rows=runner.eval_rows(spec))
+        alone = {code: state for state, code in runner.EXIT_LEFT_ALONE.items()}.get(rc)
+        if alone is not None:  # the runner found it kept or running, under its lock
+            error = runner.explain(spec, alone)
+            return Outcome(spec, alone, seconds, error, rows=runner.eval_rows(spec))
         if rc != 0:
             return Outcome(spec, "failed", seconds, f"exit {rc}, log {log}:\n{_tail(log)}")
         return Outcome(spec, "done", seconds, rows=runner.eval_rows(spec))

@@ -19,7 +19,9 @@ Re-running the same command resumes: finished runs are skipped and interrupted
 ones continue from their checkpoints. A failed run is reported with its error
 and does not stop the others. A run with evaluations but no readable checkpoint
 to extend (deleted or damaged) is never deleted: it is reported as kept until
---restart names it. A run another process is training is left alone.
+--restart names it. A run another process is training is left alone. The exit
+status is 0 only when every run reached its end: 1 when one failed or is left
+kept or running, 130 when interrupted.
 
 examples:
   simbarl sweep --tasks dmc-em --seeds 3 --steps 100000
@@ -151,10 +153,10 @@ def sweep_cli(argv: list[str]) -> int:
     if args.dry_run:
         return 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(
-        json.dumps({"argv": argv, "runs": [dataclasses.asdict(s) for s in specs]}, indent=1)
-    )
+    problem = _unwritable(out, {"argv": argv, "runs": [dataclasses.asdict(s) for s in specs]})
+    if problem:
+        print(f"simbarl sweep: error: {problem}", file=sys.stderr)
+        return 2
     outcomes = _run(args, specs, len(specs) - counts["done"] - counts["kept"])
     rows = [r for o in outcomes for r in o.rows]
     if rows:
@@ -167,7 +169,29 @@ def sweep_cli(argv: list[str]) -> int:
     if any(o.state in ("interrupted", "not started") for o in outcomes):
         print(f"interrupted: re-run the same command to resume ({args.out})", file=sys.stderr)
         return 130
+    left = [o.state for o in outcomes if o.state in ("kept", "running")]
+    if left:  # the sweep is not finished: say so in its exit status too
+        counts = ", ".join(f"{left.count(k)} {k}" for k in ("kept", "running") if k in left)
+        print(
+            f"simbarl sweep: {len(left)} of {len(specs)} runs left unfinished ({counts}, listed "
+            "above): re-run the same command once the running ones have stopped, with "
+            "--restart for the kept ones you want trained again",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if failed else 0
+
+
+def _unwritable(out: Path, record: dict) -> str | None:
+    """Write ``OUT/sweep.json``, or say why ``--out`` cannot hold the sweep."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a directory: choose another --out"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.json").write_text(json.dumps(record, indent=1))
+    except OSError as e:
+        return f"cannot write to --out {out} ({e.strerror or e}): choose a writable directory"
+    return None
 
 
 def _mark_restarts(specs: list, restart: list[str]) -> list:

@@ -19,10 +19,12 @@ import traceback
 from pathlib import Path
 
 from simbarl.runs import run_dir as rd
-from simbarl.runs.lock import holder
+from simbarl.runs.lock import LOCK_FILE, RunLocked, RunLocks, holder
 from simbarl.sweep.spec import RunSpec
 
 EXIT_INTERRUPTED = 130
+# A run the runner left alone (``status``) exits with its own code, for the driver.
+EXIT_LEFT_ALONE = {"kept": 3, "running": 4}
 
 
 def checkpoint_step(run_dir: str | Path) -> int | None:
@@ -56,7 +58,7 @@ def end_step(config: dict) -> int:
     return min(pause, config["steps"]) if pause else config["steps"]
 
 
-def status(spec: RunSpec) -> str:
+def status(spec: RunSpec, locked: bool = False) -> str:
     """``done`` (its end, ``end_step``, reached), ``resume`` (has a checkpoint), ``new``,
     ``running`` (another live process holds its lock) or ``kept`` (it has evaluations but no
     readable checkpoint to continue from: only ``--restart`` starts it over).
@@ -65,8 +67,12 @@ def status(spec: RunSpec) -> str:
     buffer, the bulk of a run directory) still counts as done when its
     ``metrics.jsonl`` has the evaluation at the budget, so finished runs can be
     kept as their config and metrics alone. A sweep never deletes a run that has
-    logged an evaluation."""
-    if holder(spec.run_dir) is not None:
+    logged an evaluation.
+
+    ``locked``: the caller holds the run's lock (``run`` decides under it, so two
+    sweeps started at once never both claim a run); otherwise the answer is a
+    report, which may change before the run is opened."""
+    if not locked and holder(spec.run_dir) is not None:
         return "running"
     step = checkpoint_step(spec.run_dir)
     if step is None:
@@ -82,7 +88,7 @@ def status(spec: RunSpec) -> str:
 def explain(spec: RunSpec, state: str) -> str:
     """Why a run is ``kept`` or ``running``, and what the user can do."""
     if state == "running":
-        return f"being trained by {holder(spec.run_dir)}; left alone"
+        return f"being trained by {holder(spec.run_dir) or 'another process'}; left alone"
     if state != "kept":
         return ""
     logged = logged_step(spec.run_dir)
@@ -119,22 +125,48 @@ def eval_rows(spec: RunSpec) -> list[dict]:
 
 def run(spec: RunSpec) -> str:
     """Bring one run to its budget; returns ``done``, ``skipped``, ``interrupted``,
-    ``kept`` or ``running`` (``status``: left alone)."""
+    ``kept`` or ``running`` (``status``: left alone).
+
+    The run's lock is taken first and its fate decided while it is held: a run
+    another process holds is ``running`` and untouched, and what a ``new`` or
+    ``restart`` run held is cleared only by the lock's holder (the lock file stays:
+    a second sweep waiting on it must find the same file)."""
     from simbarl.train.run import train
 
-    state = status(spec)
-    if state == "done":
-        return "skipped"
-    if state in ("kept", "running"):
-        return state
-    cfg = dataclasses.replace(spec.train_config(), progress=False)
     run_dir = Path(spec.run_dir)
-    if state in ("new", "restart") and run_dir.exists():
-        # "new": died before its first evaluation, nothing to keep; "restart": asked for
-        shutil.rmtree(run_dir)
-    result = train(cfg, resume=run_dir if state == "resume" else None)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create run directory {run_dir} ({e.strerror})") from e
+    with RunLocks() as locks:
+        try:
+            locks.hold(run_dir)
+        except RunLocked:
+            return "running"
+        state = status(spec, locked=True)
+        if state == "done":
+            return "skipped"
+        if state == "kept":
+            return state
+        if state in ("new", "restart"):
+            # "new": died before its first evaluation, nothing to keep; "restart": asked for
+            _clear(run_dir)
+        cfg = dataclasses.replace(spec.train_config(), progress=False)
+        resume = run_dir if state == "resume" else None
+        result = train(cfg, resume=resume, locks=locks)
     stopped_early = result.interrupted and result.env_step < end_step(spec.config)
     return "interrupted" if stopped_early else "done"
+
+
+def _clear(run_dir: Path) -> None:
+    """Delete everything in ``run_dir`` but its lock file (call with the lock held)."""
+    for p in run_dir.iterdir():
+        if p.name == LOCK_FILE:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def _die_with_parent() -> None:
@@ -155,11 +187,16 @@ def main(argv: list[str]) -> int:
     spec = RunSpec(**json.loads(Path(argv[0]).read_text()))
     try:
         outcome = run(spec)
+    except KeyboardInterrupt as e:  # stopped at once (train/stop.py): one line, what is left
+        print(f"sweep run {spec.name}: {e or 'stopped'}", flush=True)
+        return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         return 1
     print(f"sweep run {spec.name}: {outcome}", flush=True)
-    return EXIT_INTERRUPTED if outcome == "interrupted" else 0
+    if outcome == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_LEFT_ALONE.get(outcome, 0)
 
 
 if __name__ == "__main__":

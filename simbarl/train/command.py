@@ -33,9 +33,13 @@ def start_config(preset_name=None, config_file=None, init_from=None, resume=None
 
 def run_reporting_errors(prog: str, run):
     """``(run(), None)``, or ``(None, exit code)`` with the error printed: bad input 2,
-    divergence 1, a failed write (full disk, lost mount) 1 with how to go on."""
+    divergence 1, a failed write (full disk, lost mount) 1 with how to go on, a run a
+    signal stopped at once (``stop.Aborted``: during start-up, or a second one) 130."""
     try:
         return run(), None
+    except KeyboardInterrupt as e:  # Aborted says what is left
+        print(f"{prog}: {e or 'stopped by Ctrl-C or SIGTERM'}", file=sys.stderr)
+        return None, 130
     except ValueError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return None, 2

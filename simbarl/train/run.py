@@ -7,6 +7,7 @@ does the rest.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from simbarl.config import TrainConfig
@@ -17,6 +18,7 @@ from simbarl.train.device import DeviceEngine
 from simbarl.train.online import HostEngine
 from simbarl.train.results import RunResult
 from simbarl.train.session import Session
+from simbarl.train.stop import Aborted, StopFlag
 from simbarl.train.wandb_sink import require_wandb
 
 
@@ -26,6 +28,7 @@ def train(
     on_eval: OnEval | None = None,
     callbacks: list[Callback] | None = None,
     engine: str | None = None,
+    locks: RunLocks | None = None,
 ) -> RunResult:
     """Train online. ``resume``: a run directory whose checkpoint to continue.
 
@@ -42,7 +45,9 @@ def train(
     ``engine``: ``"host"`` or ``"device"``; by default the device engine for
     ``mjx:``/``jax:`` tasks (the host engine also runs them, one env step per
     call: how ``tests/test_host_device_equal.py`` compares the two). The run
-    directories are locked (``runs/lock.py``) until this returns.
+    directories are locked (``runs/lock.py``) until this returns; ``locks``: the caller's
+    ``RunLocks``, holding the run directory already (a sweep run decides a run's fate
+    under its lock), released by the caller.
     """
     if cfg.wandb:
         require_wandb()  # at the door, before any run directory is written
@@ -51,10 +56,25 @@ def train(
         raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
     if kind == "device" and not is_device_task(cfg.env):
         raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
-    with RunLocks() as locks:
-        session = Session(cfg, resume, locks, callbacks, on_eval)
-        stepper = ENGINES[kind](session)
-        return session.run(stepper)
+    held = RunLocks() if locks is None else contextlib.nullcontext(locks)
+    # Ctrl-C and SIGTERM are handled from here on, start-up included (``stop.py``).
+    with held as locks, StopFlag() as stop:
+        session = None
+        try:
+            session = Session(cfg, resume, locks, callbacks, on_eval)
+            stepper = ENGINES[kind](session)
+            return session.run(stepper, stop)
+        except Aborted:
+            raise
+        except KeyboardInterrupt:  # during start-up, or a second signal
+            raise stop.aborted(_run_dir(session, resume), resume is not None) from None
+
+
+def _run_dir(session: Session | None, resume) -> Path | None:
+    """The directory a run stopped at once was writing, if it had one yet."""
+    if session is not None and (session.group_dir or session.seats):
+        return Path(session.group_dir or session.seats[0].run_dir)
+    return None if resume is None else Path(resume)
 
 
 ENGINES = {"host": HostEngine, "device": DeviceEngine}

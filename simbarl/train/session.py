@@ -28,11 +28,10 @@ from simbarl.config import TrainConfig
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
-from simbarl.runs.checkpoint import read_meta
 from simbarl.runs.finite import check_finite
 from simbarl.runs.learner import iterations_for, replay_capacity, warmup_iterations
 from simbarl.runs.lock import RunLocks
-from simbarl.runs.loop_state import load_loop, save_loop
+from simbarl.runs.loop_state import load_loop, replay_meta, save_loop
 from simbarl.runs.metrics import Logger
 from simbarl.train.callbacks import Callback, OnEval, callback_list
 from simbarl.train.evaluate import EvalResult
@@ -139,6 +138,7 @@ class Session:
         self.stop_asked = False  # by a callback's on_log
         self.seats: list[Seat] = []
         self.probe_fn = None
+        self.stop: StopFlag | None = None  # set by ``run``
 
     @property
     def fresh(self) -> bool:
@@ -161,7 +161,7 @@ class Session:
         if not self.fresh:  # keep the ring's geometry even if --steps changed
             seat_cfgs = self._seat_configs()
             first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
-            capacity = read_meta(first).get("replay_capacity", capacity)
+            capacity = replay_meta(first, capacity, cfg.buffer_size)["replay_capacity"]
         r, dims = cfg.replay, (task.obs_dim, task.action_dim)
         check_replay_fits(
             replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
@@ -220,19 +220,25 @@ class Session:
 
     # -- the run ---------------------------------------------------------------
 
-    def run(self, engine: Engine) -> RunResult:
+    def run(self, engine: Engine, stop: StopFlag | None = None) -> RunResult:
         """Advance ``engine`` through the schedule to the budget, a stop or the pause.
 
-        A failed write (a full disk) is raised as ``RunWriteError``, naming the run."""
+        ``stop``: the caller's ``StopFlag``, installed before start-up (``train``);
+        without one the session installs its own now. A failed write (a full disk) is
+        raised as ``RunWriteError``, naming the run."""
         try:
-            return self._run(engine)
+            if stop is not None:
+                return self._run(engine, stop)
+            with StopFlag() as own:
+                return self._run(engine, own)
         except rd.RunWriteError:
             raise
         except OSError as e:
             raise rd.RunWriteError(self.group_dir or self.seats[0].run_dir, e) from e
 
-    def _run(self, engine: Engine) -> RunResult:
+    def _run(self, engine: Engine, stop: StopFlag) -> RunResult:
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
+        self.stop, stop.running = stop, True  # from here a first signal checkpoints
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
         # None without --analyze-every; compiled in the background from the first log
@@ -242,29 +248,28 @@ class Session:
         interrupted = False
         if self.fresh and cfg.init_from is not None:
             self.evaluate_and_checkpoint(engine)  # env step 0: the loaded policy
-        with StopFlag() as stop:
-            while main.iteration < self.iterations:
-                left = self.iterations - main.iteration
-                n = engine.advance(min(left, schedule.iterations_to_event(main.env_step)))
-                self._count(n, per_iter)
-                due = schedule.due(main.env_step, n * per_iter)
-                if due.reset:
-                    engine.reset_networks()
-                    self.log_all({"train/reset": 1.0})
-                final = main.iteration >= self.iterations
-                if engine.logs_training and (due.log or (final and engine.log_at_end)):
-                    self.log_training(engine)
-                if probe_fn and due.probe and main.iteration >= self.warmup_iterations:
-                    log_dynamics(self.seats, self.seeds, probe_fn, *engine.probe_inputs())
-                if (due.eval or final) and self.evaluate_and_checkpoint(engine):
-                    break  # --stop-at-return or a callback; the evaluation checkpointed
-                if (stop.requested or self.stop_asked or due.pause) and not final:
-                    if engine.on_stop == "evaluate":
-                        self.evaluate_and_checkpoint(engine)
-                    elif engine.on_stop == "checkpoint":
-                        self.checkpoint(engine)
-                    interrupted = True
-                    break
+        while main.iteration < self.iterations:
+            left = self.iterations - main.iteration
+            n = engine.advance(min(left, schedule.iterations_to_event(main.env_step)))
+            self._count(n, per_iter)
+            due = schedule.due(main.env_step, n * per_iter)
+            if due.reset:
+                engine.reset_networks()
+                self.log_all({"train/reset": 1.0})
+            final = main.iteration >= self.iterations
+            if engine.logs_training and (due.log or (final and engine.log_at_end)):
+                self.log_training(engine)
+            if probe_fn and due.probe and main.iteration >= self.warmup_iterations:
+                log_dynamics(self.seats, self.seeds, probe_fn, *engine.probe_inputs())
+            if (due.eval or final) and self.evaluate_and_checkpoint(engine):
+                break  # --stop-at-return or a callback; the evaluation checkpointed
+            if (stop.requested or self.stop_asked or due.pause) and not final:
+                if engine.on_stop == "evaluate":
+                    self.evaluate_and_checkpoint(engine)
+                elif engine.on_stop == "checkpoint":
+                    self.checkpoint(engine)
+                interrupted = True
+                break
         self.progress.close()
         return gather_results(self.seats, self.seeds, self.group_dir, main.env_step, interrupted)
 
@@ -298,7 +303,8 @@ class Session:
         for k, seat in enumerate(self.seats):
             if not guarded:
                 engine.guard(self, k)
-            engine.save(k, seat.run_dir / rd.CHECKPOINT_FILE, seat.loop)
+            with self.stop.writing():  # a second signal lets the write end first
+                engine.save(k, seat.run_dir / rd.CHECKPOINT_FILE, seat.loop)
             self.callbacks.on_checkpoint(seat.run_dir, seat.loop.env_step)
 
     def evaluate_and_checkpoint(self, engine: Engine) -> bool:
