@@ -49,7 +49,7 @@ class Recorder(Callback):
         self.stop_log_at = stop_log_at
 
     def on_log(self, run_dir, row):
-        self.logs.append(row["env_step"])
+        self.logs.append((row["env_step"], "eval" if "eval/return" in row else "train"))
         return row["env_step"] == self.stop_log_at
 
     def on_eval(self, env_step, mean_return):
@@ -63,7 +63,11 @@ class Recorder(Callback):
 def test_callbacks_see_every_log_evaluation_and_checkpoint(tmp_path):
     rec = Recorder()
     result = train(_cfg(tmp_path), callbacks=[rec])
-    assert rec.logs == [200, 400, 600, 800]
+    # every row of metrics.jsonl, in order: training rows and evaluations
+    rows = read_metrics(result.run_dir)
+    assert rec.logs == [(r["env_step"], "eval" if "eval/return" in r else "train") for r in rows]
+    expected = [(s, "train") for s in (200, 400, 600, 800)] + [(400, "eval"), (800, "eval")]
+    assert sorted(rec.logs) == sorted(expected)
     assert rec.evals == rec.checkpoints == [400, 800]
     assert not result.interrupted and [s for s, _ in result.eval_returns] == [400, 800]
 

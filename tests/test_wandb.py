@@ -1,14 +1,15 @@
 """--wandb: every metrics row, the config and the evaluations reach W&B (offline mode)."""
 
+import dataclasses
 import sys
 import types
 
 import pytest
 import tiny_config
 
-from simbarl.runs.metrics import Logger
+from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
-from simbarl.train.wandb_sink import ID_FILE, wandb_sink
+from simbarl.train.wandb_sink import ID_FILE, WandbSink
 
 
 class FakeRun:
@@ -18,6 +19,8 @@ class FakeRun:
 
     def log(self, row, step):
         self.rows.append((step, row))
+
+    _log = log
 
     def finish(self):
         self.finished = True
@@ -31,28 +34,56 @@ def fake_wandb(monkeypatch):
     return runs
 
 
-def test_sink_receives_every_row_the_logger_writes(tmp_path, fake_wandb):
-    cfg = tiny_config.tiny(tmp_path, wandb=True, wandb_project="p", wandb_group="g")
-    (tmp_path / "run").mkdir()
-    logger = Logger(tmp_path / "run", tensorboard=False, sink=wandb_sink(cfg, tmp_path / "run"))
-    rows = [
-        {"env_step": 100, "train/critic/loss": 1.5},
-        {"env_step": 100, "dynamics/critic/elr/total": 0.01},
-        {"env_step": 200, "eval/return": 12.0},
-    ]
-    for row in rows:
-        logger.log(row)
-    logger.close()
+def _point_mass(tmp_path, **kw):
+    """800 steps of jax:PointMass: training rows at 200..800, evaluations and
+    ``dynamics/...`` rows at 400 and 800."""
+    base = dict(env="jax:PointMass", steps=800, num_envs=4, warmup_steps=200, log_every=200)
+    base.update(eval_every=400, eval_episodes=2, analyze_every=400, analyze_batch=16)
+    base.update(wandb=True, wandb_project="p", wandb_group="g")
+    base.update(kw)
+    return tiny_config.tiny(tmp_path, **base)
+
+
+def test_wandb_callback_receives_every_row_the_run_writes(tmp_path, fake_wandb):
+    cfg = _point_mass(tmp_path, steps=600)
+    result = train(cfg)
     (run,) = fake_wandb
     assert run.finished and run.kw["project"] == "p" and run.kw["group"] == "g"
-    assert run.kw["config"]["env"] == "dmc:cartpole-swingup" and run.kw["name"] == "run"
+    assert run.kw["config"]["env"] == "jax:PointMass" and run.kw["name"] == "run"
+    rows = read_metrics(result.run_dir)
+    assert any("eval/return" in r for r in rows) and any(
+        k.startswith("dynamics/") for r in rows for k in r
+    )
     assert run.rows == [
         (r["env_step"], {k: v for k, v in r.items() if k != "env_step"}) for r in rows
     ]
-    # a resumed run continues the same W&B run
+    # a resumed run continues the same W&B run, and is finished again at its end
     assert run.kw["id"] == (tmp_path / "run" / ID_FILE).read_text().strip()
-    wandb_sink(cfg, tmp_path / "run")
-    assert fake_wandb[1].kw["id"] == run.kw["id"]
+    train(dataclasses.replace(cfg, steps=800), resume=result.run_dir)
+    resumed = fake_wandb[1]
+    assert resumed.kw["id"] == run.kw["id"] and resumed.finished
+    assert [step for step, _ in resumed.rows][-1] == 800
+    assert resumed.rows[0][0] > 600  # the rows after the checkpoint, not the old ones again
+
+
+def test_a_failing_wandb_call_is_reported_once_and_dropped(tmp_path, fake_wandb, capfd):
+    def broken(self, row, step):
+        raise ConnectionError("wandb service is gone")
+
+    FakeRun.log = broken
+    try:
+        result = train(_point_mass(tmp_path, analyze_every=0))
+    finally:
+        FakeRun.log = FakeRun._log
+    assert result.env_step == 800 and not result.interrupted
+    assert [r["env_step"] for r in read_metrics(result.run_dir) if "eval/return" in r] == [
+        400,
+        800,
+    ]
+    err = capfd.readouterr().err
+    assert err.count("W&B logging of run") == 1, err
+    assert f"run {result.run_dir} failed (wandb service is gone)" in err
+    assert "Traceback" not in err
 
 
 def test_missing_wandb_is_a_clear_error_before_any_work(tmp_path, monkeypatch):
@@ -69,10 +100,11 @@ def test_offline_wandb_receives_the_rows(tmp_path, monkeypatch):
     cfg = tiny_config.tiny(tmp_path, wandb=True)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    logger = Logger(run_dir, tensorboard=False, sink=wandb_sink(cfg, run_dir))
-    logger.log({"env_step": 100, "dynamics/critic/elr/total": 0.25})
-    logger.log({"env_step": 200, "eval/return": 7.5})
-    logger.close()
+    sink = WandbSink()
+    sink.open(cfg, run_dir)
+    sink.on_log(run_dir, {"env_step": 100, "dynamics/critic/elr/total": 0.25})
+    sink.on_log(run_dir, {"env_step": 200, "eval/return": 7.5})
+    sink.on_end(run_dir)
     assert wandb.run is None
     # wandb >= 0.2x keeps offline runs as protobuf records (read by its Go core): the
     # history keys, values and the config appear in the file as their JSON/strings.

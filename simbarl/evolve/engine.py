@@ -134,7 +134,7 @@ class PopulationEngine(Engine):
         pop.generation += 1
 
     def record(self, seat: Seat, result: Generation) -> None:
-        seat.logger.log(result.row)
+        seat.log(result.row)
         seat.eval_returns.append((seat.loop.env_step, result.best))
         self.session.progress.write(result.summary)
 

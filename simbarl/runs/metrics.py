@@ -1,24 +1,44 @@
-"""Run-directory logging: ``metrics.jsonl`` (one JSON object a line) and TensorBoard."""
+"""Run-directory logging: ``metrics.jsonl`` (one JSON object a line) and TensorBoard.
+
+``metrics.jsonl`` is the run's record: a failure writing it (a full disk) is raised,
+and the session turns it into an error naming the run. TensorBoard is a view of the
+same rows: when its writer fails it is reported once (one line on stderr) and dropped,
+and training goes on; nothing it does can block the training thread.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 from simbarl.files import atomic_open
+from simbarl.runs.tensorboard import ScalarWriter
+
+
+def report_dropped(run_dir: Path, writer: str, error: BaseException) -> None:
+    """The one line saying that ``writer`` (TensorBoard, W&B) of ``run_dir`` failed and is
+    no longer written; ``metrics.jsonl`` still holds every row."""
+    reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    print(
+        f"simbarl: warning: {writer} logging of run {run_dir} failed ({reason}) and is off "
+        "for the rest of the run; metrics.jsonl keeps every row",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class Logger:
-    """Writes rows to ``metrics.jsonl``, TensorBoard and, when given, a W&B ``sink``."""
+    """Writes rows to ``metrics.jsonl`` and, unless it fails, TensorBoard (``tb/``)."""
 
     def __init__(
         self,
         run_dir: Path,
         tensorboard: bool = True,
         resume_env_step: int | None = None,
-        sink=None,
     ):
+        self.run_dir = run_dir
         self.path = run_dir / "metrics.jsonl"
         if resume_env_step is not None and self.path.exists():
             # Drop rows the killed run wrote after its last checkpoint (they are redone)
@@ -27,29 +47,60 @@ class Logger:
             with atomic_open(self.path) as f:
                 f.write("".join(json.dumps(r) + "\n" for r in keep))
         self._file = open(self.path, "a", buffering=1)
-        self._tb, self._sink = None, sink
+        self._tb: ScalarWriter | None = None
         if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(str(run_dir / "tb"))
+            try:
+                self._tb = ScalarWriter(run_dir / "tb")
+            except OSError as e:
+                report_dropped(run_dir, "TensorBoard", e)
 
     def log(self, row: dict) -> None:
+        """Append ``row``; an ``OSError`` writing ``metrics.jsonl`` is raised (the file
+        closed first, so nothing retries the write at exit)."""
         row = {k: (float(v) if not isinstance(v, (int, str)) else v) for k, v in row.items()}
-        self._file.write(json.dumps(row) + "\n")
+        try:
+            self._file.write(json.dumps(row) + "\n")
+        except OSError:
+            self._close_file(quiet=True)
+            raise
         if self._tb is not None:
-            step = int(row.get("env_step", 0))
-            for k, v in row.items():
-                if k != "env_step" and isinstance(v, float) and math.isfinite(v):
-                    self._tb.add_scalar(k, v, step)
-        if self._sink is not None:
-            self._sink.log(row)
+            scalars = {
+                k: v
+                for k, v in row.items()
+                if k != "env_step" and isinstance(v, float) and math.isfinite(v)
+            }
+            try:
+                self._tb.write(int(row.get("env_step", 0)), scalars)
+            except OSError as e:
+                self._drop_tb(e)
 
-    def close(self) -> None:
-        self._file.close()
+    def close(self, quiet: bool = False) -> None:
+        """Close the files (again: nothing). A failure closing ``metrics.jsonl`` is raised
+        unless ``quiet`` (closing after another error); TensorBoard's is reported."""
         if self._tb is not None:
-            self._tb.close()
-        if self._sink is not None:
-            self._sink.close()
+            try:
+                self._tb.close()
+                self._tb = None
+            except OSError as e:
+                self._drop_tb(e)
+        self._close_file(quiet)
+
+    def _drop_tb(self, error: OSError) -> None:
+        tb, self._tb = self._tb, None
+        try:
+            tb.close()
+        except OSError:
+            pass  # closed all the same; the error was the one reported
+        report_dropped(self.run_dir, "TensorBoard", error)
+
+    def _close_file(self, quiet: bool) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._file.close()
+        except OSError:
+            if not quiet:
+                raise
 
 
 def _rows(path: Path) -> list[dict]:

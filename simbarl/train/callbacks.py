@@ -1,11 +1,14 @@
 """Callbacks: how code outside a run watches it and asks it to stop.
 
 A session calls every callback's hooks in order. ``on_eval`` runs after each
-evaluation has been logged and checkpointed, ``on_log`` after each training
-row, ``on_checkpoint`` after each checkpoint is written. ``on_eval`` returning
+evaluation has been logged and checkpointed, ``on_log`` after each row written to
+``metrics.jsonl`` (training, evaluation, ``dynamics/...`` and reset rows),
+``on_checkpoint`` after each checkpoint is written and ``on_end`` once the run has
+ended, however it ended, and its files are closed. ``on_eval`` returning
 True ends the run there, as ``--stop-at-return`` does (a search's pruner stops a
 poor trial this way, its checkpoint kept); ``on_log`` returning True stops the
 run as Ctrl-C does: a checkpoint, then ``RunResult.interrupted``, resumable.
+Logging backends attach this way too (``--wandb`` is ``wandb_sink.WandbSink``).
 
     class StopWhenCriticExplodes(Callback):
         def on_log(self, run_dir, row):
@@ -31,11 +34,16 @@ class Callback:
         return False
 
     def on_log(self, run_dir: Path, row: dict) -> bool:
-        """After a training row of ``run_dir`` (one call per seed) is written."""
+        """After a row of ``run_dir`` (one call per seed) is written to ``metrics.jsonl``:
+        a training row, an evaluation (``eval/...``), a ``dynamics/...`` row or a reset."""
         return False
 
     def on_checkpoint(self, run_dir: Path, env_step: int) -> None:
         """After ``run_dir``'s checkpoint at ``env_step`` is written."""
+
+    def on_end(self, run_dir: Path) -> None:
+        """Once ``run_dir``'s run has ended (its budget, a stop, the pause or an error)
+        and its ``metrics.jsonl`` is closed: close what the callback opened for it."""
 
 
 class EvalCallback(Callback):
@@ -63,6 +71,10 @@ class Callbacks:
     def on_checkpoint(self, run_dir: Path, env_step: int) -> None:
         for c in self.callbacks:
             c.on_checkpoint(run_dir, env_step)
+
+    def on_end(self, run_dir: Path) -> None:
+        for c in self.callbacks:
+            c.on_end(run_dir)
 
 
 def callback_list(

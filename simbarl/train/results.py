@@ -26,9 +26,7 @@ class RunResult:
 
 
 def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: bool) -> RunResult:
-    """Close the loggers; one seed's result, or a group's with the mean evaluations."""
-    for seat in seats:
-        seat.logger.close()
+    """One seed's result, or a group's with the mean evaluations."""
     results = [RunResult(s.run_dir, s.loop.env_step, s.eval_returns, interrupted) for s in seats]
     if seeds.n == 1:
         return results[0]
@@ -51,7 +49,7 @@ def log_train(seat: Seat, progress, metrics, updates: int) -> dict:
     row["perf/env_steps_per_s"] = (loop.env_step - step0) / dt
     row["perf/updates_per_s"] = (updates - updates0) / dt
     row["perf/updates"] = updates
-    seat.logger.log(row)
+    seat.log(row)
     progress.set_rates(row["perf/env_steps_per_s"], row["perf/updates_per_s"])
     seat.last_log = (now, loop.env_step, updates)
     return row
@@ -68,4 +66,4 @@ def log_dynamics(seats, seeds: Seeds, probe_fn, *args) -> None:
         row = {"env_step": seat.loop.env_step, "agent_step": seat.loop.agent_step}
         row.update({f"dynamics/{name}": float(v) for name, v in seeds.take(metrics, k).items()})
         row["perf/probe_s"] = seconds
-        seat.logger.log(row)
+        seat.log(row)

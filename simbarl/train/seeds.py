@@ -12,6 +12,7 @@ envs, RSNorm statistics, reward scaler, counters, logger and run directory
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +86,21 @@ class Seat:
     eval_returns: list = dataclasses.field(default_factory=list)
     recent_returns: list = dataclasses.field(default_factory=list)
     last_log: tuple = ()
+    on_row: Callable[[Path, dict], None] | None = None  # told of each row logged
+
+    def log(self, row: dict) -> None:
+        """Write ``row`` to this seat's ``metrics.jsonl`` (and TensorBoard); then tell
+        ``on_row`` (the session, which hands it to the callbacks)."""
+        self.logger.log(row)
+        if self.on_row is not None:
+            self.on_row(self.run_dir, row)
 
     def record_eval(self, result) -> None:
         """Log an evaluation (an ``EvalResult``) at this seat's step; start a new round."""
         self.loop.eval_round += 1
         row = {"env_step": self.loop.env_step, "agent_step": self.loop.agent_step}
         row.update(result.metrics())
-        self.logger.log(row)
+        self.log(row)
         self.eval_returns.append((self.loop.env_step, row["eval/return"]))
 
 

@@ -41,7 +41,7 @@ from simbarl.train.results import RunResult, gather_results, log_dynamics, log_t
 from simbarl.train.schedule import Schedule
 from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.stop import StopFlag
-from simbarl.train.wandb_sink import wandb_sink
+from simbarl.train.wandb_sink import WandbSink
 from simbarl.train.warm_start import start
 
 
@@ -134,8 +134,12 @@ class Session:
         self.iterations = iterations_for(cfg)
         self.per_iter = cfg.num_envs * cfg.action_repeat  # env steps per iteration
         self.warmup_iterations = warmup_iterations(cfg)
-        self.callbacks = callback_list(callbacks, on_eval)
+        # --wandb first: every row reaches W&B before a callback may stop the run
+        self.wandb = WandbSink() if cfg.wandb else None
+        backends = [self.wandb] if self.wandb is not None else []
+        self.callbacks = callback_list(backends + list(callbacks or []), on_eval)
         self.stop_asked = False  # by a callback's on_log
+        self.ended = False
         self.seats: list[Seat] = []
         self.probe_fn = None
         self.stop: StopFlag | None = None  # set by ``run``
@@ -208,9 +212,15 @@ class Session:
         return seat
 
     def _attach_logger(self, seat: Seat, resumed: bool) -> None:
-        sink = wandb_sink(seat.cfg, seat.run_dir, self.group_dir)
         resumed_at = seat.loop.env_step if resumed else None
-        seat.logger = Logger(seat.run_dir, self.cfg.tensorboard, resumed_at, sink)
+        seat.logger = Logger(seat.run_dir, self.cfg.tensorboard, resumed_at)
+        seat.on_row = self._on_row
+        if self.wandb is not None:
+            self.wandb.open(seat.cfg, seat.run_dir, self.group_dir)
+
+    def _on_row(self, run_dir: Path, row: dict) -> None:
+        """Every row a seat logs goes to the callbacks; one may ask the run to stop."""
+        self.stop_asked |= self.callbacks.on_log(run_dir, row)
 
     def _seat_configs(self) -> list[TrainConfig]:
         """One config per seed, in the group directory or the run's own (called once:
@@ -225,16 +235,35 @@ class Session:
 
         ``stop``: the caller's ``StopFlag``, installed before start-up (``train``);
         without one the session installs its own now. A failed write (a full disk) is
-        raised as ``RunWriteError``, naming the run."""
+        raised as ``RunWriteError``, naming the run. However the run ends, its files are
+        closed and the callbacks' ``on_end`` called."""
         try:
             if stop is not None:
-                return self._run(engine, stop)
-            with StopFlag() as own:
-                return self._run(engine, own)
-        except rd.RunWriteError:
-            raise
+                result = self._run(engine, stop)
+            else:
+                with StopFlag() as own:
+                    result = self._run(engine, own)
+            self.close()
+            return result
         except OSError as e:
+            self.close(quiet=True)
+            if isinstance(e, rd.RunWriteError):
+                raise
             raise rd.RunWriteError(self.group_dir or self.seats[0].run_dir, e) from e
+        except BaseException:
+            self.close(quiet=True)
+            raise
+
+    def close(self, quiet: bool = False) -> None:
+        """Close every seat's logger (``quiet``: after another error, whose report a
+        failure closing ``metrics.jsonl`` would hide), then call ``on_end`` once."""
+        for seat in self.seats:
+            if seat.logger is not None:
+                seat.logger.close(quiet)
+        if not self.ended:
+            self.ended = True
+            for seat in self.seats:
+                self.callbacks.on_end(seat.run_dir)
 
     def _run(self, engine: Engine, stop: StopFlag) -> RunResult:
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
@@ -282,16 +311,15 @@ class Session:
 
     def log_all(self, values: dict) -> None:
         for seat in self.seats:
-            seat.logger.log({"env_step": self.main.env_step, **values})
+            seat.log({"env_step": self.main.env_step, **values})
 
     def log_training(self, engine: Engine) -> None:
         """A training row per seat (after the NaN guard); callbacks see each row."""
         engine.collect_returns()
         for k, seat in enumerate(self.seats):
             metrics = engine.guard(self, k)
-            row = log_train(seat, self.progress, metrics, engine.updates())
+            log_train(seat, self.progress, metrics, engine.updates())
             seat.recent_returns = []
-            self.stop_asked |= self.callbacks.on_log(seat.run_dir, row)
         if isinstance(self.probe_fn, AheadProbe):  # the loop runs its compiled step by now
             self.probe_fn.start()
 

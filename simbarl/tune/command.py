@@ -178,6 +178,7 @@ def _run(spec, args) -> int:
     from simbarl.tune import parallel
     from simbarl.tune.report import write_report
     from simbarl.tune.study import open_study
+    from simbarl.tune.trial import WriteFailed
 
     study = open_study(spec)
     before = len(study.get_trials(deepcopy=False))
@@ -196,6 +197,13 @@ def _run(spec, args) -> int:
             state = parallel.run_local(spec, args.workers)
     except RuntimeError as e:
         print(f"simbarl tune: error: {e}", file=sys.stderr)
+        return 1
+    except WriteFailed as e:  # a full disk: the trial checkpointed, the study stopped
+        print(
+            f"simbarl tune: error: {e}. Files already written are whole; free disk space, "
+            f"then re-run the same command to continue the study ({spec.out})",
+            file=sys.stderr,
+        )
         return 1
     print(f"\n{time.time() - start:.0f}s\n{write_report(spec, study, args.top)}")
     if state == "interrupted":

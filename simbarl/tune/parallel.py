@@ -16,6 +16,7 @@ from pathlib import Path
 from simbarl.sweep.backends import thread_env
 from simbarl.tune.storage import quiet_optuna, storage_kind
 from simbarl.tune.study import TuneSpec
+from simbarl.tune.trial import WriteFailed
 from simbarl.tune.worker import EXIT_INTERRUPTED, run_worker
 
 
@@ -29,6 +30,8 @@ def run_local(spec: TuneSpec, workers: int) -> str:
     if workers == 1:
         try:
             return run_worker(spec, 0)
+        except WriteFailed:
+            raise
         except KeyboardInterrupt:
             return "interrupted"
     threads = max(1, (os.cpu_count() or 1) // workers)

@@ -14,6 +14,7 @@ and, after the grace period, is marked failed (and re-queued with
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -39,6 +40,30 @@ def quiet_optuna() -> None:
     opt = require_optuna()
     opt.logging.set_verbosity(opt.logging.WARNING)
     warnings.filterwarnings("ignore", category=opt.exceptions.ExperimentalWarning)
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _StoppedTrials) for f in logger.filters):
+        logger.addFilter(_StoppedTrials())
+
+
+class _StoppedTrials(logging.Filter):
+    """Drops Optuna's "Trial N failed ..." lines (the first with a traceback) of a trial
+    stopped by Ctrl-C or a full disk: the command says what happened and how to go on."""
+
+    def __init__(self):
+        super().__init__()
+        self.stopped: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        trial = message.split(" failed", 1)[0] if message.startswith("Trial ") else None
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, KeyboardInterrupt) and trial is not None:
+            self.stopped.add(trial)
+            return False
+        if trial in self.stopped and " failed with value " in message:  # its last line
+            self.stopped.discard(trial)
+            return False
+        return True
 
 
 def default_url(out: str | Path) -> str:

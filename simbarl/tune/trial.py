@@ -72,6 +72,13 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
             return run(trial)
         except opt.TrialPruned:
             raise
+        except OSError as e:  # a full disk: not this trial's fault; stop the study
+            try:  # the storage may be on the full disk too
+                trial.set_user_attr("interrupted", True)  # the next session resumes it
+                trial.set_user_attr("error", failure_reason(e))
+            except Exception:
+                pass
+            raise WriteFailed(e) from e
         except Exception as e:  # recorded for the report; Optuna marks the trial failed
             trial.set_user_attr("error", failure_reason(e))
             raise
@@ -107,6 +114,17 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
         return objective_value(returns, spec.objective, spec.last_k)
 
     return objective
+
+
+class WriteFailed(KeyboardInterrupt):
+    """A trial's run could not write (a full disk, a lost mount): the study stops as on
+    Ctrl-C, the trial left to resume from its checkpoint. A ``KeyboardInterrupt``
+    because Optuna, which catches every ``Exception`` of a trial and goes on to the next
+    one (which would fail the same way), fails the trial and re-raises this."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def failure_reason(error: Exception) -> str:

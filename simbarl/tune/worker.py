@@ -19,7 +19,7 @@ from pathlib import Path
 
 from simbarl.tune.storage import quiet_optuna, require_optuna, retried_from, storage_kind
 from simbarl.tune.study import TuneSpec, open_study
-from simbarl.tune.trial import make_objective
+from simbarl.tune.trial import WriteFailed, make_objective
 
 EXIT_INTERRUPTED = 130
 
@@ -70,7 +70,8 @@ def requeue_interrupted(study) -> list[int]:
 
 def run_worker(spec: TuneSpec, index: int = 0, poll: float | None = None) -> str:
     """Run trials until the study is full; ``done``, or ``interrupted`` (Ctrl-C: the running
-    trial checkpointed and will resume in the next session).
+    trial checkpointed and will resume in the next session). A trial that could not write
+    (a full disk) raises ``WriteFailed``; it too resumes in the next session.
 
     Once the count is reached the worker waits for trials still running elsewhere when
     the storage has heartbeats: one whose process died is failed after its grace period
@@ -100,6 +101,8 @@ def run_worker(spec: TuneSpec, index: int = 0, poll: float | None = None) -> str
             if len(counted) < spec.trials or waiting:
                 try:
                     study.optimize(objective, n_trials=1, catch=(Exception,))
+                except WriteFailed:
+                    raise
                 except KeyboardInterrupt:
                     return "interrupted"
                 continue
@@ -114,6 +117,9 @@ def main(argv: list[str]) -> int:
     index = int(argv[1]) if len(argv) > 1 else 0
     try:
         outcome = run_worker(spec, index)
+    except WriteFailed as e:
+        print(f"tune worker {index}: error: {e}", flush=True)
+        return 1
     except KeyboardInterrupt:
         outcome = "interrupted"
     print(f"tune worker {index}: {outcome}", flush=True)
