@@ -9,6 +9,8 @@ Python API::
                               replay=simbarl.ReplayConfig(n_step=3))
     agent = simbarl.load_agent(result.run_dir)
     action = agent.act(obs)
+    policy = simbarl.load_policy("policy.npz")        # simbarl export RUN --policy policy.npz
+    action = policy.act(obs)                           # in the task's units
 """
 
 from simbarl.config import (
@@ -20,6 +22,7 @@ from simbarl.config import (
     preset,
 )
 from simbarl.runs.load import Agent, load_agent
+from simbarl.runs.policy_file import Policy, load_policy
 from simbarl.train.callbacks import Callback
 from simbarl.train.results import RunResult
 from simbarl.train.run import train
@@ -30,10 +33,12 @@ __all__ = [
     "AgentConfig",
     "Callback",
     "NetworkConfig",
+    "Policy",
     "ReplayConfig",
     "RunResult",
     "TrainConfig",
     "load_agent",
+    "load_policy",
     "preset",
     "train",
 ]

@@ -30,6 +30,7 @@ commands:
   analyze   training-dynamics figure (norms, effective LR, dormant units, rank) of runs
             (simbarl analyze --help)
   collect   record a run's policy as a Minari dataset  (simbarl collect --help)
+  export    a run's policy as an ONNX model or a policy-only file  (simbarl export --help)
   export-replay  a run's replay buffer as a Minari dataset  (simbarl export-replay --help)
   offline   train on a dataset with behaviour cloning  (simbarl offline --help)
   tune      hyperparameter search with Optuna  (simbarl tune --help)
@@ -260,6 +261,7 @@ LAZY_COMMANDS = {
     "plot": "simbarl.sweep.command:plot_cli",
     "analyze": "simbarl.analysis.dynamics:analyze_cli",
     "collect": "simbarl.offline.command:collect_cli",
+    "export": "simbarl.export.command:export_cli",
     "export-replay": "simbarl.offline.command:export_replay_cli",
     "offline": "simbarl.offline.command:offline_cli",
     "tune": "simbarl.tune.command:tune_cli",

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
         "runs/",
         "run directories (the one creator), checkpoint, metrics, lock, loop state, learner, load",
     ),
+    ("export/", "simbarl export: a run's policy as an ONNX model (jax2onnx) or a policy file"),
     ("analysis/", "scores (IQM, bootstrap intervals), plots, FLOP counts, training dynamics"),
     ("train/", "the host and device loops and what they share (step, probe, seeds, warm start)"),
     ("offline/", "offline training, collecting and exporting datasets"),

@@ -20,6 +20,17 @@ def dmc_tasks() -> list[str]:
     return [f"{d}-{t}" for d, t in suite.ALL_TASKS]
 
 
+def observation_keys(domain: str, task: str) -> list[tuple[str, int]]:
+    """The observation dict's ``(key, size)`` in the order ``DMCEnv`` concatenates them."""
+    from dm_control import suite
+
+    env = suite.load(domain, task, task_kwargs={"random": 0})
+    try:
+        return [(k, int(np.prod(v.shape))) for k, v in env.observation_spec().items()]
+    finally:
+        env.close()
+
+
 class DMCEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 

@@ -208,6 +208,32 @@ def resolve_task(env_id: str) -> TaskSpec:
         env.close()
 
 
+def observation_layout(env_id: str) -> str:
+    """What a task's observation vector holds, in the order the policy reads it: for a
+    DeepMind Control task the observation dict's entries, each flattened and
+    concatenated in key order (``position[0:3] velocity[3:5]``)."""
+    from simbarl.envs.device_tasks import MJX_PREFIX, is_device_task
+
+    if env_id.startswith(DMC_PREFIX):
+        from simbarl.envs.dmc import observation_keys
+
+        parts, start = [], 0
+        for key, size in observation_keys(*env_id[len(DMC_PREFIX) :].split("-", 1)):
+            parts.append(f"{key}[{start}:{start + size}]")
+            start += size
+        return "dm_control observation dict, each entry flattened, in key order: " + " ".join(parts)
+    if is_device_task(env_id):
+        state = " (its 'state' entry if the task observes a dict)"
+        return "the task's observation vector" + (state if env_id.startswith(MJX_PREFIX) else "")
+    env = _make_raw(env_id)
+    try:
+        shape = tuple(env.observation_space.shape)
+    finally:
+        env.close()
+    flat = "" if len(shape) == 1 else ", flattened in C order"
+    return f"the Gymnasium observation as the env returns it, shape {shape}{flat}"
+
+
 def make_env(
     env_id: str,
     action_repeat: int,

@@ -72,7 +72,9 @@ class HyperEmbedder(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         if self.c_shift is not None:
-            shift = jnp.full(x.shape[:-1] + (1,), self.c_shift, x.dtype)
+            # full_like of a slice, not full(x.shape...): the same values, and an
+            # export with a symbolic batch size (jax2onnx) traces it
+            shift = jnp.full_like(x[..., :1], self.c_shift)
             x = jnp.concatenate([x, shift], axis=-1)
         x = l2n(x)
         s = math.sqrt(2.0 / self.width)

@@ -29,11 +29,17 @@ META_KEY = "__meta__"
 DAMAGE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
-def damaged(path: Path, error: Exception) -> ValueError:
-    """The error for a checkpoint that cannot be read, saying what the user can do."""
+def reason(error: Exception) -> str:
+    """Why a file could not be read, in a few words."""
     why = str(error) or type(error).__name__
     if "pickled" in why:  # what np.load says of bytes that are no archive at all
         why = "not an .npz archive"
+    return why
+
+
+def damaged(path: Path, error: Exception) -> ValueError:
+    """The error for a checkpoint that cannot be read, saying what the user can do."""
+    why = reason(error)
     return ValueError(
         f"checkpoint {path} is damaged and cannot be read ({why}). simbarl keeps one "
         f"checkpoint per run, so this run cannot be resumed: delete its directory "
@@ -47,16 +53,22 @@ def _flatten(name: str, tree) -> dict[str, np.ndarray]:
     return {f"{name}{jax.tree_util.keystr(p)}": np.asarray(jax.device_get(x)) for p, x in leaves}
 
 
-def save(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
-    """Atomically write ``trees`` (name -> pytree of arrays) and ``meta``."""
-    path = Path(path)
+def write(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
+    """Atomically write ``trees`` (name -> pytree of arrays) and ``meta``; an ``OSError``
+    (a full disk) leaves a file already there whole. The policy file uses it too."""
     arrays: dict[str, np.ndarray] = {}
     for name, tree in trees.items():
         arrays.update(_flatten(name, tree))
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with atomic_open(Path(path), "wb") as f:
+        np.savez(f, **arrays)
+
+
+def save(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
+    """Atomically write ``trees`` (name -> pytree of arrays) and ``meta``."""
+    path = Path(path)
     try:
-        with atomic_open(path, "wb") as f:
-            np.savez(f, **arrays)
+        write(path, trees, meta)
     except OSError as e:  # a full disk, a read-only filesystem: the old file is whole
         raise ValueError(
             f"cannot write checkpoint {path} ({e.strerror or e}); the previous checkpoint "
@@ -65,15 +77,17 @@ def save(path: str | Path, trees: dict[str, Any], meta: dict) -> None:
         ) from e
 
 
-def read_meta(path: str | Path, counts: tuple[str, ...] = ()) -> dict:
+def read_meta(path: str | Path, counts: tuple[str, ...] = (), on_damage=damaged) -> dict:
     """The checkpoint's metadata; the fields named in ``counts`` must be whole numbers
-    >= 0 (else the file is reported damaged, naming the field)."""
+    >= 0 (else the file is reported damaged, naming the field). ``on_damage(path,
+    error)``: the ``ValueError`` a file that cannot be read raises (another kind of
+    file, such as a policy file, says what to do with it)."""
     path = Path(path)
     try:
         with np.load(path) as data:
             return _meta(path, data, counts)
     except DAMAGE as e:
-        raise damaged(path, e) from e
+        raise on_damage(path, e) from e
 
 
 class CheckpointMismatch(ValueError):
@@ -85,6 +99,7 @@ def load(
     templates: dict[str, Any],
     ragged: tuple[str, ...] | dict[str, int | None] = (),
     counts: tuple[str, ...] = (),
+    on_damage=damaged,
 ) -> tuple[dict[str, Any], dict]:
     """Read the trees named in ``templates`` back into the templates' structure.
 
@@ -92,7 +107,8 @@ def load(
     trees named in ``ragged`` (the replay buffer stores only its filled part):
     given as a dict, its value is the length axis 0 must have (None: any).
     ``counts``: metadata fields that must be whole numbers >= 0. Every check is
-    made on the arrays' headers, before any array is read.
+    made on the arrays' headers, before any array is read. ``on_damage``: as in
+    ``read_meta``.
     """
     path = Path(path)
     rows = ragged if isinstance(ragged, dict) else dict.fromkeys(ragged)
@@ -101,7 +117,7 @@ def load(
     except CheckpointMismatch:
         raise
     except DAMAGE as e:
-        raise damaged(path, e) from e
+        raise on_damage(path, e) from e
 
 
 def _meta(path: Path, data, counts: tuple[str, ...]) -> dict:

@@ -15,6 +15,7 @@ from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import non_finite_arrays
 from simbarl.runs.learner import build_agent, fresh_loop, normalization, policy
 from simbarl.runs.loop_state import COUNTERS
+from simbarl.runs.policy_file import Policy, describe
 
 
 class Agent:
@@ -75,6 +76,12 @@ class Agent:
         action = self._policy(self.learner.actor, obs, self.norm, key, bounds)
         action = np.asarray(action)
         return action[0] if single else action
+
+    def to_policy(self) -> Policy:
+        """The policy alone (actor, normalization, bounds, config): what ``simbarl export
+        --policy`` writes; its ``act(obs)`` equals ``act(obs, env_units=True)``."""
+        meta = describe(self.config, self.task.obs_dim, self.task.action_dim, self.env_step)
+        return Policy(self.config, self.learner.actor, self.norm, self.bounds, meta)
 
     def make_env(self, render_mode: str | None = None):
         from simbarl.envs.registry import make_env
