@@ -22,14 +22,14 @@ def _size(path: Path) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
-def _outputs(args, parser) -> list[tuple[str, Path]]:
+def _outputs(args) -> list[tuple[str, Path]]:
     """The files to write, checked before anything is loaded."""
     named = (("policy", args.policy), ("onnx", args.onnx))
     outputs = [(kind, Path(p)) for kind, p in named if p]
     if not outputs:
-        parser.error("nothing to export: give --onnx FILE, --policy FILE or both")
+        raise ValueError("nothing to export: give --onnx FILE, --policy FILE or both")
     if len(outputs) == 2 and outputs[0][1].resolve() == outputs[1][1].resolve():
-        parser.error("--onnx and --policy name the same file")
+        raise ValueError("--onnx and --policy name the same file")
     for _, path in outputs:
         if path.is_dir():
             raise ValueError(f"{path} is a directory: give a file name")
@@ -61,7 +61,7 @@ def export_cli(argv: list[str]) -> int:
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     args = parser.parse_args(argv)
     try:
-        outputs = _outputs(args, parser)
+        outputs = _outputs(args)
         if args.onnx:
             from simbarl.export.onnx_model import missing
 

@@ -113,6 +113,12 @@ def write_onnx(policy: Policy, path: str | Path) -> float:
     """Export ``policy`` to ``path`` once onnxruntime agrees with simbarl on
     ``CHECK_OBSERVATIONS`` observations; returns the largest difference."""
     path = Path(path)
+    if policy.config.agent.matmul_dtype != "float32":
+        raise ValueError(
+            f"this run's networks multiply in {policy.config.agent.matmul_dtype} "
+            "(--agent.matmul-dtype), which the ONNX export does not reproduce (its products "
+            "are float32, actions differ by about 1e-3): export --policy instead"
+        )
     model = onnx_model(policy)
     diff = difference(model, policy)
     scale = max(1.0, float(np.max(np.abs(np.concatenate(policy.bounds)))))

@@ -122,10 +122,11 @@ def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} is not a file: no policy to load")
-    meta = checkpoint.read_meta(path, COUNTS, on_damage=_damaged)
+    meta = checkpoint.read_meta(path, on_damage=_damaged)
     if meta.get("format") != FORMAT:
         hint = " (a run's checkpoint: load it with load_agent(RUN))" if "iteration" in meta else ""
         raise ValueError(f"{path} is not a simbarl policy file{hint}")
+    meta = checkpoint.read_meta(path, COUNTS, on_damage=_damaged)
     if meta["format_version"] > FORMAT_VERSION:
         raise ValueError(
             f"{path} is a policy file of format {meta['format_version']}, newer than this "
