@@ -9,6 +9,7 @@ each case costs an export, not a training run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -40,13 +41,15 @@ def agent_config(encoder: str) -> AgentConfig:
     return AgentConfig(actor=NetworkConfig(encoder, 16, 1), critic=NetworkConfig(encoder, 16, 1))
 
 
-def crafted_run(path: Path, algo: str = "sac", encoder: str = "simbav2", nan=False) -> Path:
+def crafted_run(
+    path: Path, algo: str = "sac", encoder: str = "simbav2", nan=False, **agent
+) -> Path:
     """A run directory with a checkpoint of a fresh learner and random observation
     statistics (means around 3, standard deviations 0.2 to 5)."""
     cfg = TrainConfig(
         env=ENV,
         algo=algo,
-        agent=agent_config(encoder),
+        agent=dataclasses.replace(agent_config(encoder), **agent),
         action_low=LOW,
         action_high=HIGH,
         steps=1000,
@@ -192,6 +195,17 @@ def test_the_docs_control_loop_runs_without_simbarl_or_jax(trained, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"return -?\d+\.\d", done.stdout), done.stdout
+
+
+@needs_onnx
+def test_bfloat16_runs_export_a_policy_file_not_an_onnx_model(tmp_path, capsys):
+    run = crafted_run(tmp_path / "run", matmul_dtype="bfloat16")
+    assert main(["export", str(run), "--onnx", str(tmp_path / "p.onnx")]) == 2
+    assert "multiply in bfloat16" in capsys.readouterr().err
+    assert main(["export", str(run), "--policy", str(tmp_path / "p.npz")]) == 0
+    obs = observations(load_agent(run))
+    want = load_agent(run).act(obs, env_units=True)
+    np.testing.assert_array_equal(load_policy(tmp_path / "p.npz").act(obs), want)
 
 
 @needs_onnx
