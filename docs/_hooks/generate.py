@@ -1056,6 +1056,51 @@ def layers_block() -> str:
     return layer_block()
 
 
+# ---------------------------------------------------------------- fault cases
+
+# The fault cases of docs/guides/run-safety.md: each test is parametrized over a
+# module-level list of (id, what happens, what is left, ...) tuples, read here
+# with ``ast`` (the tests are not imported). (test file, list, heading)
+FAULT_TABLES = (
+    ("test_full_disk.py", "CASES", "A full disk"),
+    ("test_stop_signals.py", "CASES", "Ctrl-C and SIGTERM at any moment"),
+    ("test_crafted_checkpoints.py", "CASES", "A crafted or edited checkpoint.npz"),
+    ("test_run_safety.py", "CONFIG_EDITS", "A hand-edited config.json"),
+    ("test_sweep_safety.py", "LOCKED_RUNS", "A sweep meets a run another process holds"),
+    ("test_sweep_safety.py", "BAD_OUTS", "simbarl sweep --out that cannot be written"),
+)
+
+
+def _fault_cases(path: Path, name: str) -> list[tuple[str, str, str]]:
+    """The ``(id, what happens, what is left)`` of each tuple in list ``name`` of ``path``."""
+    for node in ast.parse(path.read_text()).body:
+        targets = getattr(node, "targets", [])
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in targets] == [name]:
+            rows = []
+            for case in node.value.elts:
+                first = case.elts[:3]
+                if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in first):
+                    raise ValueError(f"{path.name} {name}: a case does not start with 3 strings")
+                rows.append(tuple(e.value for e in first))
+            return rows
+    raise ValueError(f"{path.name} has no list {name} of fault cases")
+
+
+def fault_cases() -> str:
+    """One table per fault the tests provoke: what happens, what it leaves behind."""
+    blocks = []
+    for file, name, heading in FAULT_TABLES:
+        cell = lambda text: text.replace("|", "\\|")
+        rows = [
+            [f"`{case}`", cell(what), cell(left)]
+            for case, what, left in _fault_cases(ROOT / "tests" / file, name)
+        ]
+        source = f"*Each row is a case of `tests/{file}` (`{name}`).*"
+        body = table(["case", "what happens", "what is left"], rows)
+        blocks.append(f"**{heading}**\n\n{body}\n\n{source}")
+    return "\n\n".join(blocks)
+
+
 GENERATORS = {
     "layers": layers_block,
     "config-reference": config_reference,
@@ -1080,6 +1125,7 @@ GENERATORS = {
     "results-dynamics": results_dynamics,
     "results-dynamics-overhead": results_dynamics_overhead,
     "results-tune": results_tune,
+    "fault-cases": fault_cases,
 }
 FIGURES = (figure_sac_family, figure_dynamics, figure_evolve)
 
