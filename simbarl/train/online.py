@@ -5,11 +5,15 @@ final observation; update the reward scaler and RSNorm statistics (float64,
 host); reset finished envs (episode ``k`` of env ``i`` is reset with a seed
 derived from ``(seed, i, k)``, so episodes are reproducible across resumes);
 then one jitted call inserts, runs ``utd`` updates and picks the next action.
+A checkpoint holds the envs' state, so a resume continues the episodes in
+flight and repeats the uninterrupted run to the last digit.
 The session (``session.py``) does everything else: the run directory, logs,
 evaluations, checkpoints, stopping.
 """
 
 from __future__ import annotations
+
+import sys
 
 import jax
 import numpy as np
@@ -17,6 +21,8 @@ import numpy as np
 from simbarl.config import action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
+from simbarl.runs import run_dir as rd
+from simbarl.runs.env_checkpoint import load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.env_runner import EnvRunner
@@ -31,6 +37,16 @@ def _env_mask(num_envs: int, envs) -> np.ndarray:
     mask = np.zeros(num_envs, np.float32)
     mask[np.asarray(envs, int)] = 1.0
     return mask
+
+
+def restart_warning(run_dir, env_id: str, episodes: int) -> None:
+    """One line saying a resume restarts episodes: the checkpoint holds no env state."""
+    print(
+        f"simbarl: resuming {run_dir}: its checkpoint holds no state of the {env_id} envs "
+        f"(this suite's cannot be saved, or an older simbarl wrote it); {episodes} "
+        "episode(s) in flight restart, so the run no longer repeats an uninterrupted one",
+        file=sys.stderr,
+    )
 
 
 class HostEngine(Engine):
@@ -60,12 +76,20 @@ class HostEngine(Engine):
         return normalization(self.cfg, loop.obs_stats, loop.reward_scaler)
 
     def _start_episodes(self) -> None:
-        """Reset the envs (a resume restarts episodes cut mid-way) and act where they started."""
+        """Reset the envs (a resume puts their saved state back, or restarts the
+        episodes cut mid-way where the checkpoint has none) and act where they started."""
         cfg, seeds, seats = self.cfg, self.seeds, self.session.seats
         starts = []
         for k, seat in enumerate(seats):
-            seat.obs, fresh = seat.runner.start(seat.loop)
+            saved = None
             if not self.session.fresh:
+                saved = load_env(seat.run_dir / rd.CHECKPOINT_FILE)
+            seat.obs, fresh = seat.runner.start(seat.loop, saved)
+            if saved is not None:
+                seat.recent_returns = list(saved[1]["recent_returns"])
+            if not self.session.fresh:
+                if fresh:
+                    restart_warning(seat.run_dir, cfg.env, len(fresh))
                 cut = cut_episodes(seeds.take(self.buffer, k), fresh, cfg.num_envs)
                 self.buffer = seeds.put(self.buffer, k, cut)
             if fresh:  # new episodes: count their observations, restart their returns G
@@ -152,6 +176,10 @@ class HostEngine(Engine):
         self.session.seats[k].loop.noise = self.seeds.take(self.noise, k)
         take = lambda tree: self.seeds.take(tree, k)
         return take(self.learner), take(self.buffer), np.asarray(take(self.action))
+
+    def env_snapshot(self, k: int):
+        seat = self.session.seats[k]
+        return seat.runner.snapshot(seat.obs, seat.recent_returns)
 
     def reset_networks(self) -> None:
         self.learner = self.reset_fn(self.learner)

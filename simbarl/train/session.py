@@ -70,6 +70,11 @@ class Engine:
         """Seat ``k``'s ``(learner, replay, next action)``, its loop state brought up to date."""
         raise NotImplementedError
 
+    def env_snapshot(self, k: int):
+        """Seat ``k``'s envs' state as ``(tree, info)`` for its checkpoint, or None
+        (a resume then restarts the episodes in flight)."""
+        return None
+
     def collect_returns(self) -> None:
         """Put the returns of the episodes ended since the last log in ``seat.recent_returns``."""
 
@@ -278,7 +283,8 @@ class Session:
             if not guarded:
                 self._guard(engine, k)
             learner, buffer, action = engine.snapshot(k)
-            save_loop(seat.run_dir / rd.CHECKPOINT_FILE, learner, buffer, seat.loop, action)
+            env = engine.env_snapshot(k)
+            save_loop(seat.run_dir / rd.CHECKPOINT_FILE, learner, buffer, seat.loop, action, env)
             self.callbacks.on_checkpoint(seat.run_dir, seat.loop.env_step)
 
     def evaluate_and_checkpoint(self, engine: Engine) -> bool:
