@@ -13,8 +13,11 @@ checkpoints and draws the progress bar between chunks.
 With ``--vmap-seeds N`` the whole chunk is vmapped over seeds: each seed has
 its own envs, learner, replay and statistics, in one call.
 
-Resuming restarts the envs' episodes (their simulator state is not saved) and
-marks each env's last stored step as truncated, as the host loop does.
+A checkpoint holds the envs' state (the batched env pytree, the observations
+to act on, the counts of ended episodes not yet logged), so a resume continues
+the episodes in flight and repeats the uninterrupted run to the last digit. A
+checkpoint without it (an older simbarl's) restarts them and marks each env's
+last stored step as truncated, as the host loop does.
 """
 
 from __future__ import annotations
@@ -37,9 +40,12 @@ from simbarl.normalizers import (
     update_stats,
 )
 from simbarl.replay import Transition
+from simbarl.runs import run_dir as rd
+from simbarl.runs.env_checkpoint import load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
+from simbarl.train.online import restart_warning
 from simbarl.train.seeds import Seeds
 from simbarl.train.session import Engine, Session
 from simbarl.train.step import act, configured_step
@@ -172,6 +178,31 @@ def _env_key(seed: int, iteration: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 2), iteration)
 
 
+def _env_tree(carry: Carry) -> dict:
+    """What a checkpoint keeps of the envs: their state, the observations the next
+    actions are for, and the returns of ended episodes not yet logged."""
+    return {
+        "state": carry.env,
+        "obs": carry.obs,
+        "ended_sum": carry.ended_sum,
+        "ended_count": carry.ended_count,
+    }
+
+
+def _resumed_carry(shapes: Carry, stacked: list, saved: list, seats, seeds: Seeds) -> Carry:
+    """The carry of a resume that continues the saved episodes: ``begin``'s, with
+    the checkpoint's envs, actions and returns in place of new episodes."""
+    learner, buffer, noise, stats, scaler, _, dataset = stacked
+    envs = seeds.stack(saved)
+    action = seeds.stack([s.loop.action for s in seats])
+    episode_return = seeds.stack([s.loop.episode_return for s in seats])
+    carry = Carry(
+        learner, buffer, envs["state"], envs["obs"], action, noise, stats, scaler,
+        episode_return, envs["ended_sum"], envs["ended_count"], dataset,
+    )  # fmt: skip
+    return jax.tree.map(lambda s, x: jnp.asarray(x, s.dtype), shapes, carry)
+
+
 def _eval_key(seed: int, round_index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
@@ -191,15 +222,25 @@ class DeviceEngine(Engine):
         seated = zip(session.seats, opened.learners, opened.buffers, strict=True)
         for seat, learner, buffer in seated:
             loop = seat.loop
-            if not session.fresh:  # the envs restart their episodes
-                buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
             key = _env_key(seat.cfg.seed, loop.iteration)
             stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
             parts.append((learner, buffer, loop.noise, *stats, key, dataset))
         del opened
         stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
         del parts
-        self.carry = begin(*stacked, random=session.random_actions)
+        random = session.random_actions
+        shapes = jax.eval_shape(partial(begin, random=random), *stacked)
+        saved = None if session.fresh else self._load_envs(shapes)
+        if saved is not None:  # the episodes in flight continue
+            self.carry = _resumed_carry(shapes, stacked, saved, session.seats, seeds)
+        else:
+            if not session.fresh:  # the envs restart their episodes
+                cut = lambda b: cut_episodes(b, list(range(cfg.num_envs)), cfg.num_envs)
+                buffers = [cut(seeds.take(stacked[1], k)) for k in range(len(session.seats))]
+                stacked[1] = seeds.stack(buffers)
+                for seat in session.seats:
+                    restart_warning(seat.run_dir, cfg.env, cfg.num_envs)
+            self.carry = begin(*stacked, random=random)
         del stacked
         per_iter = cfg.num_envs * cfg.action_repeat
         self.chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
@@ -212,6 +253,22 @@ class DeviceEngine(Engine):
     @property
     def learner(self):
         return self.carry.learner
+
+    def _load_envs(self, shapes: Carry) -> list | None:
+        """Each seat's saved env state (``env_snapshot``), or None where a checkpoint
+        holds none (then every seat restarts its episodes)."""
+        n, saved = self.seeds.n, []
+        one = lambda s: np.zeros(s.shape[1:] if n > 1 else s.shape, s.dtype)
+        template = jax.tree.map(one, _env_tree(shapes))
+        for seat in self.session.seats:
+            found = load_env(seat.run_dir / rd.CHECKPOINT_FILE, template)
+            if found is None:
+                return None
+            saved.append(found[0])
+        return saved
+
+    def env_snapshot(self, k: int):
+        return _env_tree(self.seeds.take(self.carry, k)), {"kind": "device"}
 
     def advance(self, limit: int) -> int:
         """One chunk: at most ``limit`` iterations, never across the end of the warm-up."""
