@@ -24,12 +24,17 @@ def flat_shapes(arrays: dict[str, np.ndarray]) -> dict[str, list]:
     return {k: [np.asarray(v).dtype.str, list(np.shape(v))] for k, v in arrays.items()}
 
 
+def env_info(path: str | Path) -> dict | None:
+    """The ``info`` of the envs' state in checkpoint ``path``, or None if it holds none."""
+    return checkpoint.read_meta(path).get(META_KEY)
+
+
 def load_env(path: str | Path, template=None):
     """``(tree, info)`` of the envs' state in checkpoint ``path``, or None if it holds none.
 
     ``template``: the tree's structure, shapes and dtypes; without it the tree is
     the flat dict ``info["shapes"]`` describes (see ``flat_shapes``)."""
-    info = checkpoint.read_meta(path).get(META_KEY)
+    info = env_info(path)
     if info is None:
         return None
     if template is None:

@@ -41,13 +41,12 @@ from simbarl.normalizers import (
 )
 from simbarl.replay import Transition
 from simbarl.runs import run_dir as rd
-from simbarl.runs.env_checkpoint import load_env
+from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
-from simbarl.train.online import restart_warning
 from simbarl.train.seeds import Seeds
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Engine, Session, restart_warning
 from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 
@@ -218,29 +217,28 @@ class DeviceEngine(Engine):
         self._chunk, self._evaluate = chunk, evaluate
         opened = session.open(agent)
         dataset = dataset_buffer(cfg, agent.obs_dim, agent.action_dim)  # copied per seed
+        ckpts = [seat.run_dir / rd.CHECKPOINT_FILE for seat in session.seats]
+        kinds = [(env_info(c) or {}).get("kind") for c in ckpts] if not session.fresh else []
+        resumed = bool(kinds) and all(k == "device" for k in kinds)  # not the host loop's
         parts = []
         seated = zip(session.seats, opened.learners, opened.buffers, strict=True)
         for seat, learner, buffer in seated:
             loop = seat.loop
+            if not session.fresh and not resumed:  # the envs restart their episodes
+                buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
+                restart_warning(seat.run_dir, cfg.env, cfg.num_envs)
             key = _env_key(seat.cfg.seed, loop.iteration)
             stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
             parts.append((learner, buffer, loop.noise, *stats, key, dataset))
         del opened
         stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
         del parts
-        random = session.random_actions
-        shapes = jax.eval_shape(partial(begin, random=random), *stacked)
-        saved = None if session.fresh else self._load_envs(shapes)
-        if saved is not None:  # the episodes in flight continue
+        if resumed:  # the episodes in flight continue
+            shapes = jax.eval_shape(partial(begin, random=False), *stacked)
+            saved = [self._load_env(c, shapes) for c in ckpts]
             self.carry = _resumed_carry(shapes, stacked, saved, session.seats, seeds)
         else:
-            if not session.fresh:  # the envs restart their episodes
-                cut = lambda b: cut_episodes(b, list(range(cfg.num_envs)), cfg.num_envs)
-                buffers = [cut(seeds.take(stacked[1], k)) for k in range(len(session.seats))]
-                stacked[1] = seeds.stack(buffers)
-                for seat in session.seats:
-                    restart_warning(seat.run_dir, cfg.env, cfg.num_envs)
-            self.carry = begin(*stacked, random=random)
+            self.carry = begin(*stacked, random=session.random_actions)
         del stacked
         per_iter = cfg.num_envs * cfg.action_repeat
         self.chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
@@ -254,18 +252,11 @@ class DeviceEngine(Engine):
     def learner(self):
         return self.carry.learner
 
-    def _load_envs(self, shapes: Carry) -> list | None:
-        """Each seat's saved env state (``env_snapshot``), or None where a checkpoint
-        holds none (then every seat restarts its episodes)."""
-        n, saved = self.seeds.n, []
+    def _load_env(self, path, shapes: Carry) -> dict:
+        """One seat's saved env state (``env_snapshot``), shaped as ``begin`` makes it."""
+        n = self.seeds.n
         one = lambda s: np.zeros(s.shape[1:] if n > 1 else s.shape, s.dtype)
-        template = jax.tree.map(one, _env_tree(shapes))
-        for seat in self.session.seats:
-            found = load_env(seat.run_dir / rd.CHECKPOINT_FILE, template)
-            if found is None:
-                return None
-            saved.append(found[0])
-        return saved
+        return load_env(path, jax.tree.map(one, _env_tree(shapes)))[0]
 
     def env_snapshot(self, k: int):
         return _env_tree(self.seeds.take(self.carry, k)), {"kind": "device"}

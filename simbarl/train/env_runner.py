@@ -81,6 +81,7 @@ class EnvRunner:
         for i, s in enumerate(states):
             arrays.update({f"{i}/{k}": v for k, v in s.arrays.items()})
         info = {
+            "kind": "host",
             "envs": [{"kind": s.kind, "info": s.info} for s in states],
             "recent_returns": [float(r) for r in recent_returns],
             "shapes": flat_shapes(arrays),

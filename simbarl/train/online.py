@@ -13,8 +13,6 @@ evaluations, checkpoints, stopping.
 
 from __future__ import annotations
 
-import sys
-
 import jax
 import numpy as np
 
@@ -22,12 +20,12 @@ from simbarl.config import action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
 from simbarl.runs import run_dir as rd
-from simbarl.runs.env_checkpoint import load_env
+from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Engine, Session, restart_warning
 from simbarl.train.step import make_step_fns
 from simbarl.train.warm_start import dataset_buffer
 
@@ -37,16 +35,6 @@ def _env_mask(num_envs: int, envs) -> np.ndarray:
     mask = np.zeros(num_envs, np.float32)
     mask[np.asarray(envs, int)] = 1.0
     return mask
-
-
-def restart_warning(run_dir, env_id: str, episodes: int) -> None:
-    """One line saying a resume restarts episodes: the checkpoint holds no env state."""
-    print(
-        f"simbarl: resuming {run_dir}: its checkpoint holds no state of the {env_id} envs "
-        f"(this suite's cannot be saved, or an older simbarl wrote it); {episodes} "
-        "episode(s) in flight restart, so the run no longer repeats an uninterrupted one",
-        file=sys.stderr,
-    )
 
 
 class HostEngine(Engine):
@@ -81,9 +69,9 @@ class HostEngine(Engine):
         cfg, seeds, seats = self.cfg, self.seeds, self.session.seats
         starts = []
         for k, seat in enumerate(seats):
-            saved = None
-            if not self.session.fresh:
-                saved = load_env(seat.run_dir / rd.CHECKPOINT_FILE)
+            saved, path = None, seat.run_dir / rd.CHECKPOINT_FILE
+            if not self.session.fresh and (env_info(path) or {}).get("kind") == "host":
+                saved = load_env(path)  # not the device loop's (the same jax: task)
             seat.obs, fresh = seat.runner.start(seat.loop, saved)
             if saved is not None:
                 seat.recent_returns = list(saved[1]["recent_returns"])

@@ -18,6 +18,7 @@ same env step in the host and the device engine, which is what
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,16 @@ from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.stop import StopFlag
 from simbarl.train.wandb_sink import wandb_sink
 from simbarl.train.warm_start import start
+
+
+def restart_warning(run_dir, env_id: str, episodes: int) -> None:
+    """One line saying a resume restarts episodes: the checkpoint holds no env state."""
+    print(
+        f"simbarl: resuming {run_dir}: its checkpoint holds no state of the {env_id} envs "
+        f"(this suite's cannot be saved, or an older simbarl wrote it); {episodes} "
+        "episode(s) in flight restart, so the run no longer repeats an uninterrupted one",
+        file=sys.stderr,
+    )
 
 
 class Engine:
