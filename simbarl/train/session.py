@@ -18,6 +18,7 @@ same env step in the host and the device engine, which is what
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,16 @@ from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.stop import StopFlag
 from simbarl.train.wandb_sink import WandbSink
 from simbarl.train.warm_start import start
+
+
+def restart_warning(run_dir, env_id: str, episodes: int) -> None:
+    """One line saying a resume restarts episodes: the checkpoint holds no env state."""
+    print(
+        f"simbarl: resuming {run_dir}: its checkpoint holds no state of the {env_id} envs "
+        f"(this suite's cannot be saved, or an older simbarl wrote it); {episodes} "
+        "episode(s) in flight restart, so the run no longer repeats an uninterrupted one",
+        file=sys.stderr,
+    )
 
 
 class Engine:
@@ -73,6 +84,11 @@ class Engine:
         """Seat ``k``'s ``(learner, replay, next action)``, its loop state brought up to date."""
         raise NotImplementedError
 
+    def env_snapshot(self, k: int):
+        """Seat ``k``'s envs' state as ``(tree, info)`` for its checkpoint, or None
+        (a resume then restarts the episodes in flight)."""
+        return None
+
     def collect_returns(self) -> None:
         """Put the returns of the episodes ended since the last log in ``seat.recent_returns``."""
 
@@ -95,9 +111,10 @@ class Engine:
         return metrics
 
     def save(self, k: int, path: Path, loop) -> None:
-        """Write seat ``k``'s checkpoint to ``path`` (``loop``: its loop state)."""
+        """Write seat ``k``'s checkpoint to ``path`` (``loop``: its loop state), with its
+        envs' state where the engine can take it (``env_snapshot``)."""
         learner, buffer, action = self.snapshot(k)
-        save_loop(path, learner, buffer, loop, action)
+        save_loop(path, learner, buffer, loop, action, self.env_snapshot(k))
 
     def record(self, seat: Seat, result) -> None:
         """Log seat's evaluation ``result`` (one of ``evaluate()``'s) in its metrics."""
