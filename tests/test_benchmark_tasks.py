@@ -172,3 +172,28 @@ def test_halfcheetah_v4_and_v5_are_the_same_task_step_for_step():
     assert all(np.array_equal(a, b) for a, b in zip(v4, v5, strict=True))
     w4, w5 = rollout("Walker2d-v4"), rollout("Walker2d-v5")
     assert not all(np.array_equal(a, b) for a, b in zip(w4, w5, strict=False))
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v4", "dmc:cheetah-run"])
+def test_building_a_task_prints_no_settotalmass_deprecation(env_id, capfd):
+    """Both cheetah model files use MuJoCo's deprecated ``settotalmass``: not our files,
+    so ``simbarl tasks`` and every run on them stay quiet about it."""
+    make_env(env_id, 1).close()
+    assert "settotalmass" not in capfd.readouterr().err
+
+
+def test_other_mujoco_warnings_still_reach_the_handler():
+    import mujoco
+
+    from simbarl.envs.mujoco_warnings import quiet_model_deprecations
+
+    seen = []
+    mujoco.set_mju_user_warning(seen.append)
+    try:
+        with quiet_model_deprecations():
+            mujoco.get_mju_user_warning()("compiler attribute 'settotalmass' is deprecated")
+            mujoco.get_mju_user_warning()("Nan, Inf or huge value in QACC")
+        assert mujoco.get_mju_user_warning() == seen.append  # restored
+    finally:
+        mujoco.set_mju_user_warning(None)
+    assert seen == ["Nan, Inf or huge value in QACC"]
