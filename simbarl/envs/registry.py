@@ -142,9 +142,9 @@ def check_task_id(env_id: str) -> None:
 
 
 def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
-    from simbarl.envs.mujoco_warnings import quiet_model_deprecations
+    from simbarl.envs.mujoco_warnings import quiet_env_build
 
-    with quiet_model_deprecations():  # the simulators' own model files, not the user's
+    with quiet_env_build():  # about the simulators' own files and setup, not the user's
         return _build_raw(env_id, render_mode)
 
 
