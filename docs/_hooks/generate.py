@@ -30,6 +30,7 @@ MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 FIGURE_DIR = "figures"  # site folder of the figures drawn at build time
 # committed figures published with the site, at results/<path>
 COMMITTED_FIGURES = (
+    "headline.svg",
     "mini_suite/curves.svg",
     "mini_suite/aggregates.svg",
     "tune_cartpole/study/report/optimization_history.svg",
