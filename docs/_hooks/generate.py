@@ -30,6 +30,7 @@ MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 FIGURE_DIR = "figures"  # site folder of the figures drawn at build time
 # committed figures published with the site, at results/<path>
 COMMITTED_FIGURES = (
+    "headline.svg",
     "mini_suite/curves.svg",
     "mini_suite/aggregates.svg",
     "tune_cartpole/study/report/optimization_history.svg",
@@ -107,6 +108,22 @@ def _format_value(v: object) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
+PLACEHOLDER = re.compile(r"[^\s`]*<\w+>[^\s`]*?(?=[.,;:)]*(\s|$))")
+
+
+def _doc_markdown(doc: str) -> str:
+    """A field docstring as table-cell markdown: placeholders such as
+    ``runs/<env>/<preset>-seed<seed>`` in code spans (bare, the browser reads
+    ``<env>`` as an HTML tag and shows nothing), any other ``<`` escaped, ``|`` escaped."""
+    parts = re.split(r"(`+[^`]*`+)", doc)  # code spans stay as they are
+    for i in range(0, len(parts), 2):
+        text = PLACEHOLDER.sub(lambda m: f"`{m.group(0)}`", parts[i])
+        pieces = re.split(r"(`[^`]*`)", text)
+        pieces[::2] = [p.replace("<", "&lt;").replace(">", "&gt;") for p in pieces[::2]]
+        parts[i] = "".join(pieces)
+    return "".join(parts).replace("|", "\\|")
+
+
 def _type_name(t: object) -> str:
     name = getattr(t, "__name__", None) if isinstance(t, type) else None
     text = name or str(t).replace("typing.", "")
@@ -134,7 +151,7 @@ def config_reference() -> str:
                 nested.append((value, name + ".", name))
                 continue
             flag = "--" + name.replace("_", "-")
-            doc = docs.get(cls.__name__, {}).get(f.name, "").replace("|", "\\|")
+            doc = _doc_markdown(docs.get(cls.__name__, {}).get(f.name, ""))
             kind = _type_name(hints[f.name]).replace("|", "or")
             rows.append([f"`{flag}`", f"`{kind}`", f"`{_format_value(value)}`", doc])
         sections.append(f"### {title}\n\n" + table(["flag", "type", "default", "meaning"], rows))
