@@ -44,9 +44,10 @@ from simbarl.runs import run_dir as rd
 from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
+from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.seeds import Seeds
-from simbarl.train.session import Engine, Session, restart_warning
+from simbarl.train.session import Session
 from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 

@@ -23,9 +23,10 @@ from simbarl.runs import run_dir as rd
 from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
+from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.session import Engine, Session, restart_warning
+from simbarl.train.session import Session
 from simbarl.train.step import make_step_fns
 from simbarl.train.warm_start import dataset_buffer
 
