@@ -184,7 +184,14 @@ def eval_cli(argv: list[str]) -> int:
     if args.video:
         import imageio
 
-        imageio.mimsave(args.video, frames, fps=args.fps, macro_block_size=1)
+        with warnings.catch_warnings():
+            # imageio starts ffmpeg with subprocess, a fork followed at once by exec in
+            # the child, which runs no Python and touches none of JAX's threads; JAX's
+            # at-fork hook warns of a deadlock all the same, so that one warning is ignored.
+            warnings.filterwarnings(
+                "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+            )
+            imageio.mimsave(args.video, frames, fps=args.fps, macro_block_size=1)
         print(f"video: {args.video} ({len(frames)} frames)")
     return 0
 

@@ -172,3 +172,42 @@ def test_halfcheetah_v4_and_v5_are_the_same_task_step_for_step():
     assert all(np.array_equal(a, b) for a, b in zip(v4, v5, strict=True))
     w4, w5 = rollout("Walker2d-v4"), rollout("Walker2d-v5")
     assert not all(np.array_equal(a, b) for a, b in zip(w4, w5, strict=False))
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v4", "dmc:cheetah-run"])
+def test_building_a_task_prints_no_settotalmass_deprecation(env_id, capfd):
+    """Both cheetah model files use MuJoCo's deprecated ``settotalmass``: not our files,
+    so ``simbarl tasks`` and every run on them stay quiet about it."""
+    make_env(env_id, 1).close()
+    assert "settotalmass" not in capfd.readouterr().err
+
+
+def test_other_mujoco_warnings_still_reach_the_handler():
+    import mujoco
+
+    from simbarl.envs.mujoco_warnings import quiet_env_build
+
+    seen = []
+    mujoco.set_mju_user_warning(seen.append)
+    try:
+        with quiet_env_build():
+            mujoco.get_mju_user_warning()("compiler attribute 'settotalmass' is deprecated")
+            mujoco.get_mju_user_warning()("Nan, Inf or huge value in QACC")
+        assert mujoco.get_mju_user_warning() == seen.append  # restored
+    finally:
+        mujoco.set_mju_user_warning(None)
+    assert seen == ["Nan, Inf or huge value in QACC"]
+
+
+def test_no_glfw_traceback_without_a_display():
+    """dm_control's first import tries GLFW; without a display that warned with a traceback
+    (in ``simbarl tasks``, a sweep, the docs build)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MUJOCO_GL")}
+    code = "from simbarl.envs.registry import make_env; make_env('dmc:cartpole-swingup', 2).close()"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "DISPLAY" not in done.stderr and "GLFW" not in done.stderr, done.stderr

@@ -101,8 +101,10 @@ def test_eval_video(tmp_path):
         "--video",
         str(video),
     ]
-    subprocess.run(cmd, check=True, env={k: v for k, v in os.environ.items() if k != "MUJOCO_GL"})
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    done = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
     assert video.stat().st_size > 1000
+    assert "os.fork()" not in done.stderr  # ffmpeg's fork-exec is no deadlock: not reported
 
 
 def test_errors_are_clear(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -124,8 +125,47 @@ def test_replay_holds_true_final_observations_across_auto_resets(tmp_path, count
     assert [r["env_step"] for r in rows if "eval/return" in r] == [240]
 
 
-def test_a_paused_device_run_resumes_to_its_budget(tmp_path):
-    """Also with bfloat16 observations in the replay (float32 in the checkpoint)."""
+def _drop_env_state(run_dir) -> None:
+    """Rewrite a checkpoint as an older simbarl wrote it: without the envs' state."""
+    path = run_dir / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if not k.startswith("env[")}
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    del meta["env_state"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_device_resume_mid_episode_reproduces_uninterrupted_run(tmp_path, seeds):
+    """The pause cuts PointMass episodes (100 steps; 75 taken) mid-way; the checkpoint's env
+    state (and the observations, actions and returns in flight) lets them continue."""
+    cfg = _device_cfg(tmp_path, "full", steps=600, eval_every=300, vmap_seeds=seeds)
+    full = train(cfg)
+    part_cfg = dataclasses.replace(cfg, run_dir=str(tmp_path / "part"))
+    part = train(dataclasses.replace(part_cfg, pause_at=300))
+    assert part.interrupted and part.env_step == 300
+    resumed = train(part_cfg, resume=part.run_dir)
+    runs = lambda r: [s.run_dir for s in r.seeds] if seeds > 1 else [r.run_dir]
+    for a_dir, b_dir, part_dir in zip(runs(full), runs(resumed), runs(part), strict=True):
+        with np.load(a_dir / "checkpoint.npz") as a, np.load(b_dir / "checkpoint.npz") as b:
+            assert sorted(a.files) == sorted(b.files)
+            assert any(k.startswith("env['state'].inner") for k in a.files)
+            for k in a.files:
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+        with np.load(part_dir / "checkpoint.npz") as p:
+            assert p["env['state'].t"].min() > 0  # every env was mid-episode at the pause
+        rows = lambda d: [
+            (r["env_step"], r.get("eval/return"), r.get("train/episode_return"))
+            for r in read_metrics(d)
+        ]
+        assert rows(a_dir) == rows(b_dir)
+
+
+def test_a_paused_device_run_resumes_to_its_budget(tmp_path, capsys):
+    """From a checkpoint without the envs' state (an older simbarl's): the episodes
+    restart, with a warning. Also with bfloat16 observations in the replay (float32
+    in the checkpoint)."""
     cfg = _device_cfg(tmp_path, pause_at=600)
     cfg = dataclasses.replace(cfg, replay=dataclasses.replace(cfg.replay, obs_dtype="bfloat16"))
     first = train(cfg)
@@ -134,7 +174,10 @@ def test_a_paused_device_run_resumes_to_its_budget(tmp_path):
     assert before["obs"].dtype == np.float32
     rounded = np.asarray(jnp.asarray(before["obs"], jnp.bfloat16), np.float32)
     np.testing.assert_array_equal(before["obs"], rounded)  # stored at 8 significant bits
+    _drop_env_state(first.run_dir)
+    capsys.readouterr()
     result = train(dataclasses.replace(cfg, pause_at=None), resume=first.run_dir)
+    assert "4 episode(s) in flight restart" in capsys.readouterr().err
     assert not result.interrupted and result.env_step == 1200
     assert [s for s, _ in result.eval_returns] == [1200]
     r = _replay(result.run_dir)

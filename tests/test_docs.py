@@ -3,8 +3,11 @@ navigation, no bad docstring reference, every generated table from its result fi
 
 from __future__ import annotations
 
+import html
+import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +35,36 @@ def test_docs_build_strictly(tmp_path):
     assert "benchmarks/results/mini_suite/scores.json" in results  # provenance lines
     config = (tmp_path / "reference" / "configuration" / "index.html").read_text()
     assert "--agent.critic.width" in config and "Hidden width" in config
+    # placeholders in angle brackets are shown, not swallowed as HTML tags
+    text = html.unescape(re.sub(r"<[^>]+>", "", config))
+    assert "runs/<env>/<preset>-seed<seed>-<time>" in text
+    assert "RUN_DIR/seed<k>" in text
+    assert not re.search(r"runs//|-seed-|/seed[;.,)\s]", text)
+    api = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "reference/api/index.html").read_text()))
+    for name in ("make_env", "env_step", "bounds", "eval_returns", "interrupted", "on_log"):
+        assert name in api, name
     assert (tmp_path / "figures" / "sac_family.svg").is_file()
+
+
+def test_api_reference_names_resolve():
+    """Each ``::: dotted.name`` of the API page is reachable by attribute access from its
+    top-level package, as a reader would type it (``simbarl.train`` is a function, so
+    ``simbarl.train.run.train`` is not)."""
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    names = re.findall(r"^::: ([\w.]+)", page, re.MULTILINE)
+    assert "simbarl.RunResult" in names
+    for name in names:
+        heading = re.search(rf"^::: {re.escape(name)}\n(?:    .*\n)*?\s+heading: (\S+)", page,
+                            re.MULTILINE)  # fmt: skip
+        shown = heading.group(1) if heading else name
+        parts = shown.split(".")
+        obj = importlib.import_module(parts[0])
+        for i, part in enumerate(parts[1:], 1):
+            if not hasattr(obj, part):  # a submodule not imported yet
+                importlib.import_module(".".join(parts[: i + 1]))
+            obj = getattr(obj, part)
+        module, _, attr = name.rpartition(".")
+        assert obj is getattr(importlib.import_module(module), attr), (name, shown)
 
 
 def test_generated_blocks_name_their_source():

@@ -66,6 +66,19 @@ CASES = [
         "the trial's last checkpoint, whole; the same command again resumes the trial "
         "from it and completes the study",
     ),
+    (
+        "full-disk-tensorboard-evolve",
+        "simbarl evolve: the TensorBoard writer fails; one warning names the run, the "
+        "generations go on",
+        "metrics.jsonl with a row per generation, the population's last checkpoint",
+    ),
+    (
+        "full-disk-metrics-evolve",
+        "simbarl evolve: writing a generation's metrics row fails; the run stops with one "
+        "sentence naming it and `--resume <run>`, exit status 1",
+        "the population's checkpoint of the generation before, whole; `simbarl evolve "
+        "--resume` finishes the run",
+    ),
 ]
 
 
@@ -290,7 +303,33 @@ def _tune(tmp_path, monkeypatch, capfd, writer):
     assert [r["env_step"] for r in read_metrics(trial) if "eval/return" in r] == [100, 200, 300]
 
 
-COMMANDS = {"train": _train, "offline": _offline, "tune": _tune}
+def _evolve(tmp_path, monkeypatch, capfd, writer):
+    argv = ["evolve", "--population", "2", "--generations", "3", "--evo-steps", "100"]
+    argv += ["--fitness-episodes", "1", "--mutation-probs", "none=1", "--env", "Pendulum-v1"]
+    argv += ["--warmup-steps", "100", "--batch-size", "16", "--updates-per-step", "1"]
+    argv += ["--agent.actor.width", "16", "--agent.critic.width", "16", "--no-progress"]
+    run = tmp_path / "evolve"
+    # a row per generation; metrics.jsonl: generation 2's fails, after generation 1's
+    # checkpoint; TensorBoard: its header and generation 1's row are written
+    with monkeypatch.context() as m:
+        fill(m, writer, after=1 if writer == "metrics" else 2)
+        code = main([*argv, "--run-dir", str(run)])
+    err = capfd.readouterr().err
+    if writer == "metrics":
+        assert code == 1
+        assert_one_sentence(err, f"{ENOSPC} (run {run}). Files already written are whole")
+        assert f"continue with --resume {run}" in err
+        assert read_meta(run / "checkpoint.npz")["generation"] == 1
+        assert main(["evolve", "--resume", str(run)]) == 0
+    else:
+        assert code == 0
+        assert_one_sentence(err, f"TensorBoard logging of run {run} failed ({ENOSPC})")
+        assert scalar_steps(run, "evolve/best_fitness") == [200]
+    assert read_meta(run / "checkpoint.npz")["generation"] == 3
+    assert [r["generation"] for r in read_metrics(run) if "generation" in r] == [1, 2, 3]
+
+
+COMMANDS = {"train": _train, "offline": _offline, "tune": _tune, "evolve": _evolve}
 
 
 @pytest.mark.parametrize(

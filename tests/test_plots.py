@@ -44,9 +44,10 @@ def test_learning_curves_draw_each_system_and_the_published_curve():
     assert [ax.get_title() for ax in axes] == ["HalfCheetah-v5", "dmc:cartpole-swingup"]
     for ax in axes:
         labels = [line.get_label() for line in ax.get_lines()]
-        assert labels == ["a", "b", "simbaV2_utd2 (published)"]
-        published = ax.get_lines()[2].get_xdata()
-        assert max(published) <= 105_000  # clipped to our budget, not the paper's
+        assert labels[:3] == ["a", "b", "simbaV2_utd2 (published)"]
+        published = ax.get_lines()[2]
+        assert max(published.get_xdata()) <= 105_000  # clipped to our budget, not the paper's
+        assert published.get_linestyle() == "None"  # points, never a line between them
         np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0, 50_000, 100_000])
 
 
@@ -80,3 +81,32 @@ def test_plot_command_writes_png_and_svg(tmp_path, capsys):
     assert "no rows left" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plot", str(tmp_path / "results.csv"), "--format", "gif"])
+
+
+def test_headline_figure_from_the_committed_results():
+    """benchmarks/headline_figure.py: published points as markers (0 and 100k for DMC),
+    ours on both budgets where run, and a caption naming budgets, seeds and machine."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "headline_figure.py"
+    spec = importlib.util.spec_from_file_location("headline_figure", path)
+    headline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headline)
+    data = headline.load()
+    fig = headline.draw(data)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == [
+        t.removeprefix("dmc:") for t in sorted(data["short"])
+    ]
+    for ax in axes:
+        published = [ln for ln in ax.get_lines() if ln.get_label().startswith("published")]
+        assert len(published) == 1 and published[0].get_linestyle() == "None"
+        assert list(published[0].get_xdata()) == [0, 100_000]
+    walker = axes[-1]
+    assert {ln.get_label() for ln in walker.get_lines()} >= {
+        "ours, 100k budget", "ours, 1M schedule read at 100k"
+    }  # fmt: skip
+    text = " ".join(t.get_text() for t in fig.texts)
+    assert "100k-step budget" in text and "1M-step" in text and "2-core" in text
+    assert "3 seeds" in text and "10 seeds" in text

@@ -20,24 +20,63 @@ def _load_ckpt(run_dir):
 
 
 @pytest.mark.parametrize(
-    "options",
-    [{}, {"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}],
-    ids=["sac", "td3-prioritized-3step"],
+    "options, pause",
+    [
+        ({}, 1000),
+        ({"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}, 700),
+        ({"env": "HalfCheetah-v5", "steps": 400, "eval_every": 200, "log_every": 100}, 200),
+        ({"env": "jax:PointMass", "steps": 400, "eval_every": 250, "engine": "host"}, 250),
+    ],
+    ids=["sac-dmc", "td3-prioritized-3step-dmc", "sac-mujoco", "sac-jax-on-the-host"],
 )
-def test_resume_reproduces_uninterrupted_run(tmp_path, options):
-    # DMC episodes are 500 agent steps; the pause at 1000 env steps falls on an
-    # episode boundary, so the resumed run must match the uninterrupted one bit for bit.
-    full = train(tiny(tmp_path, "full", **options))
-    part = train(tiny(tmp_path, "part", pause_at=1000, **options))
-    assert part.interrupted and part.env_step == 1000
-    resumed = train(tiny(tmp_path, "part", **options), resume=part.run_dir)
-    assert resumed.env_step == full.env_step == 2000
+def test_resume_reproduces_uninterrupted_run(tmp_path, options, pause):
+    # DMC episodes are 500 agent steps (1000 env steps): the pause at 1000 falls on an
+    # episode boundary, the others mid-episode (HalfCheetah's are 1000 steps, PointMass's
+    # 100 or fewer), where the checkpoint's env state lets the episodes continue. Either
+    # way the resumed run must match the uninterrupted one bit for bit.
+    if options.get("env", "dmc:").startswith("dmc:"):
+        pytest.importorskip("dm_control", reason="dm_control is not installed")
+    elif options["env"] == "HalfCheetah-v5":
+        pytest.importorskip("mujoco", reason="gymnasium[mujoco] is not installed")
+    options = dict(options)
+    engine = options.pop("engine", None)
+    run = lambda name, resume=None, **kw: train(
+        tiny(tmp_path, name, **options, **kw), resume=resume, engine=engine
+    )
+    full = run("full")
+    part = run("part", pause_at=pause)
+    assert part.interrupted and part.env_step == pause
+    ckpt = _load_ckpt(part.run_dir)
+    mid_episode = not ckpt["loop['at_episode_start']"].all()
+    assert mid_episode == (pause != 1000)
+    resumed = run("part", resume=part.run_dir)
+    assert resumed.env_step == full.env_step
     a, b = _load_ckpt(full.run_dir), _load_ckpt(resumed.run_dir)
     assert a.keys() == b.keys()
+    assert any(k.startswith("env[") for k in a)  # the envs' state is in the checkpoint
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     evals = lambda d: [r for r in read_metrics(d) if "eval/return" in r]
     assert evals(full.run_dir) == evals(resumed.run_dir)  # no duplicated rows either
+    returns = lambda d: [r.get("train/episode_return") for r in read_metrics(d)]
+    assert returns(full.run_dir) == returns(resumed.run_dir)
+
+
+def test_a_task_whose_state_cannot_be_saved_restarts_its_episodes(tmp_path, capsys):
+    """Pendulum (classic control) has no state simbarl reads: the resume says so in
+    one line, restarts the episode cut by the pause and marks its last step truncated."""
+    cfg = tiny(tmp_path, env="Pendulum-v1", steps=400, eval_every=300, warmup_steps=100)
+    part = train(dataclasses.replace(cfg, pause_at=300))  # Pendulum's episodes: 200 steps
+    ckpt = _load_ckpt(part.run_dir)
+    assert not any(k.startswith("env[") for k in ckpt)
+    assert ckpt["replay.truncated"][-1] == 0
+    capsys.readouterr()
+    resumed = train(cfg, resume=part.run_dir)
+    err = capsys.readouterr().err
+    assert "holds no state of the Pendulum-v1 envs" in err and "1 episode(s)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert resumed.env_step == 400
+    assert _load_ckpt(resumed.run_dir)["replay.truncated"][299] == 1
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -112,3 +112,21 @@ def test_offline_wandb_receives_the_rows(tmp_path, monkeypatch):
     data = records.read_bytes()
     for text in ("dynamics/critic/elr/total", "0.25", "eval/return", "7.5", "cartpole-swingup"):
         assert text.encode() in data, text
+
+
+def test_evolve_sends_a_row_per_generation(tmp_path, fake_wandb):
+    from simbarl.cli import main
+
+    argv = ["evolve", "--population", "2", "--generations", "2", "--evo-steps", "100"]
+    argv += ["--fitness-episodes", "1", "--mutation-probs", "none=1", "--env", "Pendulum-v1"]
+    argv += ["--warmup-steps", "100", "--batch-size", "16", "--updates-per-step", "1"]
+    argv += ["--agent.actor.width", "16", "--agent.critic.width", "16", "--no-progress"]
+    argv += ["--no-tensorboard", "--wandb", "--wandb-project", "p"]
+    assert main([*argv, "--run-dir", str(tmp_path / "evolve")]) == 0
+    (run,) = fake_wandb
+    assert run.finished and run.kw["project"] == "p" and run.kw["name"] == "evolve"
+    rows = read_metrics(tmp_path / "evolve")
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert run.rows == [
+        (r["env_step"], {k: v for k, v in r.items() if k != "env_step"}) for r in rows
+    ]

@@ -30,6 +30,7 @@ MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 FIGURE_DIR = "figures"  # site folder of the figures drawn at build time
 # committed figures published with the site, at results/<path>
 COMMITTED_FIGURES = (
+    "headline.svg",
     "mini_suite/curves.svg",
     "mini_suite/aggregates.svg",
     "tune_cartpole/study/report/optimization_history.svg",
@@ -107,6 +108,22 @@ def _format_value(v: object) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
+PLACEHOLDER = re.compile(r"[^\s`]*<\w+>[^\s`]*?(?=[.,;:)]*(\s|$))")
+
+
+def _doc_markdown(doc: str) -> str:
+    """A field docstring as table-cell markdown: placeholders such as
+    ``runs/<env>/<preset>-seed<seed>`` in code spans (bare, the browser reads
+    ``<env>`` as an HTML tag and shows nothing), any other ``<`` escaped, ``|`` escaped."""
+    parts = re.split(r"(`+[^`]*`+)", doc)  # code spans stay as they are
+    for i in range(0, len(parts), 2):
+        text = PLACEHOLDER.sub(lambda m: f"`{m.group(0)}`", parts[i])
+        pieces = re.split(r"(`[^`]*`)", text)
+        pieces[::2] = [p.replace("<", "&lt;").replace(">", "&gt;") for p in pieces[::2]]
+        parts[i] = "".join(pieces)
+    return "".join(parts).replace("|", "\\|")
+
+
 def _type_name(t: object) -> str:
     name = getattr(t, "__name__", None) if isinstance(t, type) else None
     text = name or str(t).replace("typing.", "")
@@ -134,7 +151,7 @@ def config_reference() -> str:
                 nested.append((value, name + ".", name))
                 continue
             flag = "--" + name.replace("_", "-")
-            doc = docs.get(cls.__name__, {}).get(f.name, "").replace("|", "\\|")
+            doc = _doc_markdown(docs.get(cls.__name__, {}).get(f.name, ""))
             kind = _type_name(hints[f.name]).replace("|", "or")
             rows.append([f"`{flag}`", f"`{kind}`", f"`{_format_value(value)}`", doc])
         sections.append(f"### {title}\n\n" + table(["flag", "type", "default", "meaning"], rows))
@@ -1056,6 +1073,51 @@ def layers_block() -> str:
     return layer_block()
 
 
+# ---------------------------------------------------------------- fault cases
+
+# The fault cases of docs/guides/run-safety.md: each test is parametrized over a
+# module-level list of (id, what happens, what is left, ...) tuples, read here
+# with ``ast`` (the tests are not imported). (test file, list, heading)
+FAULT_TABLES = (
+    ("test_full_disk.py", "CASES", "A full disk"),
+    ("test_stop_signals.py", "CASES", "Ctrl-C and SIGTERM at any moment"),
+    ("test_crafted_checkpoints.py", "CASES", "A crafted or edited checkpoint.npz"),
+    ("test_run_safety.py", "CONFIG_EDITS", "A hand-edited config.json"),
+    ("test_sweep_safety.py", "LOCKED_RUNS", "A sweep meets a run another process holds"),
+    ("test_sweep_safety.py", "BAD_OUTS", "simbarl sweep --out that cannot be written"),
+)
+
+
+def _fault_cases(path: Path, name: str) -> list[tuple[str, str, str]]:
+    """The ``(id, what happens, what is left)`` of each tuple in list ``name`` of ``path``."""
+    for node in ast.parse(path.read_text()).body:
+        targets = getattr(node, "targets", [])
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in targets] == [name]:
+            rows = []
+            for case in node.value.elts:
+                first = case.elts[:3]
+                if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in first):
+                    raise ValueError(f"{path.name} {name}: a case does not start with 3 strings")
+                rows.append(tuple(e.value for e in first))
+            return rows
+    raise ValueError(f"{path.name} has no list {name} of fault cases")
+
+
+def fault_cases() -> str:
+    """One table per fault the tests provoke: what happens, what it leaves behind."""
+    blocks = []
+    for file, name, heading in FAULT_TABLES:
+        cell = lambda text: text.replace("|", "\\|")
+        rows = [
+            [f"`{case}`", cell(what), cell(left)]
+            for case, what, left in _fault_cases(ROOT / "tests" / file, name)
+        ]
+        source = f"*Each row is a case of `tests/{file}` (`{name}`).*"
+        body = table(["case", "what happens", "what is left"], rows)
+        blocks.append(f"**{heading}**\n\n{body}\n\n{source}")
+    return "\n\n".join(blocks)
+
+
 GENERATORS = {
     "layers": layers_block,
     "config-reference": config_reference,
@@ -1080,6 +1142,7 @@ GENERATORS = {
     "results-dynamics": results_dynamics,
     "results-dynamics-overhead": results_dynamics_overhead,
     "results-tune": results_tune,
+    "fault-cases": fault_cases,
 }
 FIGURES = (figure_sac_family, figure_dynamics, figure_evolve)
 

@@ -1,9 +1,11 @@
 """Figures of sweep results: learning curves against the published ones, and aggregate intervals.
 
 * ``learning_curves``: one panel per task; each system's mean over seeds with a
-  95% bootstrap confidence band of that mean, and the published curves
-  (``simbarl/data/published_curves.csv``) as dashed lines with a 95% band from
-  their reported std and seed count (mean +- 1.96 std / sqrt(n)).
+  95% bootstrap confidence band of that mean, and the published points
+  (``simbarl/data/published_curves.csv``) as markers with a 95% interval from
+  their reported std and seed count (mean +- 1.96 std / sqrt(n)). Markers, not a
+  line: the published DMC curves have a point every 100k env steps only, and a
+  line between two of them would show values nobody measured.
 * ``aggregate_intervals``: the rliable-style plot: for each system, the mean,
   median, IQM and optimality gap of the normalized scores with their
   stratified-bootstrap intervals (``sweep.results.aggregate_table``).
@@ -61,6 +63,13 @@ def step_label(x: float, _pos=None) -> str:
     return f"{x:g}"
 
 
+def published_points(ax, steps, mean, err, color, label: str) -> None:
+    """Published evaluations as markers with error bars, no line between them."""
+    bars = ax.errorbar(steps, mean, yerr=err, fmt="D", color=color, markersize=5,
+                       elinewidth=1.2, capsize=3, label=label, zorder=3)  # fmt: skip
+    bars.lines[0].set_label(label)  # the marker line carries the name, as a curve does
+
+
 def learning_curves(rows: list[dict], published: tuple[str, ...] = ("simbaV2_utd2",), cols=4):
     """One panel per task; returns the matplotlib figure."""
     plt = _pyplot()
@@ -90,8 +99,7 @@ def learning_curves(rows: list[dict], published: tuple[str, ...] = ("simbaV2_utd
             m, sd, n = (np.array([curve[s][k] for s in steps]) for k in range(3))
             half = 1.96 * sd / np.sqrt(np.maximum(n, 1))
             c = colors[(len(systems) + j) % len(colors)]
-            ax.plot(steps, m, "--", color=c, label=f"{system} (published)")
-            ax.fill_between(steps, m - half, m + half, color=c, alpha=0.12, linewidth=0)
+            published_points(ax, steps, m, half, c, f"{system} (published)")
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(step_label)

@@ -14,10 +14,18 @@ import gymnasium as gym
 import numpy as np
 
 
-def dmc_tasks() -> list[str]:
-    from dm_control import suite
+def _suite():
+    """``dm_control.suite``, imported without GLFW's complaint about a missing display
+    (see ``mujoco_warnings``)."""
+    from simbarl.envs.mujoco_warnings import no_display_warning
 
-    return [f"{d}-{t}" for d, t in suite.ALL_TASKS]
+    with no_display_warning():
+        from dm_control import suite
+    return suite
+
+
+def dmc_tasks() -> list[str]:
+    return [f"{d}-{t}" for d, t in _suite().ALL_TASKS]
 
 
 def observation_keys(domain: str, task: str) -> list[tuple[str, int]]:
@@ -35,9 +43,7 @@ class DMCEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, domain: str, task: str, render_mode: str | None = None):
-        from dm_control import suite
-
-        self._env = suite.load(domain, task, task_kwargs={"random": 0})
+        self._env = _suite().load(domain, task, task_kwargs={"random": 0})
         self.render_mode = render_mode
         spec = self._env.action_spec()
         self.action_space = gym.spaces.Box(

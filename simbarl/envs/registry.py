@@ -142,6 +142,13 @@ def check_task_id(env_id: str) -> None:
 
 
 def _make_raw(env_id: str, render_mode: str | None = None) -> gym.Env:
+    from simbarl.envs.mujoco_warnings import quiet_env_build
+
+    with quiet_env_build():  # about the simulators' own files and setup, not the user's
+        return _build_raw(env_id, render_mode)
+
+
+def _build_raw(env_id: str, render_mode: str | None) -> gym.Env:
     from simbarl.envs.device_tasks import is_device_task, load_device_task
 
     if is_device_task(env_id):

@@ -26,8 +26,9 @@ from simbarl.evolve.rows import PopulationLog, population_rows
 from simbarl.evolve.spec import EvolveSpec, selection_score
 from simbarl.evolve.tournament import elite, select_parents
 from simbarl.runs.finite import NonFiniteError
+from simbarl.train.engine import Engine
 from simbarl.train.seeds import Seat
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Session
 
 
 @dataclasses.dataclass
@@ -76,7 +77,7 @@ class PopulationEngine(Engine):
     def updates(self) -> int:
         return self.pop.iteration
 
-    def guard(self, session: Session, k: int):
+    def guard(self, session, k: int):
         """A diverged member ranks last and acts at random (``loop``); only a population
         that diverged whole stops the run (``evaluate``)."""
         return {}

@@ -35,6 +35,7 @@ from simbarl.runs import run_dir as rd
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import LoopState
 from simbarl.train.session import Session
+from simbarl.train.wandb_sink import require_wandb
 from simbarl.train.warm_start import dataset_buffer, start
 
 
@@ -49,6 +50,8 @@ class EvolveResult:
 def evolve(cfg: TrainConfig, spec: EvolveSpec) -> EvolveResult:
     """Evolve a population whose members all start from ``cfg`` in ``cfg.run_dir``."""
     cfg = check_evolve(spec, cfg)
+    if cfg.wandb:
+        require_wandb()  # at the door, before the run directory is written
     with RunLocks() as locks:
         run_dir = _create(cfg, locks)
         cfg = dataclasses.replace(cfg, run_dir=str(run_dir))

@@ -172,8 +172,6 @@ def _unsupported(cfg: TrainConfig) -> list[str]:
         out.append("--pause-at: use --pause-after GENERATION")
     if cfg.stop_at_return is not None:
         out.append("--stop-at-return: not supported by evolve")
-    if cfg.wandb:
-        out.append("--wandb: not supported by evolve yet (metrics.jsonl and TensorBoard are)")
     return out
 
 

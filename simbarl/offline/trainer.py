@@ -43,8 +43,9 @@ from simbarl.replay import init_replay
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.lock import RunLocks
 from simbarl.runs.loop_state import LoopState
+from simbarl.train.engine import Engine
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Session
 from simbarl.train.step import draw, prepare
 
 # The published offline budget (NOTES.md): 100 epochs of updates over the dataset, the

@@ -25,6 +25,14 @@ class Agent:
     ``(n, obs_dim)``; actions are in ``[-1, 1]`` (the env made by ``make_env``
     rescales them to the task's bounds), or with ``env_units=True`` already in the
     task's units (``bounds``), for the raw simulator or a robot.
+
+    Attributes:
+        run_dir: The run directory the agent was loaded from.
+        config: The run's resolved ``TrainConfig``.
+        bounds: ``(low, high)`` float32 arrays, the task's action bounds that
+            ``act(obs, env_units=True)`` maps ``[-1, 1]`` onto (the config's
+            ``--action-low``/``--action-high`` where set).
+        meta: The checkpoint's counters (``env_step`` and the like).
     """
 
     def __init__(self, run_dir: str | Path):
@@ -62,6 +70,7 @@ class Agent:
 
     @property
     def env_step(self) -> int:
+        """Environment steps the loaded checkpoint was trained for."""
         return int(self.meta["env_step"])
 
     def act(self, obs, deterministic: bool = True, env_units: bool = False) -> np.ndarray:
@@ -84,6 +93,9 @@ class Agent:
         return Policy(self.config, self.learner.actor, self.norm, self.bounds, meta)
 
     def make_env(self, render_mode: str | None = None):
+        """The run's task as a Gymnasium env (its action repeat and action bounds),
+        taking the ``[-1, 1]`` actions of ``act(obs)``; ``render_mode="rgb_array"``
+        for frames."""
         from simbarl.envs.registry import make_env
 
         bounds = action_bounds(self.config)

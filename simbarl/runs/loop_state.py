@@ -59,8 +59,9 @@ class LoopState:
         }
 
 
-def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action) -> None:
-    """Checkpoint; the replay is stored up to its filled size only."""
+def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action, env=None) -> None:
+    """Checkpoint; the replay is stored up to its filled size only. ``env``: the
+    envs' state as ``(tree, info)`` (``runs/env_checkpoint.py``), or None."""
     loop.action = np.asarray(action, np.float32)
     size = int(buffer.size)
     trees = {
@@ -73,6 +74,8 @@ def save_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState, action
         trees["priorities"] = buffer.priorities  # whole tree: resumes bit for bit
     meta = {k: getattr(loop, k) for k in COUNTERS}
     meta.update(replay_size=size, replay_pos=int(buffer.pos), replay_capacity=buffer.capacity)
+    if env is not None:  # a resume continues the episodes in flight
+        trees["env"], meta["env_state"] = env
     checkpoint.save(path, trees, meta)
 
 

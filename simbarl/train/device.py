@@ -13,8 +13,11 @@ checkpoints and draws the progress bar between chunks.
 With ``--vmap-seeds N`` the whole chunk is vmapped over seeds: each seed has
 its own envs, learner, replay and statistics, in one call.
 
-Resuming restarts the envs' episodes (their simulator state is not saved) and
-marks each env's last stored step as truncated, as the host loop does.
+A checkpoint holds the envs' state (the batched env pytree, the observations
+to act on, the counts of ended episodes not yet logged), so a resume continues
+the episodes in flight and repeats the uninterrupted run to the last digit. A
+checkpoint without it (an older simbarl's) restarts them and marks each env's
+last stored step as truncated, as the host loop does.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ from simbarl.normalizers import (
     update_stats,
 )
 from simbarl.replay import Transition
+from simbarl.runs import run_dir as rd
+from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
+from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.seeds import Seeds
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Session
 from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 
@@ -172,6 +178,31 @@ def _env_key(seed: int, iteration: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 2), iteration)
 
 
+def _env_tree(carry: Carry) -> dict:
+    """What a checkpoint keeps of the envs: their state, the observations the next
+    actions are for, and the returns of ended episodes not yet logged."""
+    return {
+        "state": carry.env,
+        "obs": carry.obs,
+        "ended_sum": carry.ended_sum,
+        "ended_count": carry.ended_count,
+    }
+
+
+def _resumed_carry(shapes: Carry, stacked: list, saved: list, seats, seeds: Seeds) -> Carry:
+    """The carry of a resume that continues the saved episodes: ``begin``'s, with
+    the checkpoint's envs, actions and returns in place of new episodes."""
+    learner, buffer, noise, stats, scaler, _, dataset = stacked
+    envs = seeds.stack(saved)
+    action = seeds.stack([s.loop.action for s in seats])
+    episode_return = seeds.stack([s.loop.episode_return for s in seats])
+    carry = Carry(
+        learner, buffer, envs["state"], envs["obs"], action, noise, stats, scaler,
+        episode_return, envs["ended_sum"], envs["ended_count"], dataset,
+    )  # fmt: skip
+    return jax.tree.map(lambda s, x: jnp.asarray(x, s.dtype), shapes, carry)
+
+
 def _eval_key(seed: int, round_index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
@@ -187,19 +218,28 @@ class DeviceEngine(Engine):
         self._chunk, self._evaluate = chunk, evaluate
         opened = session.open(agent)
         dataset = dataset_buffer(cfg, agent.obs_dim, agent.action_dim)  # copied per seed
+        ckpts = [seat.run_dir / rd.CHECKPOINT_FILE for seat in session.seats]
+        kinds = [(env_info(c) or {}).get("kind") for c in ckpts] if not session.fresh else []
+        resumed = bool(kinds) and all(k == "device" for k in kinds)  # not the host loop's
         parts = []
         seated = zip(session.seats, opened.learners, opened.buffers, strict=True)
         for seat, learner, buffer in seated:
             loop = seat.loop
-            if not session.fresh:  # the envs restart their episodes
+            if not session.fresh and not resumed:  # the envs restart their episodes
                 buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
+                restart_warning(seat.run_dir, cfg.env, cfg.num_envs)
             key = _env_key(seat.cfg.seed, loop.iteration)
             stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
             parts.append((learner, buffer, loop.noise, *stats, key, dataset))
         del opened
         stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
         del parts
-        self.carry = begin(*stacked, random=session.random_actions)
+        if resumed:  # the episodes in flight continue
+            shapes = jax.eval_shape(partial(begin, random=False), *stacked)
+            saved = [self._load_env(c, shapes) for c in ckpts]
+            self.carry = _resumed_carry(shapes, stacked, saved, session.seats, seeds)
+        else:
+            self.carry = begin(*stacked, random=session.random_actions)
         del stacked
         per_iter = cfg.num_envs * cfg.action_repeat
         self.chunk_iters = max(1, -(-min(cfg.log_every, cfg.eval_every) // per_iter))
@@ -212,6 +252,15 @@ class DeviceEngine(Engine):
     @property
     def learner(self):
         return self.carry.learner
+
+    def _load_env(self, path, shapes: Carry) -> dict:
+        """One seat's saved env state (``env_snapshot``), shaped as ``begin`` makes it."""
+        n = self.seeds.n
+        one = lambda s: np.zeros(s.shape[1:] if n > 1 else s.shape, s.dtype)
+        return load_env(path, jax.tree.map(one, _env_tree(shapes)))[0]
+
+    def env_snapshot(self, k: int):
+        return _env_tree(self.seeds.take(self.carry, k)), {"kind": "device"}
 
     def advance(self, limit: int) -> int:
         """One chunk: at most ``limit`` iterations, never across the end of the warm-up."""

@@ -1,9 +1,11 @@
 """The training environments of the host loop.
 
 Episode ``k`` of env ``i`` is reset with a seed derived from ``(seed, i, k)``,
-so episodes are reproducible and a resumed run can recreate the state of an
-env that had just been reset. Steps return the true final observation of an
-ended episode; the observation to act on next comes from the reset.
+so episodes are reproducible. A checkpoint holds each env's state
+(``envs/state.py``): a resumed run resets the env with its episode's seed and
+writes that state over it, continuing the episode in flight to the last digit.
+Steps return the true final observation of an ended episode; the observation
+to act on next comes from the reset.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from simbarl.envs.registry import make_env
+from simbarl.envs.state import EnvState, env_state, restore_env_state
 from simbarl.replay import Transition
+from simbarl.runs.env_checkpoint import flat_shapes
 from simbarl.runs.loop_state import LoopState
 from simbarl.train.evaluate import episode_seed
 
@@ -25,21 +29,64 @@ class EnvRunner:
         seed = episode_seed(self.seed, i, int(loop.episode_index[i]))
         return self.envs[i].reset(seed=seed)[0]
 
-    def start(self, loop: LoopState) -> tuple[np.ndarray, list[int]]:
+    def start(self, loop: LoopState, saved=None) -> tuple[np.ndarray, list[int]]:
         """Observations to act on at the start of a run or after a resume.
 
-        An env checkpointed just after its reset is reset with the same seed,
-        giving the very observation the uninterrupted run had. Any other env
-        (a fresh run, or an episode cut mid-way) starts a new episode; those
-        indices are returned so the caller can count their observations.
+        ``saved``: the envs' state from the checkpoint, ``(arrays, info)`` of
+        ``snapshot``, or None. A saved env is reset with its episode's seed and
+        its state written over it: the episode continues where it was. Without
+        a saved state, an env checkpointed just after its reset is reset with
+        the same seed (the very observation the uninterrupted run had); any
+        other env (a fresh run, or an episode cut mid-way) starts a new episode,
+        and those indices are returned so the caller can count their observations.
         """
-        fresh = [i for i in range(len(self.envs)) if not loop.at_episode_start[i]]
+        states = self._saved_states(saved)
+        n = len(self.envs)
+        fresh = [i for i in range(n) if states[i] is None and not loop.at_episode_start[i]]
         for i in fresh:
             loop.episode_index[i] += 1
             loop.episode_return[i] = 0.0
-        obs = np.stack([self._reset(i, loop) for i in range(len(self.envs))])
-        loop.at_episode_start[:] = True
+        obs = np.stack([self._reset(i, loop) for i in range(n)])
+        for i, state in enumerate(states):
+            if state is not None:
+                restore_env_state(self.envs[i], state)
+                obs[i] = saved[0]["obs"][i]
+        loop.at_episode_start[fresh] = True
         return obs, fresh
+
+    def _saved_states(self, saved) -> list[EnvState | None]:
+        if saved is None:
+            return [None] * len(self.envs)
+        arrays, info = saved
+        if len(info["envs"]) != len(self.envs):
+            raise ValueError(
+                f"the checkpoint holds the state of {len(info['envs'])} envs, the run has "
+                f"{len(self.envs)}: a different --num-envs"
+            )
+        states = []
+        for i, env in enumerate(info["envs"]):
+            prefix = f"{i}/"
+            mine = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            states.append(EnvState(env["kind"], mine, env["info"]))
+        return states
+
+    def snapshot(self, obs: np.ndarray, recent_returns: list[float]):
+        """The envs' state for a checkpoint as ``(arrays, info)`` (with ``obs``, the
+        observations to act on, and the seat's returns not yet logged), or None
+        where an env's state cannot be read: a resume then restarts its episode."""
+        states = [env_state(env) for env in self.envs]
+        if any(s is None for s in states):
+            return None
+        arrays = {"obs": np.asarray(obs)}
+        for i, s in enumerate(states):
+            arrays.update({f"{i}/{k}": v for k, v in s.arrays.items()})
+        info = {
+            "kind": "host",
+            "envs": [{"kind": s.kind, "info": s.info} for s in states],
+            "recent_returns": [float(r) for r in recent_returns],
+            "shapes": flat_shapes(arrays),
+        }
+        return arrays, info
 
     def step(self, obs: np.ndarray, action: np.ndarray):
         """Step every env. Returns ``(transition, next_obs, reward, done)``."""

@@ -5,6 +5,8 @@ final observation; update the reward scaler and RSNorm statistics (float64,
 host); reset finished envs (episode ``k`` of env ``i`` is reset with a seed
 derived from ``(seed, i, k)``, so episodes are reproducible across resumes);
 then one jitted call inserts, runs ``utd`` updates and picks the next action.
+A checkpoint holds the envs' state, so a resume continues the episodes in
+flight and repeats the uninterrupted run to the last digit.
 The session (``session.py``) does everything else: the run directory, logs,
 evaluations, checkpoints, stopping.
 """
@@ -17,11 +19,14 @@ import numpy as np
 from simbarl.config import action_bounds
 from simbarl.envs.registry import make_env
 from simbarl.normalizers import update_reward_scaler, update_stats
+from simbarl.runs import run_dir as rd
+from simbarl.runs.env_checkpoint import env_info, load_env
 from simbarl.runs.learner import build_agent, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
+from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
-from simbarl.train.session import Engine, Session
+from simbarl.train.session import Session
 from simbarl.train.step import make_step_fns
 from simbarl.train.warm_start import dataset_buffer
 
@@ -60,12 +65,20 @@ class HostEngine(Engine):
         return normalization(self.cfg, loop.obs_stats, loop.reward_scaler)
 
     def _start_episodes(self) -> None:
-        """Reset the envs (a resume restarts episodes cut mid-way) and act where they started."""
+        """Reset the envs (a resume puts their saved state back, or restarts the
+        episodes cut mid-way where the checkpoint has none) and act where they started."""
         cfg, seeds, seats = self.cfg, self.seeds, self.session.seats
         starts = []
         for k, seat in enumerate(seats):
-            seat.obs, fresh = seat.runner.start(seat.loop)
+            saved, path = None, seat.run_dir / rd.CHECKPOINT_FILE
+            if not self.session.fresh and (env_info(path) or {}).get("kind") == "host":
+                saved = load_env(path)  # not the device loop's (the same jax: task)
+            seat.obs, fresh = seat.runner.start(seat.loop, saved)
+            if saved is not None:
+                seat.recent_returns = list(saved[1]["recent_returns"])
             if not self.session.fresh:
+                if fresh:
+                    restart_warning(seat.run_dir, cfg.env, len(fresh))
                 cut = cut_episodes(seeds.take(self.buffer, k), fresh, cfg.num_envs)
                 self.buffer = seeds.put(self.buffer, k, cut)
             if fresh:  # new episodes: count their observations, restart their returns G
@@ -152,6 +165,10 @@ class HostEngine(Engine):
         self.session.seats[k].loop.noise = self.seeds.take(self.noise, k)
         take = lambda tree: self.seeds.take(tree, k)
         return take(self.learner), take(self.buffer), np.asarray(take(self.action))
+
+    def env_snapshot(self, k: int):
+        seat = self.session.seats[k]
+        return seat.runner.snapshot(seat.obs, seat.recent_returns)
 
     def reset_networks(self) -> None:
         self.learner = self.reset_fn(self.learner)

@@ -18,11 +18,21 @@ from simbarl.train.seeds import Seat, Seeds
 
 @dataclasses.dataclass
 class RunResult:
+    """What ``simbarl.train`` returns when a run ends (its budget, a stop or a pause)."""
+
     run_dir: Path
+    """The run directory: config, checkpoint and ``metrics.jsonl`` (with
+    ``--vmap-seeds``, the group's directory holding ``seed<k>`` runs)."""
     env_step: int
-    eval_returns: list[tuple[int, float]]  # (env_step, mean return) per evaluation
+    """Environment steps trained when the run ended."""
+    eval_returns: list[tuple[int, float]]
+    """``(env_step, mean return)`` of each evaluation, in order (a group's: the mean
+    over its seeds)."""
     interrupted: bool = False
-    seeds: list[RunResult] = dataclasses.field(default_factory=list)  # --vmap-seeds runs
+    """True when the run stopped before its budget (a signal, a callback, ``--pause-at``);
+    ``simbarl train --resume RUN_DIR`` continues it."""
+    seeds: list[RunResult] = dataclasses.field(default_factory=list)
+    """With ``--vmap-seeds N``: each seed's own result; otherwise empty."""
 
 
 def gather_results(seats, seeds: Seeds, group_dir, env_step: int, interrupted: bool) -> RunResult:

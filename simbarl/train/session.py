@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -28,13 +27,12 @@ from simbarl.config import TrainConfig
 from simbarl.replay import init_replay
 from simbarl.replay.memory import check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
-from simbarl.runs.finite import check_finite
 from simbarl.runs.learner import iterations_for, replay_capacity, warmup_iterations
 from simbarl.runs.lock import RunLocks
-from simbarl.runs.loop_state import load_loop, replay_meta, save_loop
+from simbarl.runs.loop_state import load_loop, replay_meta
 from simbarl.runs.metrics import Logger
 from simbarl.train.callbacks import Callback, OnEval, callback_list
-from simbarl.train.evaluate import EvalResult
+from simbarl.train.engine import Engine
 from simbarl.train.probe import AheadProbe, make_probe_fn
 from simbarl.train.progress import Progress
 from simbarl.train.results import RunResult, gather_results, log_dynamics, log_train
@@ -43,65 +41,6 @@ from simbarl.train.seeds import Seat, Seeds, seat_configs
 from simbarl.train.stop import StopFlag
 from simbarl.train.wandb_sink import WandbSink
 from simbarl.train.warm_start import start
-
-
-class Engine:
-    """How a loop advances a session and evaluates it; the session does the rest.
-
-    ``learner`` and ``metrics`` are seed-stacked (``metrics`` is ``{}`` before the
-    first update)."""
-
-    agent: Any  # the ActorCritic the learners belong to
-    learner: Any
-    metrics: Any
-    logs_training = True  # training rows every log_every env steps
-    log_at_end = False  # a training row at the end of the budget, on a log boundary or not
-    # What a stop (Ctrl-C, SIGTERM, the pause, a callback) does before the run returns:
-    # "checkpoint" (resumable runs), "evaluate" and checkpoint (runs that cannot resume),
-    # or "abandon" the work since the last checkpoint (a population's generation in flight).
-    on_stop = "checkpoint"
-
-    def advance(self, limit: int) -> int:
-        """Run at most ``limit`` (>= 1) iterations; return how many ran."""
-        raise NotImplementedError
-
-    def evaluate(self) -> list[EvalResult]:
-        """One evaluation per seat, of the current policy."""
-        raise NotImplementedError
-
-    def snapshot(self, k: int) -> tuple[Any, Any, np.ndarray]:
-        """Seat ``k``'s ``(learner, replay, next action)``, its loop state brought up to date."""
-        raise NotImplementedError
-
-    def collect_returns(self) -> None:
-        """Put the returns of the episodes ended since the last log in ``seat.recent_returns``."""
-
-    def reset_networks(self) -> None:
-        raise NotImplementedError
-
-    def probe_inputs(self) -> tuple:
-        """``(learner, replay, normalization)``, seed-stacked, for the dynamics probe."""
-        raise NotImplementedError
-
-    def updates(self) -> int:
-        """Updates made so far (of one seed)."""
-        return int(np.asarray(self.learner.step).reshape(-1)[0])
-
-    def guard(self, session: Session, k: int):
-        """The NaN guard on seat ``k``'s learner and latest metrics; returns the metrics."""
-        seeds = session.seeds
-        metrics = seeds.take(self.metrics, k)
-        check_finite(seeds.take(self.learner, k), metrics, session.cfg, session.seats[k].run_dir)
-        return metrics
-
-    def save(self, k: int, path: Path, loop) -> None:
-        """Write seat ``k``'s checkpoint to ``path`` (``loop``: its loop state)."""
-        learner, buffer, action = self.snapshot(k)
-        save_loop(path, learner, buffer, loop, action)
-
-    def record(self, seat: Seat, result) -> None:
-        """Log seat's evaluation ``result`` (one of ``evaluate()``'s) in its metrics."""
-        seat.record_eval(result)
 
 
 @dataclasses.dataclass
