@@ -24,11 +24,11 @@ class RunningStats:
     count: np.ndarray
 
 
-def init_stats(shape: tuple[int, ...], dtype=np.float64) -> RunningStats:
+def init_stats(shape: tuple[int, ...], dtype=np.float64, count: float = INIT_COUNT) -> RunningStats:
     return RunningStats(
         mean=np.zeros(shape, dtype),
         var=np.ones(shape, dtype),
-        count=np.asarray(INIT_COUNT, dtype),
+        count=np.asarray(count, dtype),
     )
 
 
@@ -56,6 +56,29 @@ def update_stats(stats: RunningStats, batch, mask=None) -> RunningStats:
     return RunningStats(mean=mean, var=m2 / total, count=total)
 
 
+def update_return_stats(stats: RunningStats, batch) -> RunningStats:
+    """FlashSAC's merge of a batch ``(n,)`` of returns into the statistics.
+
+    Its RunningMeanStd starts at count 0 (``init_stats(..., count=0.0)``) and adds its
+    ``1e-4`` only where the old variance is weighed, ``var (count + 1e-4)``; the mean,
+    the cross term and the divisor use the bare count. ``update_stats`` starts at count
+    1e-4 and uses it everywhere. The two differ by O(1e-4 / count): the first merge sets
+    the mean to the batch's here, to nearly it there.
+    """
+    batch = batch.astype(stats.mean.dtype)
+    n = batch.shape[0]
+    batch_mean, batch_var = batch.mean(axis=0), batch.var(axis=0)
+    total = stats.count + n
+    delta = batch_mean - stats.mean
+    mean = stats.mean + delta * (n / total)
+    m2 = (
+        stats.var * (stats.count + INIT_COUNT)
+        + batch_var * n
+        + delta**2 * stats.count * (n / total)
+    )
+    return RunningStats(mean=mean, var=m2 / total, count=total)
+
+
 def normalize(stats: RunningStats, x):
     """``(x - mean) / sqrt(var + 1e-8)``."""
     return (x - stats.mean) / (stats.var + EPS) ** 0.5
@@ -74,20 +97,27 @@ class RewardScaler:
     g_abs_max: np.ndarray  # max |G| seen
 
 
-def init_reward_scaler(num_envs: int, dtype=np.float64) -> RewardScaler:
+def init_reward_scaler(num_envs: int, dtype=np.float64, flashsac: bool = False) -> RewardScaler:
+    """A fresh scaler; ``flashsac``: its statistics start at count 0, as FlashSAC's do
+    (to be merged with ``update_reward_scaler(..., flashsac=True)``)."""
     return RewardScaler(
         returns=np.zeros((num_envs,), dtype),
-        stats=init_stats((), dtype),
+        stats=init_stats((), dtype, 0.0 if flashsac else INIT_COUNT),
         g_abs_max=np.asarray(0.0, dtype),
     )
 
 
-def update_reward_scaler(s: RewardScaler, reward, done, gamma: float) -> RewardScaler:
-    """``G = gamma * (1 - done) * G + r``, ``done`` = terminated or truncated."""
+def update_reward_scaler(
+    s: RewardScaler, reward, done, gamma: float, flashsac: bool = False
+) -> RewardScaler:
+    """``G = gamma * (1 - done) * G + r``, ``done`` = terminated or truncated; the
+    statistics of G merged by ``update_stats``, or with ``flashsac`` by
+    ``update_return_stats`` (FlashSAC's RewardNormalizer, otherwise the same)."""
     returns = gamma * (1.0 - done) * s.returns + reward
     g_max = abs(returns).max()
     g_abs_max = s.g_abs_max + (g_max - s.g_abs_max) * (g_max > s.g_abs_max)
-    return RewardScaler(returns=returns, stats=update_stats(s.stats, returns), g_abs_max=g_abs_max)
+    merge = update_return_stats if flashsac else update_stats
+    return RewardScaler(returns=returns, stats=merge(s.stats, returns), g_abs_max=g_abs_max)
 
 
 def reward_scale(s: RewardScaler, g_max: float):

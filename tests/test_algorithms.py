@@ -230,8 +230,10 @@ def test_tqc_uses_quantile_critics():
 # ------------------------------------------------------------ every algorithm x encoder
 
 
-@pytest.mark.parametrize("encoder", ["simbav2", "simba", "mlp"])
-@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "tqc"])
+PAIRS = [(a, e) for a in ("sac", "td3", "ddpg", "tqc") for e in ("simbav2", "simba", "mlp")]
+
+
+@pytest.mark.parametrize("algo, encoder", [*PAIRS, ("flashsac", "flashsac")])
 def test_algorithm_encoder_updates_and_round_trips(algo, encoder, tmp_path):
     agent = make(algo, encoder, policy_delay=2)
     state = agent.init(jax.random.PRNGKey(1))
@@ -248,7 +250,8 @@ def test_algorithm_encoder_updates_and_round_trips(algo, encoder, tmp_path):
     loaded, _ = checkpoint.load(path, {"learner": template})
     assert trees_equal(loaded["learner"], state)
     # a checkpoint of another algorithm does not load silently
-    other = make("td3" if algo != "td3" else "sac", encoder).init(jax.random.PRNGKey(0))
+    other_encoder = "simbav2" if encoder == "flashsac" else encoder
+    other = make("td3" if algo != "td3" else "sac", other_encoder).init(jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="different"):
         checkpoint.load(path, {"learner": other})
 
@@ -262,6 +265,17 @@ def test_algorithm_settings_are_validated():
         (dict(algo="tqc"), dict(quantiles_to_drop=25), "quantiles-to-drop"),
         (dict(algo="td3"), dict(policy_delay=0), "policy-delay"),
         (dict(algo="td3"), dict(exploration_noise=-0.1), "exploration-noise"),
+        (dict(algo="flashsac"), dict(), "--algo flashsac needs"),
+        (dict(algo="sac"), dict(critic=NetworkConfig("flashsac", 32, 1)), "FlashSAC's"),
+        (
+            dict(algo="flashsac"),
+            dict(
+                actor=NetworkConfig("flashsac", 16, 1),
+                critic=NetworkConfig("flashsac", 32, 1),
+                clipped_double_q=False,
+            ),
+            "two critics",
+        ),
     ]
     for top, agent, message in bad:
         cfg = TrainConfig(**top, agent=AgentConfig(**agent))
@@ -276,6 +290,7 @@ def test_algorithm_defaults_resolve():
     assert resolved["td3"].policy_noise == 0.2
     assert not resolved["ddpg"].clipped_double_q and resolved["ddpg"].policy_noise == 0.0
     assert resolved["tqc"].critic_type == "quantile"
+    assert resolved["flashsac"].clipped_double_q and resolved["flashsac"].policy_delay == 2
     explicit = dataclasses.replace(AgentConfig(), policy_delay=3, clipped_double_q=False)
     assert resolve_algo("td3", explicit, True).policy_delay == 3
     assert not resolve_algo("td3", explicit, True).clipped_double_q

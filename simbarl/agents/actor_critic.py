@@ -109,11 +109,7 @@ class ActorCritic:
         self.total_updates = int(total_updates)
         self.c_shift = cfg.c_shift if cfg.input_shift else None
         self.critic_type = cfg.critic_type
-        outputs = {"categorical": cfg.num_bins, "scalar": 1, "quantile": cfg.num_quantiles}
-        num_out = outputs[self.critic_type]
-        self.critic_net = CriticEnsemble(
-            cfg.critic, num_out, self.num_critics, self.c_shift, cfg.matmul_dtype
-        )
+        self.critic_net = self.make_critic()
         self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
         self.policy_delay = int(cfg.policy_delay or 1)
         self.actor_net = self.make_actor()
@@ -150,6 +146,13 @@ class ActorCritic:
 
     def make_actor(self):
         raise NotImplementedError
+
+    def make_critic(self):
+        """The critic ensemble: ``num_critics`` critics of the configured head."""
+        cfg = self.cfg
+        outputs = {"categorical": cfg.num_bins, "scalar": 1, "quantile": cfg.num_quantiles}
+        num_out = outputs[self.critic_type]
+        return CriticEnsemble(cfg.critic, num_out, self.num_critics, self.c_shift, cfg.matmul_dtype)
 
     # ---------------------------------------------------------------- init
     def init(self, key: jax.Array) -> LearnerState:

@@ -35,6 +35,16 @@ def lr_schedule(lr: float, lr_end: float, total_updates: int, decay: float = 1.0
     return optax.linear_schedule(lr, lr_end, max(int(total_updates * decay), 1))
 
 
+def cosine_lr_schedule(lr: float, lr_end: float, total_updates: int, decay: float = 1.0):
+    """FlashSAC's schedule: cosine from ``lr`` to ``lr_end`` over the first ``decay``
+    fraction of ``total_updates`` (optax's ``warmup_cosine_decay_schedule`` with the
+    official warm-up of ``int(1e-6 * total)`` steps from ``lr`` to ``lr``, a no-op
+    kept so the step at which the cosine starts is the official one), then constant."""
+    decay_steps = max(int(total_updates * decay), 1)
+    warmup = min(int(1e-6 * total_updates), decay_steps - 1)
+    return optax.warmup_cosine_decay_schedule(lr, lr, warmup, decay_steps, lr_end)
+
+
 def make_optimizer(
     lr: float, lr_end: float, total_updates: int, weight_decay: float = 0.0, decay: float = 1.0
 ):
@@ -56,8 +66,13 @@ def tanh_gaussian_sample(mean, log_std, key):
     Returns ``(action, log_prob)`` with the change-of-variables correction
     ``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``.
     """
+    return tanh_gaussian(mean, log_std, jax.random.normal(key, mean.shape))
+
+
+def tanh_gaussian(mean, log_std, eps):
+    """``tanh_gaussian_sample`` with the standard normal draw ``eps`` given."""
     std = jnp.exp(log_std)
-    u = mean + std * jax.random.normal(key, mean.shape)
+    u = mean + std * eps
     log_prob = -0.5 * (((u - mean) / std) ** 2 + 2 * log_std + jnp.log(2 * jnp.pi))
     log_prob -= 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
     return jnp.tanh(u), log_prob.sum(-1)

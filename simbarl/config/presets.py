@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from simbarl.config.schema import AgentConfig, NetworkConfig, TrainConfig
 
@@ -99,6 +100,46 @@ def _td3_parallel(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, algo="td3", agent=agent)
 
 
+def gaussian_entropy_scale(std: float) -> float:
+    """``s`` such that ``-s |A|`` is the entropy of a Gaussian of ``std`` per action
+    dimension, ``|A|/2 ln(2 pi e std^2)``: FlashSAC's target entropy (std 0.15)."""
+    return -0.5 * math.log(2 * math.pi * math.e * std**2)
+
+
+def _flashsac(cfg: TrainConfig) -> TrainConfig:
+    """FlashSAC's official CPU-simulator settings (configs/agent/flashSAC.yaml and the
+    CPU scripts): actor 2 blocks x 128, critics 2 blocks x 256 (expansion 4), Adam 3e-4
+    cosine to 1.5e-4 over the run, tau 0.01, actor and temperature every 2nd update,
+    alpha 0.01 toward the entropy of std 0.15, 101 bins on [-5, 5], rewards scaled to
+    |G| <= 5, no observation normalization (the first BatchNorm does it), batch 512,
+    UTD 1, 10,000 random steps, no action repeat, gamma 0.99, 1M steps, evaluation
+    every 100,000 steps."""
+    agent = AgentConfig(
+        actor=NetworkConfig("flashsac", 128, 2),
+        critic=NetworkConfig("flashsac", 256, 2),
+        clipped_double_q=True,
+        discount=0.99,
+        tau=0.01,
+        learning_rate=3e-4,
+        learning_rate_end=1.5e-4,
+        temperature_init=0.01,
+        target_entropy_scale=gaussian_entropy_scale(0.15),
+        observation_norm=False,
+        policy_delay=2,
+    )
+    return dataclasses.replace(
+        cfg,
+        algo="flashsac",
+        agent=agent,
+        steps=PUBLISHED_STEPS,
+        eval_every=100_000,
+        batch_size=512,
+        updates_per_step=1,
+        warmup_steps=10_000,
+        action_repeat=1,
+    )
+
+
 # The published budget and evaluation cadence (NOTES.md): 1M env steps, evaluation
 # every 50k. Only the presets that claim the published setup carry them.
 PUBLISHED_STEPS = 1_000_000
@@ -113,6 +154,7 @@ PRESETS: dict[str, TrainConfig] = {
     "sac-mlp": _sac_mlp(TrainConfig(preset="sac-mlp")),
     "simbav2-parallel": _simbav2_parallel(TrainConfig(preset="simbav2-parallel")),
     "td3-parallel": _td3_parallel(TrainConfig(preset="td3-parallel")),
+    "flashsac": _flashsac(TrainConfig(preset="flashsac")),
 }
 """Named starting points. ``simbav2``: the published defaults (UTD 2), budget
 (1,000,000 env steps, so the learning-rate decay spans it) and evaluation every
@@ -120,7 +162,8 @@ PRESETS: dict[str, TrainConfig] = {
 quick start's 30,000 steps (``simbarl train`` with no flags). ``simba``: SimBa v1
 (scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs.
 ``simbav2-parallel`` / ``td3-parallel``: the massively parallel device-loop recipes
-for ``mjx:`` tasks on a GPU (1024 envs, batch 8192; see ``_parallel``)."""
+for ``mjx:`` tasks on a GPU (1024 envs, batch 8192; see ``_parallel``). ``flashsac``:
+FlashSAC's networks and update with its official CPU settings (see ``_flashsac``)."""
 
 DEFAULT_PRESET = "simbav2-small"
 

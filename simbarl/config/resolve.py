@@ -101,10 +101,10 @@ def resolve_algo(algo: str, agent: AgentConfig, suite_clipped_double_q: bool) ->
         fill["critic_type"] = "quantile"
         fill["clipped_double_q"] = False  # truncation replaces the min over critics
     elif agent.clipped_double_q is None:
-        by_algo = {"sac": suite_clipped_double_q, "td3": True, "ddpg": False}
+        by_algo = {"sac": suite_clipped_double_q, "td3": True, "ddpg": False, "flashsac": True}
         fill["clipped_double_q"] = by_algo[algo]
     if agent.policy_delay is None:
-        fill["policy_delay"] = 2 if algo == "td3" else 1
+        fill["policy_delay"] = 2 if algo in ("td3", "flashsac") else 1
     if agent.policy_noise is None:
         fill["policy_noise"] = 0.2 if algo == "td3" else 0.0
     return dataclasses.replace(agent, **fill)

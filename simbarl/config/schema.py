@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Encoder = Literal["simbav2", "simba", "mlp"]
-Algo = Literal["sac", "td3", "ddpg", "tqc"]
+Encoder = Literal["simbav2", "simba", "mlp", "flashsac"]
+Algo = Literal["sac", "td3", "ddpg", "tqc", "flashsac"]
 OnResume = Literal["command", "run"]
 METADATA_KEYS = ("compute", "on_resume", "vmapped")
 
@@ -51,7 +51,8 @@ class NetworkConfig:
     """One network: an encoder followed by a head chosen by the algorithm."""
 
     encoder: Encoder = "simbav2"
-    """Encoder family: ``simbav2`` (hyperspherical), ``simba`` (SimBa v1), ``mlp``."""
+    """Encoder family: ``simbav2`` (hyperspherical), ``simba`` (SimBa v1), ``mlp``, or
+    ``flashsac`` (batch-normalized; the FlashSAC algorithm's, and only its)."""
     width: int = 128
     """Hidden width d_h of the encoder."""
     num_blocks: int = 1
@@ -214,7 +215,8 @@ class TrainConfig:
     preset: str = "simbav2-small"
     """Preset the run starts from (simbav2, simbav2-small, simba, sac-mlp); set by --preset."""
     algo: Algo = "sac"
-    """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``; any encoder works."""
+    """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``, on any encoder but
+    ``flashsac``; or ``flashsac`` (FlashSAC's update, on its own networks: --preset flashsac)."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     batch_size: int = 256
     """Transitions per gradient update."""

@@ -119,7 +119,7 @@ def _agent_problems(cfg: TrainConfig) -> list[str]:
         problems.append("--agent.exploration-noise-max must be >= --agent.exploration-noise")
     if not 0.0 <= a.ou_theta <= 1.0:
         problems.append(f"--agent.ou-theta must be in [0, 1] (got {a.ou_theta})")
-    return problems + _tqc_problems(cfg)
+    return problems + _tqc_problems(cfg) + _flashsac_problems(cfg)
 
 
 def _tqc_problems(cfg: TrainConfig) -> list[str]:
@@ -132,6 +132,34 @@ def _tqc_problems(cfg: TrainConfig) -> list[str]:
                 f"--agent.quantiles-to-drop must be in [0, {a.num_quantiles}) "
                 f"(got {a.quantiles_to_drop})"
             )
+    return problems
+
+
+def _flashsac_problems(cfg: TrainConfig) -> list[str]:
+    """FlashSAC's update and networks belong together: the batch-normalized networks
+    need the update that keeps their running statistics, and that update is written for
+    them (two categorical critics, a tanh-Gaussian policy with a state-dependent std)."""
+    a = cfg.agent
+    encoders = {a.actor.encoder, a.critic.encoder}
+    if cfg.algo != "flashsac":
+        if "flashsac" in encoders:
+            return ["the flashsac encoder is FlashSAC's: use --algo flashsac (--preset flashsac)"]
+        return []
+    problems = []
+    if encoders != {"flashsac"}:
+        problems.append(
+            "--algo flashsac needs --agent.actor.encoder flashsac and --agent.critic.encoder "
+            "flashsac (--preset flashsac sets them)"
+        )
+    if a.critic_type != "categorical":
+        problems.append("--algo flashsac has a categorical critic: --agent.critic-type categorical")
+    if a.clipped_double_q is False:
+        problems.append("--algo flashsac always has two critics: drop --agent.clipped-double-q")
+    if not (a.squash and a.state_dependent_std) or a.action_penalty > 0:
+        problems.append(
+            "--algo flashsac's policy is a tanh Gaussian with a state-dependent std: keep "
+            "--agent.squash and --agent.state-dependent-std, no --agent.action-penalty"
+        )
     return problems
 
 
