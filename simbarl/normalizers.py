@@ -95,29 +95,35 @@ class RewardScaler:
     returns: np.ndarray  # (num_envs,) running discounted return G
     stats: RunningStats  # statistics of G over all envs and steps
     g_abs_max: np.ndarray  # max |G| seen
+    # How G's statistics are merged: "rsnorm" (update_stats, SimbaV2) or "flashsac"
+    # (update_return_stats); part of the scaler, so no loop needs to know the algorithm.
+    merge: str = struct.field(pytree_node=False, default="rsnorm")
 
 
-def init_reward_scaler(num_envs: int, dtype=np.float64, flashsac: bool = False) -> RewardScaler:
-    """A fresh scaler; ``flashsac``: its statistics start at count 0, as FlashSAC's do
-    (to be merged with ``update_reward_scaler(..., flashsac=True)``)."""
+MERGES = {"rsnorm": update_stats, "flashsac": update_return_stats}
+
+
+def init_reward_scaler(num_envs: int, dtype=np.float64, merge: str = "rsnorm") -> RewardScaler:
+    """A fresh scaler; ``merge="flashsac"``: its statistics start at count 0 and are merged
+    as FlashSAC's RewardNormalizer does (``update_return_stats``)."""
+    if merge not in MERGES:
+        raise ValueError(f"unknown return-statistics merge {merge!r}; one of {sorted(MERGES)}")
     return RewardScaler(
         returns=np.zeros((num_envs,), dtype),
-        stats=init_stats((), dtype, 0.0 if flashsac else INIT_COUNT),
+        stats=init_stats((), dtype, 0.0 if merge == "flashsac" else INIT_COUNT),
         g_abs_max=np.asarray(0.0, dtype),
+        merge=merge,
     )
 
 
-def update_reward_scaler(
-    s: RewardScaler, reward, done, gamma: float, flashsac: bool = False
-) -> RewardScaler:
+def update_reward_scaler(s: RewardScaler, reward, done, gamma: float) -> RewardScaler:
     """``G = gamma * (1 - done) * G + r``, ``done`` = terminated or truncated; the
-    statistics of G merged by ``update_stats``, or with ``flashsac`` by
-    ``update_return_stats`` (FlashSAC's RewardNormalizer, otherwise the same)."""
+    statistics of G merged the scaler's way (``merge``)."""
     returns = gamma * (1.0 - done) * s.returns + reward
     g_max = abs(returns).max()
     g_abs_max = s.g_abs_max + (g_max - s.g_abs_max) * (g_max > s.g_abs_max)
-    merge = update_return_stats if flashsac else update_stats
-    return RewardScaler(returns=returns, stats=merge(s.stats, returns), g_abs_max=g_abs_max)
+    stats = MERGES[s.merge](s.stats, returns)
+    return s.replace(returns=returns, stats=stats, g_abs_max=g_abs_max)
 
 
 def reward_scale(s: RewardScaler, g_max: float):

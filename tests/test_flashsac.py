@@ -152,3 +152,32 @@ def test_flashsac_trains_on_the_host_loop(tmp_path):
     assert len(losses) == 2 and np.all(np.isfinite(losses))
     assert any("train/actor/loss" in r for r in rows)
     assert len(returns) >= 2 and np.all(np.isfinite(returns))
+
+
+def test_flashsac_trains_in_the_device_loop_with_held_noise(tmp_path):
+    from simbarl.runs.metrics import read_metrics
+    from simbarl.train.run import train
+
+    agent = dataclasses.replace(
+        preset("flashsac").agent,
+        actor=NetworkConfig("flashsac", 16, 1),
+        critic=NetworkConfig("flashsac", 32, 1),
+    )
+    cfg = tiny_config.tiny(
+        tmp_path,
+        env="jax:PointMass",
+        algo="flashsac",
+        steps=400,
+        num_envs=4,
+        batch_size=16,
+        warmup_steps=100,
+        eval_every=200,
+        log_every=200,
+        agent=agent,
+    )
+    result = train(cfg, engine="device")
+    rows = read_metrics(result.run_dir)
+    assert [r["env_step"] for r in rows if "eval/return" in r] == [200, 400]
+    assert all(np.isfinite(r["train/critic/loss"]) for r in rows if "train/critic/loss" in r)
+    with np.load(result.run_dir / "checkpoint.npz") as ckpt:  # the held noise is loop state
+        assert int(ckpt["loop['noise'].count"]) >= 1

@@ -314,9 +314,9 @@ def test_reward_normalizer_sequence(fx):
     """FlashSAC's return statistics (count from 0, its 1e-4 quirk) in float64."""
     reward, probe = fx["rn/reward"].astype(np.float64), fx["rn/probe"].astype(np.float64)
     done = (fx["rn/terminated"] | fx["rn/truncated"]).astype(np.float64)
-    s = init_reward_scaler(reward.shape[1], flashsac=True)
+    s = init_reward_scaler(reward.shape[1], merge="flashsac")
     for t in range(len(reward)):
-        s = update_reward_scaler(s, reward[t], done[t], 0.99, flashsac=True)
+        s = update_reward_scaler(s, reward[t], done[t], 0.99)
         close(probe / reward_scale(s, 5.0), fx["rn/scaled"][t], f"step {t}", rtol=1e-5)
     close(s.returns, fx["rn/G"], "G", rtol=1e-5)
     close(s.g_abs_max, fx["rn/G_max"][0], "max |G|", rtol=1e-6)
@@ -326,7 +326,7 @@ def test_reward_normalizer_sequence(fx):
     # simbarl's default merge (count from 1e-4) is close but not the same sequence
     d = init_reward_scaler(reward.shape[1])
     d = update_reward_scaler(d, reward[0], done[0], 0.99)
-    first = init_reward_scaler(reward.shape[1], flashsac=True)
-    first = update_reward_scaler(first, reward[0], done[0], 0.99, flashsac=True)
+    first = init_reward_scaler(reward.shape[1], merge="flashsac")
+    first = update_reward_scaler(first, reward[0], done[0], 0.99)
     assert first.stats.mean == pytest.approx(reward[0].mean(), rel=1e-12)
     assert d.stats.mean != first.stats.mean

@@ -8,10 +8,17 @@ import numpy as np
 import pytest
 from tiny_config import LEARNING_AGENT, tiny
 
-from simbarl.config import ReplayConfig
+from simbarl.config import NetworkConfig, ReplayConfig, preset
 from simbarl.runs import run_dir as rd
 from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
+
+# FlashSAC at tiny sizes: its held exploration noise and return statistics are loop state
+FLASHSAC_AGENT = dataclasses.replace(
+    preset("flashsac").agent,
+    actor=NetworkConfig("flashsac", 16, 1),
+    critic=NetworkConfig("flashsac", 32, 1),
+)
 
 
 def _load_ckpt(run_dir):
@@ -26,8 +33,19 @@ def _load_ckpt(run_dir):
         ({"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}, 700),
         ({"env": "HalfCheetah-v5", "steps": 400, "eval_every": 200, "log_every": 100}, 200),
         ({"env": "jax:PointMass", "steps": 400, "eval_every": 250, "engine": "host"}, 250),
+        (
+            {"env": "jax:PointMass", "steps": 400, "eval_every": 250, "engine": "host"}
+            | {"algo": "flashsac", "agent": FLASHSAC_AGENT},
+            250,
+        ),
     ],
-    ids=["sac-dmc", "td3-prioritized-3step-dmc", "sac-mujoco", "sac-jax-on-the-host"],
+    ids=[
+        "sac-dmc",
+        "td3-prioritized-3step-dmc",
+        "sac-mujoco",
+        "sac-jax-on-the-host",
+        "flashsac-held-noise-jax-on-the-host",
+    ],
 )
 def test_resume_reproduces_uninterrupted_run(tmp_path, options, pause):
     # DMC episodes are 500 agent steps (1000 env steps): the pause at 1000 falls on an

@@ -26,6 +26,7 @@ from flax import struct
 
 from simbarl.agents import categorical, td_losses
 from simbarl.agents.common import make_optimizer, project, restart_optimizer
+from simbarl.agents.exploration import init_noise
 from simbarl.config import AgentConfig, vmapped
 from simbarl.networks.heads import CriticEnsemble
 
@@ -91,6 +92,13 @@ class ActorCritic:
 
     has_target_actor = False
     has_temperature = False
+    # How the loop's reward scaler merges the statistics of G (normalizers.MERGES)
+    return_statistics = "rsnorm"
+
+    @staticmethod
+    def init_noise(cfg: AgentConfig, key: jax.Array, num_envs: int, action_dim: int):
+        """The exploration-noise state of a loop's envs (``explore`` advances it)."""
+        return init_noise(cfg, key, num_envs, action_dim)
 
     def __init__(
         self,

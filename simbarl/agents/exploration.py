@@ -8,6 +8,11 @@
 * Ornstein-Uhlenbeck (DDPG's original): temporally correlated noise
   ``x <- x - theta * x + sigma_e * N(0, I)``, reset to zero at episode start.
 
+* Held noise (FlashSAC's noise repetition): one ``N(0, I)`` vector per env is
+  held for ``k`` env steps, ``k`` drawn from a zeta law truncated to
+  ``1..repeat_max`` (``P(k) ~ k^-zeta``); one ``(count, k)`` pair for all envs,
+  not reset at episode ends. The stochastic policy acts as ``tanh(mu + sigma eps)``.
+
 The state is one small pytree carried by the training loop (and checkpointed
 with it); all randomness comes from the key passed in.
 """
@@ -52,3 +57,40 @@ def sample_noise(cfg: AgentConfig, state: NoiseState, key: jax.Array, reset: jnp
         ou = ou - cfg.ou_theta * ou + eps
         return ou, NoiseState(scale=scale, ou=ou)
     return eps, NoiseState(scale=scale, ou=state.ou)
+
+
+@struct.dataclass
+class HeldNoise:
+    eps: jnp.ndarray  # (num_envs, action_dim) the vectors being held
+    count: jnp.ndarray  # () int32 steps the vectors have been used
+    hold: jnp.ndarray  # () int32 steps they are held for
+
+
+def init_held_noise(num_envs: int, action_dim: int) -> HeldNoise:
+    """FlashSAC's start: nothing held yet (count 0, hold 1)."""
+    return HeldNoise(
+        eps=jnp.zeros((num_envs, action_dim), jnp.float32),
+        count=jnp.zeros((), jnp.int32),
+        hold=jnp.ones((), jnp.int32),
+    )
+
+
+def zeta_hold(key: jax.Array, zeta: float, repeat_max: int) -> jnp.ndarray:
+    """A hold ``k`` in ``1..repeat_max`` with ``P(k) ~ k^-zeta``: ``1 + #{CDF_j <= u}``
+    for ``u ~ U[0, 1)`` (FlashSAC's ``1 + argmax(u < CDF)``)."""
+    k = jnp.arange(1, repeat_max + 1, dtype=jnp.float32)
+    weights = k**-zeta
+    cdf = jnp.cumsum(weights) / jnp.sum(weights)
+    u = jax.random.uniform(key)
+    return (1 + jnp.sum(cdf <= u)).astype(jnp.int32)
+
+
+def next_held_noise(state: HeldNoise, key: jax.Array, zeta: float, repeat_max: int):
+    """``(eps, new state)`` for one training step: new vectors and a new hold when
+    nothing is held yet or the hold is used up, else the held ones."""
+    k_eps, k_hold = jax.random.split(key)
+    renew = (state.count == 0) | (state.count >= state.hold)
+    eps = jnp.where(renew, jax.random.normal(k_eps, state.eps.shape), state.eps)
+    hold = jnp.where(renew, zeta_hold(k_hold, zeta, repeat_max), state.hold)
+    count = jnp.where(renew, 0, state.count) + 1
+    return eps, HeldNoise(eps=eps, count=count.astype(jnp.int32), hold=hold)

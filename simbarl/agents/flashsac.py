@@ -33,6 +33,7 @@ from simbarl.agents import categorical, td_losses
 from simbarl.agents.actor_critic import TD_ERROR, Batch, LearnerState
 from simbarl.agents.common import cosine_lr_schedule, ema, tanh_gaussian
 from simbarl.agents.common import project as project_kernels
+from simbarl.agents.exploration import HeldNoise, init_held_noise, next_held_noise
 from simbarl.agents.sac import SAC
 from simbarl.networks.flashsac import (
     BN_BIAS,
@@ -175,6 +176,21 @@ class FlashSAC(SAC):
         if key is None:
             return jnp.tanh(mean)
         return self.sample(mean, log_std, key)[0]
+
+    return_statistics = "flashsac"  # FlashSAC's RewardNormalizer (normalizers.MERGES)
+
+    @staticmethod
+    def init_noise(cfg, key, num_envs: int, action_dim: int) -> HeldNoise:
+        """Noise repetition's state (``agents.exploration``): nothing held yet."""
+        return init_held_noise(num_envs, action_dim)
+
+    def explore(self, actor_params, obs, key, noise: HeldNoise, reset):
+        """``tanh(mean + std * eps)`` with BatchNorm in eval mode, ``eps`` held for a
+        zeta-distributed number of steps for all envs (not reset at episode ends)."""
+        cfg = self.cfg
+        eps, noise = next_held_noise(noise, key, cfg.noise_repeat_zeta, cfg.noise_repeat_max)
+        mean, log_std = self.actor_net.apply(actor_params, obs)
+        return tanh_gaussian(mean, log_std, eps)[0], noise
 
     # -------------------------------------------------------------- losses
     def actor_loss(self, params, *, stats, critic, log_temp, obs, next_obs, key, data_action=None):

@@ -151,6 +151,11 @@ class AgentConfig:
     in time; DDPG's original choice, useful for robots with slow actuators)."""
     ou_theta: float = 0.15
     """Mean reversion of the OU noise per step."""
+    noise_repeat_zeta: float = 2.0
+    """FlashSAC: each env's exploration noise vector is held for k steps, P(k) ~ k^-zeta."""
+    noise_repeat_max: int = 16
+    """FlashSAC: the longest hold of an exploration noise vector (steps); 1: fresh noise
+    at every step."""
     policy_noise: float | None = None
     """TD3: std of the target policy smoothing noise. None: TD3 0.2, DDPG 0."""
     noise_clip: float = 0.5

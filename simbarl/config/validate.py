@@ -160,6 +160,11 @@ def _flashsac_problems(cfg: TrainConfig) -> list[str]:
             "--algo flashsac's policy is a tanh Gaussian with a state-dependent std: keep "
             "--agent.squash and --agent.state-dependent-std, no --agent.action-penalty"
         )
+    if a.noise_repeat_max < 1 or not a.noise_repeat_zeta > 0:
+        problems.append(
+            "--agent.noise-repeat-max must be >= 1 and --agent.noise-repeat-zeta > 0 (got "
+            f"{a.noise_repeat_max} and {a.noise_repeat_zeta})"
+        )
     return problems
 
 

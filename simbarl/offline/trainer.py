@@ -21,7 +21,6 @@ import math
 import jax
 import numpy as np
 
-from simbarl.agents.exploration import init_noise
 from simbarl.config import (
     PRESETS,
     TrainConfig,
@@ -203,7 +202,7 @@ class OfflineEngine(Engine):
         loop = LoopState.fresh(1, obs_dim, act_dim)
         loop.obs_stats = fit_observations(episodes)
         loop.reward_scaler = fit_reward_scaler(episodes, cfg.agent.discount)
-        loop.noise = init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
+        loop.noise = self.agent.init_noise(cfg.agent, jax.random.PRNGKey(cfg.seed), 1, act_dim)
         self.norm = normalization(cfg, loop.obs_stats, loop.reward_scaler)
         self.buffer = dataset_replay(episodes)
         self.learner = self.agent.init(jax.random.PRNGKey(cfg.seed))

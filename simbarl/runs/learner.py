@@ -14,7 +14,6 @@ import jax
 import numpy as np
 
 from simbarl.agents import ALGORITHMS, ActorCritic
-from simbarl.agents.exploration import init_noise
 from simbarl.config import TrainConfig, num_critics
 from simbarl.envs.bounds import to_bounds
 from simbarl.normalizers import (
@@ -102,7 +101,8 @@ def fresh_loop(cfg: TrainConfig, obs_dim: int, action_dim: int, seed: int) -> Lo
     """A new run's loop state: counters, RSNorm, reward scaler and exploration noise."""
     loop = LoopState.fresh(cfg.num_envs, obs_dim, action_dim)
     loop.obs_stats = init_stats((obs_dim,))
-    loop.reward_scaler = init_reward_scaler(cfg.num_envs)
+    algo = ALGORITHMS[cfg.algo]  # its return statistics and exploration-noise state
+    loop.reward_scaler = init_reward_scaler(cfg.num_envs, merge=algo.return_statistics)
     noise_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-    loop.noise = init_noise(cfg.agent, noise_key, cfg.num_envs, action_dim)
+    loop.noise = algo.init_noise(cfg.agent, noise_key, cfg.num_envs, action_dim)
     return loop
