@@ -94,9 +94,10 @@ def load_device_task(env_id: str, impl: str = "auto") -> DeviceTask:
 @functools.lru_cache(maxsize=8)
 def _load(env_id: str, impl: str | None) -> DeviceTask:
     if env_id.startswith(JAX_PREFIX):
+        from simbarl.envs.custom import jax_task_id
         from simbarl.envs.toy import TOY_TASKS
 
-        env = TOY_TASKS[_check_name(env_id, sorted(TOY_TASKS))]()
+        env = TOY_TASKS[_check_name(jax_task_id(env_id), sorted(TOY_TASKS))]()
         size, length = env.observation_size, env.episode_length
         return DeviceTask(env_id, env, size, env.action_size, length, _state_obs)
     registry = _playground()
