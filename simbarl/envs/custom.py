@@ -3,8 +3,8 @@ make ID".
 
 ``mypkg.envs:MyPend-v0`` imports ``mypkg.envs``, whose import registers ``MyPend-v0``
 with ``gymnasium.register``; ``jax:mypkg.tasks:Swing`` imports ``mypkg.tasks``, whose
-import registers the pure-JAX task ``Swing`` with ``register_jax_task``, for the device
-loop. The run keeps the whole id in its ``config.json``, so ``--resume``, ``simbarl
+import registers the pure-JAX task ``Swing`` with ``device_tasks.register_jax_task``, for
+the device loop. The run keeps the whole id in its ``config.json``, so ``--resume``, ``simbarl
 eval`` and a sweep's workers import the module again; it must be importable there
 (installed, on ``PYTHONPATH``, or in the working directory).
 """
@@ -12,7 +12,6 @@ eval`` and a sweep's workers import the module again; it must be importable ther
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 
 import gymnasium as gym
 
@@ -62,17 +61,6 @@ def gym_id(env_id: str) -> str:
             "entry_point=...) when it is imported"
         )
     return name
-
-
-def register_jax_task(name: str, factory: Callable) -> None:
-    """Make ``jax:NAME`` (and ``jax:MODULE:NAME`` once ``MODULE`` calls this on import)
-    train ``factory()``: an object with ``reset(key)``, ``step(state, action)``,
-    ``observation_size``, ``action_size`` and ``episode_length`` (``envs/toy.py``'s
-    ``PointMass`` is one)."""
-    from simbarl.envs import device_tasks, toy
-
-    toy.TOY_TASKS[name] = factory
-    device_tasks._load.cache_clear()
 
 
 def jax_task_id(env_id: str) -> str:
