@@ -259,7 +259,10 @@ def _run(args, specs, left: int) -> list:
 
     def line(text: str) -> None:
         text = f"[{clock(time.time() - start):>7s}] {text}"
-        tqdm.write(text) if bar is not None else say(text)
+        if bar is not None:
+            tqdm.write(text)
+        else:
+            say(text)
 
     def on_start(spec) -> None:
         started.append(spec)
