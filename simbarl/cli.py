@@ -51,8 +51,13 @@ def train_cli(argv: list[str]) -> int:
 
     import tyro
 
-    from simbarl.config import DEFAULT_PRESET, PRESETS
-    from simbarl.train.command import run_reporting_errors, start_config
+    from simbarl.config import DEFAULT_PRESET, PRESETS, config_flags
+    from simbarl.train.command import (
+        no_progress_flag,
+        run_reporting_errors,
+        start_config,
+        with_overrides,
+    )
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
@@ -61,7 +66,9 @@ def train_cli(argv: list[str]) -> int:
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
     try:
+        sets, rest = config_flags(no_progress_flag(rest), dotted=False)  # tyro reads the rest
         base = start_config(known.preset, known.config, known.init_from, known.resume)
+        base = with_overrides(base, sets)
     except ValueError as e:
         print(f"simbarl train: error: {e}", file=sys.stderr)
         return 2
@@ -78,7 +85,10 @@ def train_cli(argv: list[str]) -> int:
         "its task with its algorithm, networks and BC weight, with the online preset's "
         "learning rates (its own, or the one its offline preset was built from; --preset "
         "overrides). An offline RUN's dataset is kept in --init-data-ratio (default 0.5) "
-        "of every batch."
+        "of every batch.\n"
+        "--set KEY=VALUE ...  set config fields as simbarl sweep and tune do "
+        "(--set agent.critic.width=32 is --agent.critic.width 32); the flags below win.\n"
+        "--no-progress   is --progress off: only the final line."
     )
     cfg = tyro.cli(
         type(base), default=base, args=rest, prog="simbarl train", description=description

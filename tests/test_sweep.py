@@ -37,6 +37,9 @@ TINY = [
     "agent.critic.width=32",
     "agent.critic.num_blocks=1",
 ]
+# Its label: the preset and the fields TINY changes (the budget, evaluations, logging and
+# TensorBoard left out).
+LABEL = "simbav2-small_" + "_".join([TINY[1], *TINY[5:7], *TINY[8:]])
 
 
 def test_parse_config_labels_overrides_and_errors(tmp_path):
@@ -206,7 +209,7 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     # An unknown task id is refused before any run starts (no run is trained or touched).
     assert main(argv) == 2
     assert "unknown environment id 'Nonexistent-v0'" in capsys.readouterr().err
-    assert not (out / "Pendulum-v1" / "simbav2-small" / "seed0").exists()
+    assert not (out / "Pendulum-v1" / LABEL / "seed0").exists()
     assert runner.status(spec) == "resume"
     argv.remove("Nonexistent-v0")
     # A run that fails at run time is reported with its log and does not stop the others.
@@ -214,7 +217,7 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
     assert main([*argv, "--config", "simbav2-small", "--config", bad]) == 1
     err = capsys.readouterr().err
     assert err.count("FAILED Pendulum-v1 bad") == 2 and "/nonexistent.npy" in err
-    seed0, seed1 = (out / "Pendulum-v1" / "simbav2-small" / f"seed{k}" for k in (0, 1))
+    seed0, seed1 = (out / "Pendulum-v1" / LABEL / f"seed{k}" for k in (0, 1))
     assert _count_eval_steps(seed0) == [200, 400]
     assert _count_eval_steps(seed1) == [200, 400]  # resumed, the first evaluation kept once
     with open(out / "results.csv") as f:
@@ -225,7 +228,7 @@ def test_local_sweep_resumes_skips_and_reports_failures(tmp_path, shared_cache, 
         ("1", "200"),
         ("1", "400"),
     }
-    assert all(r["system"] == "simbav2-small" and r["metric"] == "avg_return" for r in rows)
+    assert all(r["system"] == LABEL and r["metric"] == "avg_return" for r in rows)
     assert len({r["value"] for r in rows if r["env_step"] == "400"}) == 2  # seeds differ
 
     # Running it again starts nothing for the finished runs, including one whose
@@ -255,7 +258,7 @@ def test_until_ends_runs_early_on_the_budgets_schedule_and_a_later_sweep_continu
     assert not out.exists()
 
     assert main([*argv, "--until", "200"]) == 0
-    run_dir = out / "Pendulum-v1" / "simbav2-small" / "seed0"
+    run_dir = out / "Pendulum-v1" / LABEL / "seed0"
     assert _count_eval_steps(run_dir) == [200]
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["steps"] == 400  # the schedule still spans the budget
@@ -280,7 +283,7 @@ def test_results_csv_holds_each_finished_run_even_if_the_sweep_dies(tmp_path, mo
         "seed": 0,
     }
 
-    def first_run_then_killed(specs, workers, log_dir, on_outcome):
+    def first_run_then_killed(specs, workers, log_dir, on_outcome, on_start=None):
         on_outcome(backends.Outcome(specs[0], "done", 1.0, rows=[row]))
         raise MemoryError  # the sweep process dies while the second run trains
 
@@ -293,7 +296,7 @@ def test_results_csv_holds_each_finished_run_even_if_the_sweep_dies(tmp_path, mo
 
 def test_only_a_log_that_reached_the_budget_stands_in_for_a_checkpoint(tmp_path):
     (spec,) = expand(["Pendulum-v1"], [parse_config("simbav2-small", TINY)], [0], tmp_path)
-    run_dir = tmp_path / "Pendulum-v1" / "simbav2-small" / "seed0"
+    run_dir = tmp_path / "Pendulum-v1" / LABEL / "seed0"
     assert spec.run_dir == str(run_dir) and runner.status(spec) == "new"
     run_dir.mkdir(parents=True)
     with open(run_dir / "metrics.jsonl", "w") as f:

@@ -2,7 +2,8 @@
 
 Reads the ``dynamics/...`` rows that ``--analyze-every`` writes into each run's
 ``metrics.jsonl`` (``train/probe.py``) and the evaluation returns, groups runs
-by label (their preset, and algorithm when not SAC, and task; or ``--labels``)
+by label (their preset, algorithm when not SAC, the fields they change and task,
+``config.run_label``; or ``--labels``)
 and draws, for the critic and the actor, one panel per quantity: return,
 feature norm, parameter norm, gradient norm, effective learning rate, optimizer
 step size, dormant ratio and feature rank, each as the mean over a group's
@@ -19,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from simbarl.analysis import plots
+from simbarl.config import run_label
 from simbarl.runs.metrics import read_metrics
 
 # (panel title, metric under dynamics/<network>/, or the evaluation return)
@@ -50,9 +52,10 @@ def seed_runs(run_dir: Path) -> list[Path]:
 
 
 def default_label(run_dir: Path) -> str:
+    """The run's preset, algorithm and the fields it changes, and its task
+    (``simbav2-small agent.critic.width=32 on dmc:cheetah-run``)."""
     cfg = json.loads((run_dir / "config.json").read_text())
-    algo = "" if cfg.get("algo", "sac") == "sac" else f"{cfg['algo']} "
-    return f"{algo}{cfg.get('preset', '?')} on {cfg.get('env', '?')}"
+    return f"{run_label(cfg)} on {cfg.get('env', '?')}"
 
 
 def load_series(run_dir: Path, label: str) -> list[dict]:
@@ -177,12 +180,17 @@ def analyze_cli(argv: list[str]) -> int:
         description="The training-dynamics figure (SimbaV2 paper, Fig. 4) of runs trained with "
         "--analyze-every: return, feature/parameter/gradient norms, effective learning rate, "
         "optimizer step, dormant ratio and feature rank of the critic and the actor. Runs with "
-        "the same label (preset, algorithm, task) are seeds of one config: mean and 95%% "
-        "bootstrap band. A --vmap-seeds run directory counts as all of its seeds.",
+        "the same label (preset, algorithm, changed fields, task) are seeds of one config: "
+        "mean and 95%% bootstrap band. A --vmap-seeds run directory counts as all of its seeds.",
     )
     p.add_argument("runs", nargs="+", help="run directories written by simbarl train")
     p.add_argument("--out", required=True, help="folder for dynamics.png/.svg (and .csv)")
-    p.add_argument("--labels", nargs="+", default=None, help="one label per run (default: preset)")
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        help="one label per run (default: preset and changed fields)",
+    )
     p.add_argument("--csv", action="store_true", help="also write the plotted series as CSV")
     p.add_argument("--name", default="dynamics", help="file name stem (default dynamics)")
     args = p.parse_args(argv)

@@ -4,6 +4,7 @@
 import nothing of simbarl outside this package (the bottom layer).
 """
 
+from simbarl.config.compare import config_label, differences, run_label
 from simbarl.config.fields import (
     not_compiled,
     program_key,
@@ -15,6 +16,7 @@ from simbarl.config.io import (
     apply_overrides,
     apply_values,
     check_field_types,
+    config_flags,
     config_from_dict,
     config_to_dict,
     describe,
@@ -67,9 +69,12 @@ __all__ = [
     "apply_overrides",
     "apply_values",
     "check_field_types",
+    "config_flags",
     "config_from_dict",
+    "config_label",
     "config_to_dict",
     "describe",
+    "differences",
     "discount_heuristic",
     "fits",
     "get_field",
@@ -85,6 +90,7 @@ __all__ = [
     "resolve_algo",
     "resolve_for_task",
     "resumable",
+    "run_label",
     "resume_overrides",
     "set_field",
     "setting",

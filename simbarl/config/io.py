@@ -10,7 +10,8 @@ name or a JSON file of ``TrainConfig`` fields (a run's ``config.json`` works),
 and each ``KEY=VALUE`` sets a (dotted) field, the value read as JSON when it
 parses (``algo=td3``, ``agent.critic.width=256``, ``action_low=[-1,-0.5]``).
 ``LABEL`` names the config (a sweep's ``system`` column); without one it is made
-from the spec.
+from the spec and the overrides every config shares that change what is trained
+(``simbav2-small_agent.critic.width=32``, ``config.compare.config_label``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from simbarl.config.compare import config_label
 from simbarl.config.presets import PRESETS, preset
 from simbarl.config.schema import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
 from simbarl.config.validate import validate
@@ -47,6 +49,8 @@ def config_from_dict(d: dict) -> TrainConfig:
     replay = ReplayConfig(**d.get("replay", {}))
     top = {**d, "agent": AgentConfig(**agent), "replay": replay}
     top["reset_at"] = tuple(d.get("reset_at", ()))  # JSON gives lists
+    if isinstance(d.get("progress"), bool):  # runs saved before it had modes
+        top["progress"] = "auto" if d["progress"] else "off"
     for k in ("action_low", "action_high"):
         top[k] = None if d.get(k) is None else tuple(d[k])
     return TrainConfig(**top)
@@ -216,9 +220,102 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
         raise ValueError(
             f"config {spec!r}: a sweep runs its seeds itself (--seeds), not vmap_seeds"
         )
-    label = label.strip() or re.sub(r"[^\w.=+-]+", "_", f"{Path(base).stem}_{tail}".rstrip("_"))
+    if not label.strip():  # the spec's own overrides as written, then the --set ones
+        written = {o.partition("=")[0].strip().replace("-", "_") for o in overrides}
+        shared = [o for o in common if o.partition("=")[0].strip().replace("-", "_") not in written]
+        label = config_label(f"{Path(base).stem}_{tail}".rstrip("_"), shared)
+    label = re.sub(r"[^\w.=+-]+", "_", label.strip()).strip("_")
     try:
         validate(config_from_dict(d))
     except (TypeError, ValueError) as e:  # name the spec (a JSON file) the value came from
         raise ValueError(f"config {spec!r}: {' '.join(str(e).split())}") from e
     return label, d
+
+
+def config_flags(argv: list[str], dotted: bool = True) -> tuple[list[str], list[str]]:
+    """Config fields given on a command line, as ``KEY=VALUE`` overrides, and the rest.
+
+    Both ways of writing one are read, in order: ``--set KEY=VALUE ...`` and the
+    dotted flags ``simbarl train`` has (``--agent.critic.width 32``, ``--eval-every=500``,
+    ``--no-tensorboard``, ``--reset-at 1000 2000``; ``dotted=False``: left in the rest,
+    for a parser that reads them itself). A flag that names no config field (a
+    command's own) is left in the rest, as are the values after it."""
+    overrides, rest = [], []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--set" or token.startswith("--set="):
+            items, i = _values(argv, i)
+            bad = [v for v in items if "=" not in v]
+            if bad or not items:
+                raise ValueError(f"--set takes KEY=VALUE items, got {' '.join(items) or 'none'}")
+            overrides += items
+            continue
+        key, value = _field_flag(token) if dotted else (None, None)
+        if key is None:
+            rest.append(token)
+            i += 1
+            continue
+        items, i = _values(argv, i)
+        found = _flag_value(key, items, value)
+        plain = isinstance(found, str) and parse_value(found) == found  # algo=td3
+        overrides.append(f"{key}={found if plain else json.dumps(found)}")
+    return overrides, rest
+
+
+def _values(argv: list[str], i: int) -> tuple[list[str], int]:
+    """The values of the flag at ``argv[i]`` (``--flag=V``, or the words up to the next
+    ``--flag``) and the index after them."""
+    flag, eq, value = argv[i].partition("=")
+    if eq:
+        return [value], i + 1
+    j = i + 1
+    while j < len(argv) and not argv[j].startswith("--"):
+        j += 1
+    return argv[i + 1 : j], j
+
+
+def _field_flag(token: str) -> tuple[str | None, bool | None]:
+    """``(dotted field, None)`` of a ``--field`` flag, ``(field, False)`` of a
+    ``--no-field`` flag of a bool field; ``(None, None)`` when it names no field."""
+    if not token.startswith("--") or len(token) < 3:
+        return None, None
+    key = token[2:].partition("=")[0].replace("-", "_")
+    try:
+        leaf_type(key)
+        return key, None
+    except ValueError:
+        pass
+    head, _, last = key.rpartition(".")
+    if last.startswith("no_"):
+        key = f"{head}.{last[3:]}" if head else last[3:]
+        try:
+            if _bool_field(leaf_type(key)):
+                return key, False
+        except ValueError:
+            pass
+    return None, None
+
+
+def _bool_field(kind: Any) -> bool:
+    union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    return kind is bool or (union and bool in typing.get_args(kind))
+
+
+def _flag_value(key: str, items: list[str], negated: bool | None) -> Any:
+    """A flag's words as the field's value: a bool flag alone is true (``--no-...``
+    false), a tuple field's words a list, a string field's word as written."""
+    kind = leaf_type(key)
+    if negated is not None or (not items and _bool_field(kind)):
+        if items:
+            raise ValueError(f"--{key} takes no value")
+        return bool(negated is None)
+    if not items:
+        raise ValueError(f"--{key.replace('_', '-')} needs a value")
+    union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    parts = [a for a in typing.get_args(kind) if a is not type(None)] if union else [kind]
+    if any(typing.get_origin(p) is tuple for p in parts):
+        return [parse_value(v) for v in items]
+    if len(items) > 1:
+        raise ValueError(f"--{key.replace('_', '-')} takes one value, got {' '.join(items)}")
+    return items[0] if str in parts else parse_value(items[0])

@@ -27,6 +27,7 @@ from typing import Any, Literal
 Encoder = Literal["simbav2", "simba", "mlp", "flashsac"]
 Algo = Literal["sac", "td3", "ddpg", "tqc", "flashsac"]
 OnResume = Literal["command", "run"]
+Progress = Literal["auto", "bar", "plain", "off"]
 METADATA_KEYS = ("compute", "on_resume", "vmapped")
 
 
@@ -290,8 +291,12 @@ class TrainConfig:
     """Write a resumable checkpoint at each evaluation and at the end."""
     tensorboard: bool = setting(True, compute=False, on_resume="run")
     """Also write TensorBoard events."""
-    progress: bool = setting(True, compute=False, on_resume="command")
-    """Show a progress bar."""
+    progress: Progress = setting("auto", compute=False, on_resume="command")
+    """How a run shows its progress: ``bar`` (a progress bar on stderr), ``plain`` (a line
+    on stdout per training log and per evaluation: env step, steps/s, ETA, return, for
+    logs and pipes), ``off`` (only the final line; ``--no-progress``), or ``auto``: a bar
+    when stdout and stderr are terminals, plain lines otherwise. (``true`` and ``false``,
+    as older runs saved it, read as ``auto`` and ``off``.)"""
     analyze_every: int = setting(10_000, compute=False, on_resume="command")
     """Training-dynamics probe every this many env steps: parameter, gradient and feature
     norms, effective learning rate, optimizer step size, dormant units and feature rank of

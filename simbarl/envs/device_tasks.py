@@ -86,6 +86,17 @@ def _state_obs(state):
     return obs["state"] if isinstance(obs, dict) else obs
 
 
+def register_jax_task(name: str, factory: Callable) -> None:
+    """Make ``jax:NAME`` (and ``jax:MODULE:NAME`` once ``MODULE`` calls this on import,
+    ``envs/custom.py``) train ``factory()``: an object with ``reset(key)``,
+    ``step(state, action)``, ``observation_size``, ``action_size`` and
+    ``episode_length``, as ``envs/toy.py``'s ``PointMass``."""
+    from simbarl.envs import toy
+
+    toy.TOY_TASKS[name] = factory
+    _load.cache_clear()
+
+
 def load_device_task(env_id: str, impl: str = "auto") -> DeviceTask:
     """Load a ``jax:`` or ``mjx:`` task (cached: loading a Playground task takes seconds)."""
     return _load(env_id, resolve_impl(impl) if env_id.startswith(MJX_PREFIX) else None)
@@ -94,9 +105,10 @@ def load_device_task(env_id: str, impl: str = "auto") -> DeviceTask:
 @functools.lru_cache(maxsize=8)
 def _load(env_id: str, impl: str | None) -> DeviceTask:
     if env_id.startswith(JAX_PREFIX):
+        from simbarl.envs.custom import jax_task_id
         from simbarl.envs.toy import TOY_TASKS
 
-        env = TOY_TASKS[_check_name(env_id, sorted(TOY_TASKS))]()
+        env = TOY_TASKS[_check_name(jax_task_id(env_id), sorted(TOY_TASKS))]()
         size, length = env.observation_size, env.episode_length
         return DeviceTask(env_id, env, size, env.action_size, length, _state_obs)
     registry = _playground()

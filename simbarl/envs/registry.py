@@ -2,7 +2,8 @@
 
 Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``, MyoSuite's
 ``myoHandReachFixed-v0``, HumanoidBench's ``h1-walk-v0``) or ``dmc:DOMAIN-TASK``
-(``dmc:cartpole-swingup``), or a device-loop task: ``mjx:NAME`` (MuJoCo
+(``dmc:cartpole-swingup``), ``MODULE:ID`` (your module registers ID on import,
+``envs/custom.py``), or a device-loop task: ``mjx:NAME`` (MuJoCo
 Playground) or ``jax:NAME`` (``envs/toy.py``), see ``envs/device_tasks.py``.
 Per suite: action repeat, whether the clipped double-Q rule is used, and the
 raw episode length H that sets the discount
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from simbarl.envs.custom import gym_id
 from simbarl.envs.humanoid_bench import KNOWN_COMMIT as HB_COMMIT
 from simbarl.envs.mujoco_v4 import make_gymnasium, unregistered_message
 from simbarl.envs.wrappers import ActionRepeat, RescaleAction
@@ -110,11 +112,12 @@ def _suite_of(env_id: str) -> str:
         return "dmc"
     if plugin_suite(env_id) is not None:
         return plugin_suite(env_id)
-    entry = str(gym.registry[env_id].entry_point)
+    entry = str(gym.registry[gym_id(env_id)].entry_point)
     return "mujoco" if "mujoco" in entry else "gym"
 
 
 def _check_known(env_id: str) -> None:
+    env_id = gym_id(env_id)  # MODULE:ID imports MODULE, which registers ID
     _import_plugin(env_id)
     if env_id.startswith(DMC_PREFIX):
         from simbarl.envs.dmc import dmc_tasks
@@ -129,7 +132,8 @@ def _check_known(env_id: str) -> None:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
             f"unknown environment id {env_id!r}.{hint} Use a Gymnasium id such as "
-            f"'HalfCheetah-v5' or '{DMC_PREFIX}DOMAIN-TASK' such as 'dmc:cartpole-swingup'."
+            f"'HalfCheetah-v5', '{DMC_PREFIX}DOMAIN-TASK' such as 'dmc:cartpole-swingup', or "
+            "MODULE:ID for an environment your module registers on import."
         )
 
 
@@ -160,6 +164,7 @@ def _build_raw(env_id: str, render_mode: str | None) -> gym.Env:
 
         domain, task = env_id[len(DMC_PREFIX) :].split("-", 1)
         return DMCEnv(domain, task, render_mode=render_mode)
+    env_id = gym_id(env_id)
     _import_plugin(env_id)
     return make_gymnasium(env_id, render_mode)
 

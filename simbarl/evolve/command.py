@@ -17,9 +17,10 @@ one mutation: none, hp (one hyperparameter x0.8 or x1.2 within its range), param
 changed, trained weights and Adam moments kept).
 
 Every `simbarl train` flag (--env, --preset, --config, --seed, --algo,
---agent.critic.width, --batch-size, ...; see simbarl train --help) sets the
-starting config of every member; --steps is set to generations x evo-steps, so
-the learning-rate decay spans the whole search.
+--agent.critic.width, --batch-size, ...; see simbarl train --help), and --set
+KEY=VALUE as in simbarl sweep and tune, sets the starting config of every
+member; --steps is set to generations x evo-steps, so the learning-rate decay
+spans the whole search.
 
 RUN holds population.jsonl (a row per member and generation), metrics.jsonl and
 TensorBoard (best and mean fitness per generation), checkpoint.npz (the whole
@@ -140,9 +141,11 @@ def _train_config(args, rest: list[str]):
 
     import tyro
 
-    from simbarl.train.command import start_config
+    from simbarl.config import config_flags
+    from simbarl.train.command import no_progress_flag, start_config, with_overrides
 
-    base = start_config(args.preset, args.config, args.init_from)
+    sets, rest = config_flags(no_progress_flag(rest), dotted=False)  # tyro reads the rest
+    base = with_overrides(start_config(args.preset, args.config, args.init_from), sets)
     cfg = tyro.cli(
         type(base),
         default=base,
@@ -155,20 +158,20 @@ def _train_config(args, rest: list[str]):
 
 def _resume(args, rest: list[str]):
     from simbarl.evolve.evolve import resume_evolve
+    from simbarl.train.command import no_progress_flag
+    from simbarl.train.progress import MODES
 
     fixed = [k for k in vars(args) if k not in (*RESUMABLE, "resume", "help")]
     given = [f"--{k.replace('_', '-')}" for k in fixed if getattr(args, k) is not None]
-    progress = {"--progress": True, "--no-progress": False}
-    extra = [a for a in rest if a not in progress]
-    if given or extra:
+    rest, shown = no_progress_flag(rest), None
+    while len(rest) >= 2 and rest[0] == "--progress" and rest[1] in MODES:
+        shown, rest = rest[1], rest[2:]
+    if given or rest:
         raise ValueError(
-            f"a resumed run keeps its settings; only --generations, --pause-after and "
-            f"--[no-]progress may be given (got {' '.join(given + extra)})"
+            f"a resumed run keeps its settings; only --generations, --pause-after, "
+            f"--progress MODE and --no-progress may be given (got {' '.join(given + rest)})"
         )
-    shown = [progress[a] for a in rest]
-    return resume_evolve(
-        args.resume, args.generations, args.pause_after, shown[-1] if shown else None
-    )
+    return resume_evolve(args.resume, args.generations, args.pause_after, shown)
 
 
 def evolve_cli(argv: list[str]) -> int:

@@ -44,6 +44,7 @@ class PopulationEngine(Engine):
     """A population (``loop.Population``) advanced one population step at a time."""
 
     logs_training = False  # a row per generation, at its end
+    eval_lines = False  # its summary line per generation says more
     on_stop = "abandon"  # the population is checkpointed between generations only
 
     def __init__(

@@ -63,7 +63,7 @@ def resume_evolve(
     run_dir: str | Path,
     generations: int | None = None,
     pause_after: int | None = None,
-    progress: bool | None = None,
+    progress: str | bool | None = None,
 ) -> EvolveResult:
     """Continue an evolve run from its checkpoint; ``generations`` may raise its budget
     (the members' learning-rate decay then spans the new one)."""

@@ -138,7 +138,7 @@ def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConf
         buffer_size=1,
         run_dir=ocfg.run_dir,
         tensorboard=ocfg.tensorboard,
-        progress=ocfg.progress,
+        progress="auto" if ocfg.progress else "off",
     )
     d = apply_overrides(config_to_dict(cfg), list(ocfg.overrides))
     cfg = config_from_dict(d)
@@ -187,6 +187,7 @@ class OfflineEngine(Engine):
     """Updates on a fixed dataset; ``log_every`` updates are one jitted ``lax.scan``."""
 
     log_at_end = True  # the budget's last, short chunk gets its row
+    progress_unit = "update"
     on_stop = "evaluate"  # an offline run is not resumed: a stop still ends in a result
 
     def __init__(self, session: Session, episodes, files: dict[str, str]):

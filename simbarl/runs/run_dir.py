@@ -17,6 +17,7 @@ from simbarl.config import (
     TrainConfig,
     config_from_dict,
     config_to_dict,
+    differences,
     resolve_for_task,
     resumable,
     resume_overrides,
@@ -157,11 +158,14 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> TrainConfig:
             f"{run_dir} has no {CHECKPOINT_FILE} to resume from: it stopped before its first "
             f"checkpoint. Delete it (rm -r {run_dir}) and start the run again without --resume"
         )
-    a, b = config_to_dict(saved), config_to_dict(cfg)
     may_differ = resumable()
-    diffs = [k for k in a if k not in may_differ and a[k] != b.get(k)]
+    diffs = [
+        (path, old, new)
+        for path, old, new in differences(config_to_dict(saved), config_to_dict(cfg))
+        if path.split(".")[0] not in may_differ
+    ]
     if diffs:
-        lines = [f"{k}: run has {a[k]!r}, you asked for {b.get(k)!r}" for k in diffs]
+        lines = [f"{path}: run has {old!r}, you asked for {new!r}" for path, old, new in diffs]
         raise ValueError(
             f"cannot resume {run_dir}: it was started with a different configuration\n  "
             + "\n  ".join(lines)

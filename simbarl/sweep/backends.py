@@ -55,9 +55,14 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 
 def run_local(
-    specs: list[RunSpec], workers: int, log_dir: str | Path, on_outcome: Callable[[Outcome], None]
+    specs: list[RunSpec],
+    workers: int,
+    log_dir: str | Path,
+    on_outcome: Callable[[Outcome], None],
+    on_start: Callable[[RunSpec], None] = lambda spec: None,
 ) -> list[Outcome]:
-    """Run each spec in its own ``python -m simbarl.sweep.runner`` process, ``workers`` at once.
+    """Run each spec in its own ``python -m simbarl.sweep.runner`` process, ``workers`` at once
+    (``on_start`` is called as each one starts).
 
     Its output goes to ``log_dir/<task>/<label>-seed<k>.log``. Ctrl-C, or SIGINT or
     SIGTERM sent to this process alone (``kill <pid>``, a scheduler), is passed on
@@ -83,6 +88,7 @@ def run_local(
         log.parent.mkdir(parents=True, exist_ok=True)
         spec_file = log.with_suffix(".json")
         spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
+        on_start(spec)
         start = time.time()
         with open(log, "a") as f:
             proc = subprocess.Popen(

@@ -43,6 +43,7 @@ def _sweep_parser() -> argparse.ArgumentParser:
         prog="simbarl sweep",
         description=SWEEP_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # never take a config field's flag for an abbreviation of ours
     )
     p.add_argument("--tasks", nargs="+", required=True, help="groups, suites or task ids")
     p.add_argument("--seeds", type=int, default=3, help="seeds per task and config (default 3)")
@@ -59,7 +60,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="fields set in every config, e.g. eval_every=20000 agent.critic.width=256",
+        help="fields set in every config, e.g. eval_every=20000 agent.critic.width=256; "
+        "simbarl train's flags of fields sweep has no flag of its own do the same "
+        "(--agent.critic.width 256, --eval-every 20000)",
     )
     p.add_argument("--steps", type=int, default=None, help="env-step budget of every run")
     p.add_argument(
@@ -104,20 +107,26 @@ def _sweep_parser() -> argparse.ArgumentParser:
 
 
 def sweep_cli(argv: list[str]) -> int:
-    from simbarl.config import parse_config
+    from simbarl.config import config_flags, parse_config
     from simbarl.sweep import runner
     from simbarl.sweep.results import format_tables
     from simbarl.sweep.spec import expand, resolve_tasks
 
     p = _sweep_parser()
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    try:
+        overrides, unknown = config_flags(unknown)
+    except ValueError as e:
+        p.error(str(e))
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
     if args.until is not None and args.until < 1:
         p.error("--until must be positive")
-    common = [*args.set, *([f"steps={args.steps}"] if args.steps else [])]
+    common = [*args.set, *overrides, *([f"steps={args.steps}"] if args.steps else [])]
     common += [f"pause_at={args.until}"] if args.until else []
     try:
         tasks, skipped = resolve_tasks(args.tasks)
@@ -129,7 +138,8 @@ def sweep_cli(argv: list[str]) -> int:
                     f"({d['steps']:,} env steps): give --steps at least {args.until:,}"
                 )
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        specs = _mark_restarts(expand(tasks, configs, seeds, args.out), args.restart)
+        specs = _earlier_labels(expand(tasks, configs, seeds, args.out), Path(args.out))
+        specs = _mark_restarts(specs, args.restart)
     except ValueError as e:
         print(f"simbarl sweep: error: {e}", file=sys.stderr)
         return 2
@@ -194,6 +204,31 @@ def _unwritable(out: Path, record: dict) -> str | None:
     return None
 
 
+def _earlier_labels(specs: list, out: Path) -> list:
+    """The specs, each under the label and run directory ``OUT/sweep.json`` gave the same
+    run (task, seed and config) before, if another: a sweep started before its ``--set``
+    fields were part of its labels goes on in its own directories."""
+    try:
+        earlier = json.loads((out / "sweep.json").read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return specs
+
+    def key(task, seed, config) -> str:
+        return json.dumps(
+            [task, seed, {k: v for k, v in config.items() if k != "run_dir"}], sort_keys=True
+        )
+
+    before = {key(r["task"], r["seed"], r["config"]): r for r in earlier if "config" in r}
+    out_specs = []
+    for s in specs:
+        r = before.get(key(s.task, s.seed, s.config))
+        if r is not None and r["label"] != s.label:
+            config = {**s.config, "run_dir": r["run_dir"]}
+            s = dataclasses.replace(s, label=r["label"], run_dir=r["run_dir"], config=config)
+        out_specs.append(s)
+    return out_specs
+
+
 def _mark_restarts(specs: list, restart: list[str]) -> list:
     """The specs with ``restart`` set on those whose run directory ``--restart`` names."""
     wanted = {Path(r).resolve() for r in restart}
@@ -213,17 +248,33 @@ def _run(args, specs, left: int) -> list:
 
     from simbarl.sweep import backends
     from simbarl.sweep.results import write_csv
+    from simbarl.train.progress import clock, progress_mode, say
 
-    bar = tqdm(total=len(specs), desc="sweep", unit="run", dynamic_ncols=True)
+    # A bar on a terminal; in a log or a pipe, only the lines (the bar's \r would pile up).
+    bar = None
+    if progress_mode("auto") == "bar":
+        bar = tqdm(total=len(specs), desc="sweep", unit="run", dynamic_ncols=True)
     start = time.time()
+    started: list = []
+
+    def line(text: str) -> None:
+        text = f"[{clock(time.time() - start):>7s}] {text}"
+        if bar is not None:
+            tqdm.write(text)
+        else:
+            say(text)
+
+    def on_start(spec) -> None:
+        started.append(spec)
+        line(f"{'started':11s} {spec.name} (run {len(started)} of {left} to train)")
 
     def on_outcome(o) -> None:
         if o.state != "skipped":
-            tqdm.write(
-                f"[{time.time() - start:7.0f}s] {o.state:11s} {o.spec.name} ({o.seconds:.0f}s)"
-            )
-        bar.update(1)
-        bar.set_postfix_str(f"failed {n_failed()}" if n_failed() else "")
+            ended = len([x for x in outcomes if x.state != "skipped"])
+            line(f"{o.state:11s} {o.spec.name} ({clock(o.seconds)}; {ended} of {left} ended)")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"failed {n_failed()}" if n_failed() else "")
 
     outcomes: list = []
     n_failed = lambda: sum(o.state == "failed" for o in outcomes)
@@ -239,10 +290,11 @@ def _run(args, specs, left: int) -> list:
             backends.run_ray(specs, args.address, args.cpus_per_run, args.gpus_per_run, record)
         else:
             workers = args.workers or max(1, min(os.cpu_count() or 1, left))
-            backends.run_local(specs, workers, Path(args.out) / "logs", record)
+            backends.run_local(specs, workers, Path(args.out) / "logs", record, on_start)
     except KeyboardInterrupt:
         outcomes.append(backends.Outcome(specs[0], "interrupted"))
-    bar.close()
+    if bar is not None:
+        bar.close()
     return outcomes
 
 

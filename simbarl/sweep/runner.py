@@ -151,7 +151,7 @@ def run(spec: RunSpec) -> str:
         if state in ("new", "restart"):
             # "new": died before its first evaluation, nothing to keep; "restart": asked for
             _clear(run_dir)
-        cfg = dataclasses.replace(spec.train_config(), progress=False)
+        cfg = dataclasses.replace(spec.train_config(), progress="off")
         resume = run_dir if state == "resume" else None
         result = train(cfg, resume=resume, locks=locks)
     stopped_early = result.interrupted and result.env_step < end_step(spec.config)

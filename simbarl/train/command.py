@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from simbarl.config import DEFAULT_PRESET, config_from_dict, parse_config, preset
+from simbarl.config import (
+    DEFAULT_PRESET,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    parse_config,
+    preset,
+)
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import NonFiniteError
 from simbarl.train.warm_start import init_config, online_preset
@@ -29,6 +37,21 @@ def start_config(preset_name=None, config_file=None, init_from=None, resume=None
         name = preset_name or online_preset(init_from)
         return init_config(init_from, preset(name))
     return preset(preset_name or DEFAULT_PRESET)
+
+
+def with_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """``cfg`` with ``--set KEY=VALUE`` overrides (``config.config_flags``) applied."""
+    if not overrides:
+        return cfg
+    return config_from_dict(apply_overrides(config_to_dict(cfg), overrides))
+
+
+def no_progress_flag(argv: list[str]) -> list[str]:
+    """``argv`` with ``--no-progress`` written as ``--progress off``, which it means."""
+    out = []
+    for a in argv:
+        out += ["--progress", "off"] if a == "--no-progress" else [a]
+    return out
 
 
 def run_reporting_errors(prog: str, run):

@@ -47,6 +47,8 @@ class Engine:
     # "checkpoint" (resumable runs), "evaluate" and checkpoint (runs that cannot resume),
     # or "abandon" the work since the last checkpoint (a population's generation in flight).
     on_stop = "checkpoint"
+    progress_unit = "env step"  # what the run's clock counts, in its progress lines
+    eval_lines = True  # plain progress: a line per evaluation (evolve writes its own)
 
     def advance(self, limit: int) -> int:
         """Run at most ``limit`` (>= 1) iterations; return how many ran."""

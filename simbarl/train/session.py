@@ -208,7 +208,7 @@ class Session:
         cfg, main, per_iter = self.cfg, self.main, self.per_iter
         self.stop, stop.running = stop, True  # from here a first signal checkpoints
         schedule = Schedule(cfg, per_iter, main.env_step)
-        self.progress = Progress(cfg.steps, main.env_step, enabled=cfg.progress)
+        self.progress = Progress(cfg.steps, main.env_step, cfg.progress, engine.progress_unit)
         # None without --analyze-every; compiled in the background from the first log
         self.probe_fn = probe_fn = make_probe_fn(engine.agent, cfg, cfg.vmap_seeds)
         for seat in self.seats:
@@ -259,6 +259,7 @@ class Session:
             metrics = engine.guard(self, k)
             log_train(seat, self.progress, metrics, engine.updates())
             seat.recent_returns = []
+        self.progress.logged()
         if isinstance(self.probe_fn, AheadProbe):  # the loop runs its compiled step by now
             self.probe_fn.start()
 
@@ -284,7 +285,7 @@ class Session:
             engine.record(seat, result)
         self.checkpoint(engine, guarded=True)
         mean = float(np.mean([s.eval_returns[-1][1] for s in self.seats]))
-        self.progress.set_eval(mean)
+        self.progress.set_eval(mean, line=engine.eval_lines)
         if self.callbacks.on_eval(self.main.env_step, mean):
             return True
         return self.cfg.stop_at_return is not None and mean >= self.cfg.stop_at_return

@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="simbarl tune",
         description=TUNE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # never take a config field's flag for an abbreviation of ours
     )
     p.add_argument("--out", default=None, help="study directory (required)")
     p.add_argument("--report", default=None, metavar="OUT", help="only report on study OUT")
@@ -50,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="fixed base-config fields, e.g. eval_every=5000 agent.critic.num_blocks=1",
+        help="fixed base-config fields, e.g. eval_every=5000 agent.critic.num_blocks=1; "
+        "simbarl train's flags of fields tune has no flag of its own do the same "
+        "(--agent.critic.num-blocks 1, --eval-every 5000)",
     )
     p.add_argument(
         "--space", default=None, help="search space JSON/YAML (default: the SimbaV2 space)"
@@ -80,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=1, help="re-runs of a crashed trial (0: skip it)")
     p.add_argument("--top", type=int, default=10, help="trials in the report's table")
     return p
+
+
+def _config_flags(p: argparse.ArgumentParser, unknown: list[str]) -> list[str]:
+    """``simbarl train``'s flags of config fields (``--agent.critic.width 32``) as
+    ``KEY=VALUE`` overrides; anything else is an error of the command line."""
+    from simbarl.config import config_flags
+
+    overrides, rest = config_flags(unknown)
+    if rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    return overrides
 
 
 def build_spec(args):
@@ -149,8 +163,9 @@ def _refuse_unrecorded(spec) -> None:
 
 def tune_cli(argv: list[str]) -> int:
     p = _parser()
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
     try:
+        args.set = [*args.set, *_config_flags(p, unknown)]
         from simbarl.tune.storage import quiet_optuna
 
         quiet_optuna()
@@ -175,6 +190,7 @@ def tune_cli(argv: list[str]) -> int:
 
 
 def _run(spec, args) -> int:
+    from simbarl.train.progress import clock
     from simbarl.tune import parallel
     from simbarl.tune.report import write_report
     from simbarl.tune.study import open_study
@@ -205,7 +221,8 @@ def _run(spec, args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"\n{time.time() - start:.0f}s\n{write_report(spec, study, args.top)}")
+    took = clock(time.time() - start)
+    print(f"\nthis session's trials took {took}\n{write_report(spec, study, args.top)}")
     if state == "interrupted":
         print(
             f"interrupted: re-run the same command to continue the study ({spec.out})",

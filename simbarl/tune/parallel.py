@@ -11,6 +11,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from simbarl.sweep.backends import thread_env
@@ -24,8 +26,8 @@ def run_local(spec: TuneSpec, workers: int) -> str:
     """``workers`` workers on this machine: ``done`` or ``interrupted``.
 
     One worker runs in this process; several run as ``python -m simbarl.tune.worker``
-    processes logging to OUT/logs/worker<k>.log. Ctrl-C reaches them all; each
-    checkpoints its trial and stops.
+    processes logging to OUT/logs/worker<k>.log, their trial lines shown here too.
+    Ctrl-C reaches them all; each checkpoints its trial and stops.
     """
     if workers == 1:
         try:
@@ -38,15 +40,17 @@ def run_local(spec: TuneSpec, workers: int) -> str:
     env = {**os.environ, **thread_env(threads, share_accelerator=True)}
     logs = Path(spec.out) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs = []
+    procs, relays, stop_relay = [], [], threading.Event()
     for k in range(workers):
         with open(logs / f"worker{k}.log", "a") as log:
             cmd = [sys.executable, "-m", "simbarl.tune.worker", spec.out, str(k)]
+            start = log.tell()
             procs.append(
                 subprocess.Popen(
                     cmd, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
                 )
             )
+        relays.append(_relay(logs / f"worker{k}.log", start, f"worker {k}", stop_relay))
     codes = []
     for p in procs:
         while True:
@@ -55,12 +59,39 @@ def run_local(spec: TuneSpec, workers: int) -> str:
                 break
             except KeyboardInterrupt:  # the workers got it too: wait for their checkpoints
                 continue
+    stop_relay.set()
+    for relay in relays:
+        relay.join()
     if any(c == EXIT_INTERRUPTED or c < 0 for c in codes):
         return "interrupted"
     failed = [k for k, c in enumerate(codes) if c != 0]
     if failed:
         raise RuntimeError(f"tune workers {failed} failed; see {logs}/worker<k>.log")
     return "done"
+
+
+def _relay(log: Path, start: int, name: str, stop: threading.Event) -> threading.Thread:
+    """Show the trial lines (``trial.say``) a worker appends to its log from byte ``start``
+    on, prefixed with ``name``, until ``stop`` is set (the worker writes the file itself:
+    it carries on if this process is killed)."""
+
+    def follow() -> None:
+        pending = ""
+        with open(log, errors="replace") as f:
+            f.seek(start)
+            while True:
+                ended = stop.is_set()  # read once more after the worker's exit
+                *lines, pending = (pending + f.read()).split("\n")  # whole lines only
+                for line in lines:
+                    if "] trial " in line:
+                        print(f"{name} {line}", flush=True)
+                if ended:
+                    return
+                time.sleep(0.5)
+
+    thread = threading.Thread(target=follow, daemon=True, name=f"relay-{name}")
+    thread.start()
+    return thread
 
 
 def _ray_worker(spec_dict: dict, index: int, threads: int) -> str:

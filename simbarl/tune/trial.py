@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def trial_config(spec: TuneSpec, values: dict, run_dir: Path):
     """The ``TrainConfig`` of a trial: the base with the sampled values, in its directory."""
     d = apply_values(spec.base, values)
     d["run_dir"] = str(run_dir)
-    return dataclasses.replace(config_from_dict(d), progress=False)
+    return dataclasses.replace(config_from_dict(d), progress="off")
 
 
 def _take_over(spec: TuneSpec, trial, run_dir: Path) -> Path | None:
@@ -81,6 +82,7 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
             raise WriteFailed(e) from e
         except Exception as e:  # recorded for the report; Optuna marks the trial failed
             trial.set_user_attr("error", failure_reason(e))
+            say(f"trial {trial.number} failed: {failure_reason(e)}")
             raise
 
     def run(trial) -> float:
@@ -90,6 +92,10 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
         cfg = trial_config(spec, values, run_dir)
         trial.set_user_attr("run_dir", str(run_dir))
         resume = _take_over(spec, trial, run_dir)
+        how = "started"
+        if resume is not None:
+            how = f"resumed from trial {trial.user_attrs['resumed_from']}"
+        say(f"trial {trial.number} {how}: {_values(values)} ({run_dir})")
         if resume is None and run_dir.exists():
             if holds_metrics(run_dir):  # tune_cli refuses such a study; never train over it
                 raise RuntimeError(
@@ -108,10 +114,16 @@ def make_objective(spec: TuneSpec, on_start: Callable[[], None] = lambda: None):
         if result.interrupted:
             # Failed for now; the next session of the study resumes it from its checkpoint.
             trial.set_user_attr("interrupted", True)
+            say(
+                f"trial {trial.number} stopped at env step {result.env_step:,}; it resumes "
+                "when the study is run again"
+            )
             raise KeyboardInterrupt
         if pruner.pruned_at is not None:
             raise opt.TrialPruned(f"pruned at env step {pruner.pruned_at}")
-        return objective_value(returns, spec.objective, spec.last_k)
+        value = objective_value(returns, spec.objective, spec.last_k)
+        say(f"trial {trial.number} finished: objective {value:.2f}")
+        return value
 
     return objective
 
@@ -125,6 +137,17 @@ class WriteFailed(KeyboardInterrupt):
     def __init__(self, error: OSError):
         super().__init__(str(error))
         self.error = error
+
+
+def say(line: str) -> None:
+    """A line of the study's progress on stdout (a worker's log with several workers)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+def _values(values: dict) -> str:
+    """A trial's sampled values, ``agent.learning_rate=0.000312, batch_size=64``."""
+    shown = {k: f"{v:.3g}" if isinstance(v, float) else str(v) for k, v in values.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "no values to sample"
 
 
 def failure_reason(error: Exception) -> str:
@@ -145,7 +168,12 @@ class Pruner(Callback):
         self.returns.append(mean_return)
         value = objective_value(self.returns, self.spec.objective, self.spec.last_k)
         self.trial.report(value, env_step)
+        say(
+            f"trial {self.trial.number} eval at env step {env_step:,}/{self.budget:,}: "
+            f"return {mean_return:.2f}, objective {value:.2f}"
+        )
         if env_step < self.budget and self.trial.should_prune():
             self.pruned_at = env_step
+            say(f"trial {self.trial.number} pruned at env step {env_step:,}")
             return True
         return False
