@@ -206,6 +206,27 @@ def eval_cli(argv: list[str]) -> int:
     return 0
 
 
+def _data_settings(name: str, cfg) -> str:
+    """A preset's envs, batch, replay, warm-up, discount and action repeat, by suite
+    where it sets them per suite (``presets.SUITE_VALUES``)."""
+    from simbarl.config.presets import SUITE_VALUES
+
+    envs = f"{cfg.num_envs} env{'s' if cfg.num_envs > 1 else ''}"
+    discount = f"discount {cfg.agent.discount:g}" if cfg.agent.discount is not None else ""
+    by_suite = SUITE_VALUES.get(name, {})
+    if not discount and by_suite:
+        parts = [f"{v['agent.discount']:g}" for k, v in by_suite.items() if k == "*"]
+        parts += [f"{k} {v['agent.discount']:g}" for k, v in by_suite.items() if k != "*"]
+        discount = "discount by suite: " + ", ".join(parts)
+    discount = discount or "discount by suite (SimbaV2's heuristic)"
+    repeat = cfg.action_repeat if cfg.action_repeat is not None else "by suite"
+    return (
+        f"{envs}, batch {cfg.batch_size}, buffer {cfg.buffer_size:,}, "
+        f"{cfg.warmup_steps:,} random steps, {discount}, action repeat {repeat}"
+        + (", critic on the privileged state" if cfg.asymmetric_observation else "")
+    )
+
+
 def presets_cli(argv: list[str]) -> int:
     from simbarl.config import DEFAULT_PRESET, PRESETS
     from simbarl.offline.trainer import OFFLINE_PRESETS, OfflineConfig
@@ -220,11 +241,13 @@ def presets_cli(argv: list[str]) -> int:
             budget = f"budget {cfg.steps:,} env steps, eval every {cfg.eval_every:,}"
             budget += " (default)" if name == DEFAULT_PRESET else ""
         print(
-            f"{name:16s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
+            f"{name:17s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "
             f"critic {a.critic.encoder}/{a.critic.width}x{a.critic.num_blocks} "
             f"{a.critic_type}  UTD {cfg.updates_per_step}  lr {a.learning_rate:g}->"
-            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}\n{'':16s} {budget}"
+            f"{a.learning_rate_end:g}  reward scaling {a.reward_scaling}\n{'':17s} {budget}"
         )
+        if name not in OFFLINE_PRESETS:
+            print(f"{'':17s} {_data_settings(name, cfg)}")
     print("--steps (simbarl offline: --epochs) overrides a budget; the lr decay spans it.")
     return 0
 

@@ -73,6 +73,24 @@ class LearnerState:
     step: jnp.ndarray
 
 
+class ObservationPrefix:
+    """An actor module that reads the leading ``size`` entries of each observation.
+
+    Asymmetric observations (FlashSAC, after the asymmetric actor-critic of Pinto et
+    al. 2018): the replay and the critics hold the privileged state, which begins with
+    the actor's own observation. ``init`` and ``apply`` pass everything else through,
+    so the parameters are exactly those of the actor on ``size`` inputs."""
+
+    def __init__(self, net, size: int):
+        self.net, self.size = net, int(size)
+
+    def init(self, key, obs, *args, **kwargs):
+        return self.net.init(key, obs[..., : self.size], *args, **kwargs)
+
+    def apply(self, variables, obs, *args, **kwargs):
+        return self.net.apply(variables, obs[..., : self.size], *args, **kwargs)
+
+
 def hyperparameters(cfg: AgentConfig) -> dict[str, float]:
     """The float hyperparameters an agent reads from ``hyper`` (the agent fields declared
     ``vmapped``: learning rates and their end and scales, tau, the target entropy scale,
@@ -109,9 +127,11 @@ class ActorCritic:
         discount: float,
         num_critics: int,
         total_updates: int,
+        actor_obs_dim: int | None = None,
     ):
         self.cfg = cfg
         self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.actor_obs_dim = obs_dim if actor_obs_dim is None else int(actor_obs_dim)
         self.discount = float(discount)
         self.num_critics = int(num_critics)
         self.total_updates = int(total_updates)
@@ -121,6 +141,8 @@ class ActorCritic:
         self.bins = np.linspace(cfg.v_min, cfg.v_max, cfg.num_bins, dtype=np.float32)
         self.policy_delay = int(cfg.policy_delay or 1)
         self.actor_net = self.make_actor()
+        if self.actor_obs_dim < obs_dim:  # asymmetric: the actor sees the leading part
+            self.actor_net = ObservationPrefix(self.actor_net, self.actor_obs_dim)
         self.hyper = hyperparameters(cfg)
         self._optimizers()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from simbarl.config.presets import suite_values
 from simbarl.config.schema import AgentConfig, TrainConfig
 
 
@@ -23,7 +24,9 @@ def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
 
 def resolve_for_task(cfg: TrainConfig, task: Any) -> TrainConfig:
     """Fill the suite-derived fields of a validated ``cfg`` left as ``None`` from ``task``
-    (a ``TaskSpec``): action repeat, discount, the algorithm's fields, action bounds."""
+    (a ``TaskSpec``): the preset's values for the task's suite, then action repeat,
+    discount, the algorithm's fields, action bounds."""
+    cfg = fill_suite_values(cfg, task.suite)
     repeat = cfg.action_repeat or task.preset.action_repeat
     agent = cfg.agent
     if agent.discount is None:
@@ -33,6 +36,17 @@ def resolve_for_task(cfg: TrainConfig, task: Any) -> TrainConfig:
     agent = resolve_algo(cfg.algo, agent, task.preset.clipped_double_q)
     cfg = dataclasses.replace(cfg, action_repeat=repeat, agent=agent)
     return resolve_action_bounds(cfg, task)
+
+
+def fill_suite_values(cfg: TrainConfig, suite: str) -> TrainConfig:
+    """The fields ``cfg`` leaves ``None`` that its preset sets for ``suite``
+    (``presets.SUITE_VALUES``), filled; the others as they are."""
+    from simbarl.config.io import get_field, set_field  # io imports this module
+
+    for path, value in suite_values(cfg.preset, suite).items():
+        if get_field(cfg, path) is None:
+            cfg = set_field(cfg, path, value)
+    return cfg
 
 
 def _load_actions(path: str) -> np.ndarray:

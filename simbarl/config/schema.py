@@ -84,7 +84,8 @@ class AgentConfig:
     """Two critics with the clipped double-Q rule. None: SAC by suite (MuJoCo and
     HumanoidBench on, DMC and MyoSuite off), TD3 on, DDPG off."""
     discount: float | None = None
-    """Discount gamma. None: the SimbaV2 heuristic clip((H/5-1)/(H/5), 0.95, 0.995)."""
+    """Discount gamma. None: the preset's value for the task's suite (flashsac presets),
+    else the SimbaV2 heuristic clip((H/5-1)/(H/5), 0.95, 0.995)."""
     tau: float = setting(0.005, vmapped=True)
     """Target critic EMA rate."""
     learning_rate: float = setting(1e-4, vmapped=True)
@@ -219,7 +220,7 @@ class TrainConfig:
     run_dir: str | None = setting(None, compute=False, on_resume="run")
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
     preset: str = "simbav2-small"
-    """Preset the run starts from (simbav2, simbav2-small, simba, sac-mlp); set by --preset."""
+    """Preset the run starts from (simbarl presets lists them); set by --preset."""
     algo: Algo = "sac"
     """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``, on any encoder but
     ``flashsac``; or ``flashsac`` (FlashSAC's update, on its own networks: --preset flashsac)."""
@@ -271,8 +272,13 @@ class TrainConfig:
     """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
     MJX path on a CPU and the task's own default (Warp) on an accelerator, or the JAX
     path there when Warp is not installed."""
+    asymmetric_observation: bool = False
+    """Device-loop tasks that observe a dict with a ``privileged_state`` beside their
+    ``state`` (MuJoCo Playground's locomotion tasks): the critics and the replay see the
+    privileged state and the actor its first ``state``-sized part, which is the ``state``
+    entry (FlashSAC's asymmetric observations). Other tasks: no effect."""
     action_repeat: int | None = None
-    """Raw simulator steps per action. None: by suite (MuJoCo 1, DMC 2)."""
+    """Raw simulator steps per action. None: by preset and suite (MuJoCo 1, DMC 2)."""
     eval_every: int = 10_000
     """Evaluate every this many environment steps (and at the end). Per preset: simbav2
     50,000 (the paper's); simbav2-small 10,000."""

@@ -35,6 +35,7 @@ class DeviceTask:
     action_dim: int
     episode_length: int  # raw simulator (control) steps
     obs_fn: Callable  # state -> observation array
+    actor_obs_dim: int | None = None  # asymmetric: the actor's leading part; None: all
 
 
 def _playground():
@@ -86,6 +87,35 @@ def _state_obs(state):
     return obs["state"] if isinstance(obs, dict) else obs
 
 
+def _privileged_obs(state):
+    """Asymmetric observations: the critics and the replay see ``privileged_state``."""
+    return state.obs["privileged_state"]
+
+
+def observation_layout(env_id: str, size, asymmetric: bool) -> tuple[int, int | None, Callable]:
+    """``(obs_dim, actor_obs_dim, obs_fn)`` of a task observing ``size`` (its
+    ``observation_size``: an int, a shape, or a dict of them).
+
+    A dict needs a ``state`` entry. With ``asymmetric`` and a ``privileged_state``
+    entry, the observation is the privileged state and the actor reads its first
+    ``state``-sized part: Playground's privileged state begins with the state
+    (FlashSAC's handling, its envs/mujoco_playground.py). Otherwise the ``state``."""
+    if not isinstance(size, dict):
+        return int(np.prod(size)), None, _state_obs
+    if "state" not in size:
+        raise ValueError(f"{env_id} observes {sorted(size)}; simbarl needs a 'state' entry")
+    state = int(np.prod(size["state"]))
+    if not (asymmetric and "privileged_state" in size):
+        return state, None, _state_obs
+    privileged = int(np.prod(size["privileged_state"]))
+    if privileged < state:
+        raise ValueError(
+            f"{env_id}: its privileged_state ({privileged}) is shorter than its state "
+            f"({state}), so it cannot begin with it; train without --asymmetric-observation"
+        )
+    return privileged, state, _privileged_obs
+
+
 def register_jax_task(name: str, factory: Callable) -> None:
     """Make ``jax:NAME`` (and ``jax:MODULE:NAME`` once ``MODULE`` calls this on import,
     ``envs/custom.py``) train ``factory()``: an object with ``reset(key)``,
@@ -97,30 +127,26 @@ def register_jax_task(name: str, factory: Callable) -> None:
     _load.cache_clear()
 
 
-def load_device_task(env_id: str, impl: str = "auto") -> DeviceTask:
-    """Load a ``jax:`` or ``mjx:`` task (cached: loading a Playground task takes seconds)."""
-    return _load(env_id, resolve_impl(impl) if env_id.startswith(MJX_PREFIX) else None)
+def load_device_task(env_id: str, impl: str = "auto", asymmetric: bool = False) -> DeviceTask:
+    """Load a ``jax:`` or ``mjx:`` task (cached: loading a Playground task takes seconds).
+    ``asymmetric``: observe the privileged state where the task has one
+    (``observation_layout``)."""
+    return _load(env_id, resolve_impl(impl) if env_id.startswith(MJX_PREFIX) else None, asymmetric)
 
 
 @functools.lru_cache(maxsize=8)
-def _load(env_id: str, impl: str | None) -> DeviceTask:
+def _load(env_id: str, impl: str | None, asymmetric: bool = False) -> DeviceTask:
     if env_id.startswith(JAX_PREFIX):
         from simbarl.envs.custom import jax_task_id
         from simbarl.envs.toy import TOY_TASKS
 
         env = TOY_TASKS[_check_name(jax_task_id(env_id), sorted(TOY_TASKS))]()
-        size, length = env.observation_size, env.episode_length
-        return DeviceTask(env_id, env, size, env.action_size, length, _state_obs)
-    registry = _playground()
-    name = _check_name(env_id, sorted(registry.ALL_ENVS))
-    overrides = {} if impl is None else {"impl": impl}
-    env = registry.load(name, config_overrides=overrides)
-    config = registry.get_default_config(name)
-    size = env.observation_size
-    if isinstance(size, dict):
-        if "state" not in size:
-            raise ValueError(f"{env_id} observes {sorted(size)}; simbarl needs a 'state' entry")
-        size = size["state"]
-    obs_dim = int(np.prod(size))
-    length = int(getattr(config, "episode_length", 1000))
-    return DeviceTask(env_id, env, obs_dim, int(env.action_size), length, _state_obs)
+        length = int(env.episode_length)
+    else:
+        registry = _playground()
+        name = _check_name(env_id, sorted(registry.ALL_ENVS))
+        overrides = {} if impl is None else {"impl": impl}
+        env = registry.load(name, config_overrides=overrides)
+        length = int(getattr(registry.get_default_config(name), "episode_length", 1000))
+    obs_dim, actor_dim, obs_fn = observation_layout(env_id, env.observation_size, asymmetric)
+    return DeviceTask(env_id, env, obs_dim, int(env.action_size), length, obs_fn, actor_dim)

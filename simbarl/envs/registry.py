@@ -105,6 +105,7 @@ class TaskSpec:
     preset: SuitePreset
     action_low: tuple[float, ...] = ()  # the env's own bounds
     action_high: tuple[float, ...] = ()
+    actor_obs_dim: int | None = None  # asymmetric observations: the actor's leading part
 
 
 def _suite_of(env_id: str) -> str:
@@ -169,10 +170,10 @@ def _build_raw(env_id: str, render_mode: str | None) -> gym.Env:
     return make_gymnasium(env_id, render_mode)
 
 
-def _device_task_spec(env_id: str) -> TaskSpec:
+def _device_task_spec(env_id: str, asymmetric: bool) -> TaskSpec:
     from simbarl.envs.device_tasks import MJX_PREFIX, load_device_task
 
-    task = load_device_task(env_id)
+    task = load_device_task(env_id, asymmetric=asymmetric)
     suite = "playground" if env_id.startswith(MJX_PREFIX) else "jax"
     ones = (1.0,) * task.action_dim
     return TaskSpec(
@@ -184,15 +185,18 @@ def _device_task_spec(env_id: str) -> TaskSpec:
         preset=SUITES[suite],
         action_low=tuple(-x for x in ones),
         action_high=ones,
+        actor_obs_dim=task.actor_obs_dim,
     )
 
 
-def resolve_task(env_id: str) -> TaskSpec:
-    """Look a task up (failing fast with close matches) and read its shapes."""
+def resolve_task(env_id: str, asymmetric: bool = False) -> TaskSpec:
+    """Look a task up (failing fast with close matches) and read its shapes.
+    ``asymmetric``: a device task's observation is its privileged state where it has
+    one, the actor's the leading ``actor_obs_dim`` entries (``--asymmetric-observation``)."""
     from simbarl.envs.device_tasks import is_device_task
 
     if is_device_task(env_id):
-        return _device_task_spec(env_id)
+        return _device_task_spec(env_id, asymmetric)
     _check_known(env_id)
     env = _make_raw(env_id)
     try:

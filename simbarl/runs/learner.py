@@ -28,12 +28,17 @@ from simbarl.runs.loop_state import LoopState
 
 
 def build_agent(
-    cfg: TrainConfig, obs_dim: int, action_dim: int, total_updates: int | None = None
+    cfg: TrainConfig,
+    obs_dim: int,
+    action_dim: int,
+    total_updates: int | None = None,
+    actor_obs_dim: int | None = None,
 ) -> ActorCritic:
     """The learner of ``cfg.algo`` for a resolved config (``run_dir.resolve``).
 
     ``total_updates``, the span of the learning-rate schedule, defaults to the
-    online budget's updates; the offline engine counts its own."""
+    online budget's updates; the offline engine counts its own. ``actor_obs_dim``:
+    asymmetric observations, the actor reads the leading entries (``TaskSpec``)."""
     if total_updates is None:
         total_updates = updates_after(cfg, iterations_for(cfg))
     return ALGORITHMS[cfg.algo](
@@ -43,6 +48,7 @@ def build_agent(
         discount=cfg.agent.discount,
         num_critics=num_critics(cfg.algo, cfg.agent),
         total_updates=total_updates,
+        actor_obs_dim=actor_obs_dim,
     )
 
 

@@ -48,7 +48,12 @@ class Agent:
         path = self.run_dir / rd.CHECKPOINT_FILE
         if not path.is_file():
             raise ValueError(f"{self.run_dir} has no {rd.CHECKPOINT_FILE}: nothing to load")
-        self._learner_def = build_agent(self.config, self.task.obs_dim, self.task.action_dim)
+        self._learner_def = build_agent(
+            self.config,
+            self.task.obs_dim,
+            self.task.action_dim,
+            actor_obs_dim=self.task.actor_obs_dim,
+        )
         loop = fresh_loop(self.config, self.task.obs_dim, self.task.action_dim, self.config.seed)
         stats = {"obs_stats": loop.obs_stats, "reward_scaler": loop.reward_scaler}
         template = {"learner": self._learner_def.init(jax.random.PRNGKey(0)), "loop": stats}

@@ -34,7 +34,7 @@ CHECKPOINT_FILE = "checkpoint.npz"
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
     """Validate ``cfg`` and fill the suite-derived fields left as ``None``."""
     validate(cfg)
-    task = resolve_task(cfg.env)
+    task = resolve_task(cfg.env, cfg.asymmetric_observation)
     return resolve_for_task(cfg, task), task
 
 

@@ -82,8 +82,8 @@ def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
 def device_fns(cfg: TrainConfig, n_seeds: int):
     """``(agent, begin, chunk, evaluate)`` for a resolved config, cached so that a
     resumed or repeated run in the same process reuses the compiled programs."""
-    task = load_device_task(cfg.env, cfg.mjx_impl)
-    agent = build_agent(cfg, task.obs_dim, task.action_dim)
+    task = load_device_task(cfg.env, cfg.mjx_impl, cfg.asymmetric_observation)
+    agent = build_agent(cfg, task.obs_dim, task.action_dim, actor_obs_dim=task.actor_obs_dim)
     return (agent, *make_device_fns(agent, cfg, task, Seeds(n_seeds)))
 
 

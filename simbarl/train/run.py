@@ -56,6 +56,8 @@ def train(
         raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
     if kind == "device" and not is_device_task(cfg.env):
         raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
+    if kind == "host" and cfg.asymmetric_observation and is_device_task(cfg.env):
+        raise ValueError("--asymmetric-observation trains in the device loop (engine 'device')")
     held = RunLocks() if locks is None else contextlib.nullcontext(locks)
     # Ctrl-C and SIGTERM are handled from here on, start-up included (``stop.py``).
     with held as locks, StopFlag() as stop:
