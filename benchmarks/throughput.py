@@ -1,6 +1,7 @@
 """Update and whole-loop throughput of every algorithm and preset, against the matmul limit.
 
-For each preset and algorithm (``--algos``, default sac td3 ddpg tqc): updates/s
+For each preset and algorithm (``--algos``, default sac td3 ddpg tqc; a preset whose
+networks belong to one algorithm, ``flashsac``, is measured with that one): updates/s
 of the jitted ``update_many`` (batch 256, the preset's UTD per call), agent
 steps/s of the whole training loop after the random warm-up, the matmul GFLOP
 per update counted from layer shapes, and a float32 matmul's GFLOP/s measured
@@ -277,7 +278,7 @@ def measure(base, name: str, args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--presets", nargs="+", default=["simbav2", "simbav2-small"])
+    p.add_argument("--presets", nargs="+", default=["simbav2", "simbav2-small", "flashsac"])
     p.add_argument("--algos", nargs="+", default=["sac", "td3", "ddpg", "tqc"])
     p.add_argument("--env", default="dmc:cartpole-swingup")
     p.add_argument("--seconds", type=float, default=20.0, help="timing per update measurement")
@@ -319,7 +320,7 @@ def main() -> None:
     }
     results = []
     for name in args.presets:
-        for algo in args.algos:
+        for algo in algos_of(name, args.algos):
             base = dataclasses.replace(preset(name), env=args.env, algo=algo)
             if args.set:
                 base = config_from_dict(apply_overrides(config_to_dict(base), args.set))
@@ -335,6 +336,14 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             results.append(row)
             _write(args.json, meta, results)
+
+
+def algos_of(name: str, algos: list[str]) -> list[str]:
+    """The algorithms a preset is measured with: FlashSAC's networks train with its
+    update only (``--preset flashsac``); the other presets' with each asked for."""
+    if preset(name).algo == "flashsac":
+        return ["flashsac"]
+    return [a for a in algos if a != "flashsac"]
 
 
 def _write(path: str | None, meta: dict, results: list) -> None:

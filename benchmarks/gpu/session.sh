@@ -16,6 +16,11 @@
 #      read at 100k: 6 min on an H200) and the HalfCheetah-v4 sac row
 #      (simbav2-small, 3 seeds vmapped, 100k: reached 50k in the 7 minutes;
 #      HALFCHEETAH=0 leaves it out); each run's evaluations kept         ~7 min
+#   g: FlashSAC on MuJoCo Playground (issue 44): flashsac-parallel, the official
+#      GPU settings, on mjx:T1JoystickFlatTerrain (FLASH_TASK) for what the
+#      time limit allows, evaluated every ~1M env steps (published: 6.4 at
+#      5.5M env steps, FLASHSAC.md section 7); SMOKE=1 runs it at tiny sizes
+#      on jax:PointMass (no Playground needed)                          <= 9 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -26,7 +31,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d, e, f or t}
+PART=${1:?part a, b, c, d, e, f, g or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -46,7 +51,7 @@ pick() { if [ "$S" = 1 ]; then echo "$2"; else echo "$1"; fi; }  # full, smoke
 case $PART in
 a | t)
   timeout "$(pick 200 120)" $PY benchmarks/throughput.py --env HalfCheetah-v5 \
-    --presets $(pick "simbav2 simbav2-small" simbav2-small) --algos sac \
+    --presets $(pick "simbav2 simbav2-small flashsac" "simbav2-small flashsac") --algos sac \
     --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
   [ "$PART" = t ] && { ls -la "$OUT"; exit 0; }
   timeout "$(pick 360 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
@@ -97,8 +102,20 @@ f)
   wait
   tar czf "$OUT/runs_f.tar.gz" --exclude 'checkpoint*' -C /tmp/gpu_runs .
   ;;
+g)
+  TASK=${FLASH_TASK:-$(pick mjx:T1JoystickFlatTerrain jax:PointMass)}
+  TINY=(--num-envs 16 --batch-size 64 --buffer-size 20000 --warmup-steps 256 --steps 3000
+    --eval-episodes 4 --log-every 500 --agent.actor.width 16 --agent.critic.width 32)
+  rm -rf /tmp/gpu_flash
+  # -s INT: the run stops as at Ctrl-C, its evaluations kept
+  timeout -s INT "${LIMIT:-$(pick 540 300)}" $PY -m simbarl.cli train --preset flashsac-parallel \
+    --env "$TASK" --eval-every "$(pick 1000448 1000)" $([ "$S" = 1 ] && echo "${TINY[@]}") \
+    --no-checkpoint --progress plain --run-dir /tmp/gpu_flash/run >"$OUT/flashsac_playground.log" 2>&1
+  cp /tmp/gpu_flash/run/metrics.jsonl "$OUT/flashsac_playground_metrics.jsonl"
+  cp /tmp/gpu_flash/run/config.json "$OUT/flashsac_playground_config.json"
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d, e, f or t)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f, g or t)" >&2
   exit 2
   ;;
 esac

@@ -174,8 +174,10 @@ def _flat(cfg, prefix: str = "") -> dict[str, str]:
 
 
 def presets_reference() -> str:
-    """What each preset changes from the ``TrainConfig`` defaults."""
+    """What each preset changes from the ``TrainConfig`` defaults, and the fields it
+    sets per suite (``presets.SUITE_VALUES``)."""
     from simbarl import config
+    from simbarl.config.presets import SUITE_VALUES
     from simbarl.offline.trainer import OFFLINE_PRESETS
 
     base = _flat(config.TrainConfig())
@@ -183,6 +185,9 @@ def presets_reference() -> str:
     for name, cfg in {**config.PRESETS, **OFFLINE_PRESETS}.items():
         values = _flat(cfg)
         changed = [f"`{k}={v}`" for k, v in values.items() if base.get(k) != v and k != "preset"]
+        for suite, fields in SUITE_VALUES.get(name, {}).items():
+            where = "other suites" if suite == "*" else suite
+            changed += [f"`{k}={_format_value(v)}` ({where})" for k, v in fields.items()]
         rows.append([f"`{name}`", ", ".join(changed) or "the defaults of the reference below"])
     return table(["preset", "fields it sets (the others keep their defaults)"], rows)
 
