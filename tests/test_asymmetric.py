@@ -95,6 +95,16 @@ def test_flashsac_trains_on_privileged_states_in_the_device_loop(task_id, tmp_pa
         obs, stats = data["replay.obs"], data["loop['obs_stats'].mean"]
     assert obs.shape == (400, 4) and np.all(obs[:, 3] == 7.0)  # the privileged state
     assert stats.shape == (4,)
+    # a loaded agent acts on the state alone (what an evaluation env or a robot gives),
+    # as the loops' policy acts on the privileged state that begins with it
+    from simbarl.runs.load import load_agent
+
+    loaded = load_agent(tmp_path / "run")
+    state = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    privileged = np.concatenate([state, np.ones((5, 2), np.float32)], axis=1)
+    np.testing.assert_array_equal(loaded.act(state), loaded.act(privileged))
+    with pytest.raises(ValueError, match="takes 2 or 4"):
+        loaded.act(np.zeros((5, 3), np.float32))
     device_fns.cache_clear()
     with pytest.raises(ValueError, match="device loop"):
         train(dataclasses.replace(cfg, run_dir=str(tmp_path / "host")), engine="host")

@@ -95,10 +95,15 @@ def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None, bounds
     """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``, or with
     ``bounds`` (``(low, high)``, ``envs.bounds.task_bounds``) in the task's units.
 
-    Deterministic without ``key``, else a sample. Every loop's evaluation, the
+    Deterministic without ``key``, else a sample. An asymmetric run's policy takes
+    the privileged state (the loops) or the actor's own observation, its leading part
+    (``simbarl eval``, a loaded ``Agent``, an exported policy). Every loop's evaluation, the
     population engine, the loaded ``Agent`` and exported policies act through this
     one function; the env adapters map ``[-1, 1]`` to the bounds with the same
     ``to_bounds``."""
+    if obs.shape[-1] == agent.actor_obs_dim < agent.obs_dim:  # an asymmetric run's actor
+        size = agent.actor_obs_dim  # observation, the leading part of the privileged state
+        norm = norm.replace(obs_mean=norm.obs_mean[:size], obs_std=norm.obs_std[:size])
     action = agent.policy(actor, normalize_obs(obs, norm), key)
     return action if bounds is None else to_bounds(action, *bounds)
 

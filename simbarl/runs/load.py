@@ -83,7 +83,15 @@ class Agent:
         in ``[-1, 1]`` or in the task's units (``env_units``)."""
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
-        obs = obs.reshape(-1, self.task.obs_dim)
+        # the task's observation, or an asymmetric run's actor observation (the
+        # privileged state's leading part)
+        sizes = {self.task.obs_dim, self.task.actor_obs_dim or self.task.obs_dim}
+        if obs.shape[-1] not in sizes:
+            raise ValueError(
+                f"observations of {obs.shape[-1]} entries; {self.run_dir}'s policy takes "
+                f"{' or '.join(str(n) for n in sorted(sizes))}"
+            )
+        obs = obs.reshape(-1, obs.shape[-1])
         key, bounds = None, (self.bounds if env_units else None)
         if not deterministic:
             self._key, key = jax.random.split(self._key)
