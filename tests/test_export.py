@@ -76,12 +76,14 @@ def crafted_run(
 def _stats(actor):
     """Random BatchNorm running statistics (means around 1, variances 0.1 to 4)."""
     rng = np.random.default_rng(2)
-    pick = lambda path, x: rng.uniform(0.1, 4.0, x.shape) if path[-1].key == "var" else (
-        rng.normal(1.0, 1.0, x.shape)
-    )
-    return jax.tree_util.tree_map_with_path(
-        lambda path, x: np.asarray(pick(path, x), np.float32), actor["batch_stats"]
-    )
+
+    def draw(path, x):
+        value = (
+            rng.uniform(0.1, 4.0, x.shape) if path[-1].key == "var" else rng.normal(1, 1, x.shape)
+        )
+        return np.asarray(value, np.float32)
+
+    return jax.tree_util.tree_map_with_path(draw, actor["batch_stats"])
 
 
 def observations(agent, n: int = 1000) -> np.ndarray:
