@@ -132,6 +132,7 @@ def test_labels_are_the_preset_and_the_fields_a_run_changes(tmp_path):
     assert run_label(d) == "simbav2-small agent.critic.width=32"
     d["algo"] = "td3"
     assert run_label(d) == "td3 simbav2-small agent.critic.width=32"
+    assert run_label(config_to_dict(preset("flashsac"))) == "flashsac"  # not "flashsac flashsac"
     run = tmp_path / "wide"
     run.mkdir()
     (run / "config.json").write_text(

@@ -58,6 +58,8 @@ def crafted_run(
     cfg, task = rd.resolve(cfg)
     rd.create(cfg)
     learner = build_agent(cfg, task.obs_dim, task.action_dim).init(jax.random.PRNGKey(1))
+    if "batch_stats" in learner.actor:  # FlashSAC: running statistics far from (0, 1)
+        learner = learner.replace(actor={**learner.actor, "batch_stats": _stats(learner.actor)})
     if nan:
         learner = learner.replace(actor=jax.tree.map(lambda x: x * np.nan, learner.actor))
     loop = fresh_loop(cfg, task.obs_dim, task.action_dim, cfg.seed)
@@ -69,6 +71,19 @@ def crafted_run(
     trees = {"learner": learner, "loop": {"obs_stats": stats, "reward_scaler": loop.reward_scaler}}
     checkpoint.save(path / rd.CHECKPOINT_FILE, trees, meta)
     return path
+
+
+def _stats(actor):
+    """Random BatchNorm running statistics (means around 1, variances 0.1 to 4)."""
+    rng = np.random.default_rng(2)
+
+    def draw(path, x):
+        value = (
+            rng.uniform(0.1, 4.0, x.shape) if path[-1].key == "var" else rng.normal(1, 1, x.shape)
+        )
+        return np.asarray(value, np.float32)
+
+    return jax.tree_util.tree_map_with_path(draw, actor["batch_stats"])
 
 
 def observations(agent, n: int = 1000) -> np.ndarray:
@@ -136,8 +151,11 @@ def test_policy_file_refuses_what_it_cannot_read(trained, tmp_path):
 
 
 @needs_onnx
-@pytest.mark.parametrize("encoder", ["simbav2", "simba", "mlp"])
-@pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.parametrize(
+    ("algo", "encoder"),
+    [(a, e) for a in ("sac", "td3") for e in ("simbav2", "simba", "mlp")]
+    + [("flashsac", "flashsac")],  # eval-mode BatchNorm with its running statistics
+)
 def test_onnx_model_acts_as_simbarl_does(tmp_path, algo, encoder):
     import onnxruntime
 
@@ -163,6 +181,9 @@ def test_onnx_model_acts_as_simbarl_does(tmp_path, algo, encoder):
     assert props["action_repeat"] == "2" and props["simbarl_version"]
     layout = "position[0:2] to_target[2:4] velocity[4:6]"
     assert props["observation_layout"].endswith(layout)
+    if algo == "flashsac":  # the policy file keeps the running statistics too
+        assert main(["export", str(run), "--policy", str(tmp_path / "p.npz")]) == 0
+        np.testing.assert_array_equal(load_policy(tmp_path / "p.npz").act(obs), want)
 
 
 @needs_onnx

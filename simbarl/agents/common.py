@@ -42,7 +42,17 @@ def cosine_lr_schedule(lr: float, lr_end: float, total_updates: int, decay: floa
     kept so the step at which the cosine starts is the official one), then constant."""
     decay_steps = max(int(total_updates * decay), 1)
     warmup = min(int(1e-6 * total_updates), decay_steps - 1)
-    return optax.warmup_cosine_decay_schedule(lr, lr, warmup, decay_steps, lr_end)
+    # optax.warmup_cosine_decay_schedule, whose ``peak == 0`` test fails on a traced
+    # learning rate (a population member's, ``ActorCritic.with_hyper``)
+    concrete = isinstance(lr, (int, float)) and isinstance(lr_end, (int, float))
+    alpha = (0.0 if lr == 0 else lr_end / lr) if concrete else lr_end / lr
+    return optax.join_schedules(
+        [
+            optax.linear_schedule(lr, lr, warmup),
+            optax.cosine_decay_schedule(lr, decay_steps - warmup, alpha=alpha),
+        ],
+        [warmup],
+    )
 
 
 def make_optimizer(

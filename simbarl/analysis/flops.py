@@ -44,9 +44,21 @@ def update_flops(
     online critics forward and backward ``3 C``. Actor step, every
     ``policy_delay``-th update: actor forward and backward ``3 A`` plus the
     critics' forward and input gradient, ``2 C`` (SAC, TQC: every critic) or
-    ``2 C / num_critics`` (TD3, DDPG: the first critic only).
+    ``2 C / num_critics`` (TD3, DDPG: the first critic only). FlashSAC stacks its
+    batches: see ``flashsac_per_sample``.
     """
     a, c = forward_flops(actor_params), forward_flops(critic_params)
+    if algo == "flashsac":
+        return flashsac_per_sample(a, c, policy_delay) * batch_size
     critic_in_actor = 2 * c / num_critics if algo in ("td3", "ddpg") else 2 * c
     per_sample = a + 4 * c + (3 * a + critic_in_actor) / policy_delay
     return per_sample * batch_size
+
+
+def flashsac_per_sample(a: int, c: int, policy_delay: int) -> float:
+    """FlashSAC's matmul FLOPs per sample of the batch (``agents.flashsac``): its
+    critics run on ``[(s, a); (s', a')]``, twice the batch, target ``2 C`` and online
+    forward and backward ``6 C``, after the next action ``A``; its actor step runs the
+    actor forward and backward on ``[s; s']``, ``6 A``, and the critics' forward and
+    input gradient on ``s``, ``2 C``."""
+    return a + 8 * c + (6 * a + 2 * c) / policy_delay

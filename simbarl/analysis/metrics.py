@@ -30,6 +30,9 @@ EPS = 1e-12
 SHORT_NAMES = {
     "HyperLERPBlock": "block",
     "SimbaBlock": "block",
+    "FlashSACBlock": "block",
+    "BatchNorm": "bn",
+    "RMSNorm": "rms",
     "HyperDense": "dense",
     "Dense": "dense",
     "Scaler": "scaler",

@@ -6,10 +6,12 @@ import nothing of simbarl outside this package (the bottom layer).
 
 from simbarl.config.compare import config_label, differences, run_label
 from simbarl.config.fields import (
+    get_field,
     not_compiled,
     program_key,
     resumable,
     resume_overrides,
+    set_field,
     vmapped,
 )
 from simbarl.config.io import (
@@ -21,12 +23,10 @@ from simbarl.config.io import (
     config_to_dict,
     describe,
     fits,
-    get_field,
     leaf_type,
     merge,
     parse_config,
     parse_value,
-    set_field,
 )
 from simbarl.config.presets import (
     DEFAULT_PRESET,

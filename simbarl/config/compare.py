@@ -109,4 +109,5 @@ def run_label(d: dict) -> str:
         for path, old, new in differences(dataclasses.asdict(base), d)
         if not (path in RESOLVED and None in (old, new))
     ]
-    return config_label(f"{algo} {name}" if algo != "sac" else name, changed)
+    own = algo in ("sac", PRESETS[name].algo)  # the preset's own algorithm goes unnamed
+    return config_label(name if own else f"{algo} {name}", changed)

@@ -1,4 +1,5 @@
-"""The sets of fields the loops treat alike, derived from the fields' metadata.
+"""The sets of fields the loops treat alike, derived from the fields' metadata, and
+dotted-path access to a config's fields (``get_field``, ``set_field``).
 
 ``schema.setting`` writes the metadata; nothing here lists a field by name, so a
 new field is classified where it is declared. A field without metadata is the
@@ -54,3 +55,18 @@ def program_key(cfg: Any) -> Any:
         elif dataclasses.is_dataclass(value):
             changes[f.name] = program_key(value)
     return dataclasses.replace(cfg, **changes)
+
+
+def get_field(cfg: Any, name: str) -> Any:
+    """The value at dotted path ``name`` of a config."""
+    for part in name.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def set_field(cfg: Any, name: str, value: Any) -> Any:
+    """A copy of a (frozen) config with the field at dotted path ``name`` set to ``value``."""
+    head, _, rest = name.partition(".")
+    if not rest:
+        return dataclasses.replace(cfg, **{head: value})
+    return dataclasses.replace(cfg, **{head: set_field(getattr(cfg, head), rest, value)})

@@ -132,21 +132,6 @@ def leaf_type(name: str, cls: type = TrainConfig) -> Any:
     return kind
 
 
-def get_field(cfg: Any, name: str) -> Any:
-    """The value at dotted path ``name`` of a config."""
-    for part in name.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def set_field(cfg: Any, name: str, value: Any) -> Any:
-    """A copy of a (frozen) config with the field at dotted path ``name`` set to ``value``."""
-    head, _, rest = name.partition(".")
-    if not rest:
-        return dataclasses.replace(cfg, **{head: value})
-    return dataclasses.replace(cfg, **{head: set_field(getattr(cfg, head), rest, value)})
-
-
 def parse_value(text: str) -> Any:
     """``text`` read as JSON when it parses, else the string itself (``algo=td3``)."""
     try:

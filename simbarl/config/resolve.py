@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from simbarl.config.fields import get_field, set_field
 from simbarl.config.presets import suite_values
 from simbarl.config.schema import AgentConfig, TrainConfig
 
@@ -41,8 +42,6 @@ def resolve_for_task(cfg: TrainConfig, task: Any) -> TrainConfig:
 def fill_suite_values(cfg: TrainConfig, suite: str) -> TrainConfig:
     """The fields ``cfg`` leaves ``None`` that its preset sets for ``suite``
     (``presets.SUITE_VALUES``), filled; the others as they are."""
-    from simbarl.config.io import get_field, set_field  # io imports this module
-
     for path, value in suite_values(cfg.preset, suite).items():
         if get_field(cfg, path) is None:
             cfg = set_field(cfg, path, value)

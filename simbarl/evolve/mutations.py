@@ -40,7 +40,7 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "agent.exploration_noise": (0.02, 0.5),
 }
 ONLY_FOR = {
-    "agent.target_entropy_scale": ("sac", "tqc"),
+    "agent.target_entropy_scale": ("sac", "tqc", "flashsac"),
     "agent.exploration_noise": ("td3", "ddpg"),
 }
 FACTORS = (0.8, 1.2)

@@ -69,8 +69,12 @@ class RMSNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        g = self.param(RMS_SCALE, nn.initializers.ones, (x.shape[-1],))
-        return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + self.eps) * g
+        d = x.shape[-1]
+        g = self.param(RMS_SCALE, nn.initializers.ones, (d,))
+        # sum / d is jnp.mean's own arithmetic; jax2onnx writes jnp.mean as a ReduceMean
+        # that an opset-17 runtime rejects, a sum as ReduceSumSquare (ONNX export)
+        ms = jnp.sum(jnp.square(x), axis=-1, keepdims=True) / d
+        return x * jax.lax.rsqrt(ms + self.eps) * g
 
 
 class FlashSACBlock(nn.Module):

@@ -4,7 +4,8 @@ Encoders ``sow`` activations into the ``PROBE`` collection under a *kind*
 (optionally ``kind:layer`` when the layer is not a submodule of its own):
 
 * ``feature``: the representation after the embedding and after every block
-  (for SimbaV2 after the l2-normalization);
+  (for SimbaV2 after the l2-normalization; for FlashSAC the residual stream, which
+  nothing normalizes until the encoder's final RMSNorm);
 * ``pre_norm``: SimbaV2's features just before that l2-normalization;
 * ``hidden``: post-ReLU hidden units, whose dormant ratio is measured;
 * ``output``: the encoder's output, whose rank is measured.

@@ -88,20 +88,21 @@ def export_replay_cli(argv: list[str]) -> int:
 
 
 def offline_cli(argv: list[str]) -> int:
-    from simbarl.offline.trainer import OFFLINE_PRESETS, OfflineConfig
+    from simbarl.offline.trainer import ALGOS, OFFLINE_PRESETS, OfflineConfig
 
     d = OfflineConfig(dataset="")
     p = argparse.ArgumentParser(
         prog="simbarl offline",
         description="Train offline on a Minari dataset: SimbaV2-SAC with the behaviour-cloning "
-        "actor term (or TD3+BC with --algo td3), normalizers fitted from the dataset, the "
+        "actor term (or TD3+BC with --algo td3, FlashSAC with the same term with --algo "
+        "flashsac --preset flashsac-bc), normalizers fitted from the dataset, the "
         "learning rate decaying 1e-4 -> 1e-5 over the first half of the updates, and "
         "evaluation on the dataset's env (D4RL normalized score for halfcheetah, hopper, "
         "walker2d). Writes the online run-directory layout; metrics' env_step counts updates.",
     )
     p.add_argument("--dataset", required=True, help="Minari dataset id or local folder")
     p.add_argument("--preset", default=d.preset, choices=list(OFFLINE_PRESETS))
-    p.add_argument("--algo", default=d.algo, choices=("sac", "td3"))
+    p.add_argument("--algo", default=d.algo, choices=ALGOS)
     p.add_argument("--run-dir", default=None, help="run directory (default runs/<env>/...)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")

@@ -19,8 +19,10 @@ import json
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from simbarl.agents.actor_critic import DELAYED_PREFIXES
 from simbarl.config import (
     PRESETS,
     TrainConfig,
@@ -75,7 +77,8 @@ class OfflineConfig:
     preset: str = "simbav2-bc"
     """Agent preset (simbav2-bc: the published size; simbav2-bc-small for CPUs)."""
     algo: str = "sac"
-    """sac (SimbaV2-BC) or td3 (TD3+BC)."""
+    """sac (SimbaV2-BC), td3 (TD3+BC) or flashsac (FlashSAC with the BC term; with
+    --preset flashsac-bc)."""
     run_dir: str | None = None
     seed: int = 0
     epochs: int = PUBLISHED_EPOCHS
@@ -113,14 +116,25 @@ def _bc(name: str, base: str) -> TrainConfig:
 OFFLINE_PRESETS = {
     "simbav2-bc": _bc("simbav2-bc", "simbav2"),
     "simbav2-bc-small": _bc("simbav2-bc-small", "simbav2-small"),
+    # FlashSAC's networks and update with the same BC term (the official code has no
+    # offline mode): --algo flashsac
+    "flashsac-bc": _bc("flashsac-bc", "flashsac"),
 }
+ALGOS = ("sac", "td3", "flashsac")
 
 
 def _train_config(ocfg: OfflineConfig, spec: EnvSpec, updates: int) -> TrainConfig:
     if ocfg.preset not in OFFLINE_PRESETS:
         raise ValueError(f"unknown preset {ocfg.preset!r}; choose {', '.join(OFFLINE_PRESETS)}")
-    if ocfg.algo not in ("sac", "td3"):
-        raise ValueError(f"offline training supports --algo sac or td3 (got {ocfg.algo!r})")
+    if ocfg.algo not in ALGOS:
+        raise ValueError(f"offline training supports --algo {', '.join(ALGOS)} (got {ocfg.algo!r})")
+    flash = OFFLINE_PRESETS[ocfg.preset].algo == "flashsac"
+    if flash != (ocfg.algo == "flashsac"):
+        raise ValueError(
+            "--algo flashsac trains FlashSAC's batch-normalized networks: it goes with "
+            f"--preset flashsac-bc, and that preset with --algo flashsac only (got --algo "
+            f"{ocfg.algo} --preset {ocfg.preset})"
+        )
     cfg = dataclasses.replace(
         OFFLINE_PRESETS[ocfg.preset],
         env=spec.env,
@@ -183,6 +197,17 @@ def train_offline(ocfg: OfflineConfig):
     return result.run_dir, result.eval_returns
 
 
+def last_metrics(metrics: dict) -> dict:
+    """The last update's metrics of a chunk ``(length,)`` each, the delayed actor's (and
+    ``actor/updates``) from the last update that stepped it: with a policy delay (TD3,
+    FlashSAC) the chunk's last update may not have, and its void actor metrics would
+    leave the row without any."""
+    ran = metrics["actor/updates"] > 0
+    last_ran = jnp.max(jnp.where(ran, jnp.arange(ran.shape[0]), 0))
+    delayed = lambda k: k.startswith(DELAYED_PREFIXES) or k == "actor/updates"
+    return {k: m[last_ran] if delayed(k) else m[-1] for k, m in metrics.items()}
+
+
 class OfflineEngine(Engine):
     """Updates on a fixed dataset; ``log_every`` updates are one jitted ``lax.scan``."""
 
@@ -228,7 +253,7 @@ class OfflineEngine(Engine):
             return learner, metrics
 
         learner, metrics = jax.lax.scan(body, learner, None, length=length)
-        return learner, jax.tree.map(lambda m: m[-1], metrics)
+        return learner, last_metrics(metrics)
 
     def advance(self, limit: int) -> int:
         length = min(limit, self.cfg.log_every)

@@ -33,6 +33,7 @@ import jax
 
 from simbarl.agents import ActorCritic, LearnerState
 from simbarl.analysis.metrics import activation_metrics, optimization_metrics
+from simbarl.networks.flashsac import STATS
 from simbarl.networks.probe import PROBE
 from simbarl.normalizers import Normalization, init_reward_scaler, init_stats
 from simbarl.replay import ReplayBuffer, init_replay
@@ -66,12 +67,12 @@ def probe(
         agent.critic_tx, critic_grads, learner.critic_opt, learner.critic
     )
 
-    actor = optimization_metrics(learner.actor, actor_grads, new_actor)
+    actor = optimization_metrics(*map(trained, (learner.actor, actor_grads, new_actor)))
     _, probed = agent.actor_net.apply(learner.actor, batch.obs, mutable=[PROBE])
     actor.update(activation_metrics(probed[PROBE]))
 
     def member(params, grads, new):
-        out = optimization_metrics(params, grads, new)
+        out = optimization_metrics(*map(trained, (params, grads, new)))
         _, probed = agent.critic_net.critic.apply(params, batch.obs, batch.action, mutable=[PROBE])
         out.update(activation_metrics(probed[PROBE]))
         return out
@@ -82,6 +83,14 @@ def probe(
         **{f"actor/{k}": v for k, v in actor.items()},
         **{f"critic/{k}": v for k, v in critic.items()},
     }
+
+
+def trained(variables):
+    """A network's trained variables: without FlashSAC's BatchNorm running statistics,
+    which no gradient moves (their norms would pose as parameter norms)."""
+    if isinstance(variables, dict):
+        return {k: v for k, v in variables.items() if k != STATS}
+    return variables
 
 
 def make_probe_fn(agent: ActorCritic, cfg, n_seeds: int):

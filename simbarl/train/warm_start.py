@@ -27,7 +27,11 @@ from simbarl.runs.load import load_agent
 # What a warm start takes from the source learner; the rest starts fresh.
 WEIGHTS = ("actor", "critic", "target_critic", "target_actor", "log_temp")
 # Offline presets and the online preset each was built from.
-ONLINE_PRESET = {"simbav2-bc": "simbav2", "simbav2-bc-small": "simbav2-small"}
+ONLINE_PRESET = {
+    "simbav2-bc": "simbav2",
+    "simbav2-bc-small": "simbav2-small",
+    "flashsac-bc": "flashsac",
+}
 
 
 def online_preset(source: str | Path) -> str:
