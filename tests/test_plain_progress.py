@@ -154,3 +154,15 @@ def test_progress_modes():
     p.set_eval(1.0)
     p.logged()
     p.close()
+
+
+def test_the_eta_follows_the_last_logged_rate_not_the_warm_ups(capsys):
+    """The warm-up's random steps run many times faster than learning ones: an ETA from
+    the average since the start promised too early an end."""
+    progress = Progress(30_000, mode="plain")
+    progress._start -= 10.0  # 10,000 fast warm-up steps took 10 s ...
+    progress.advance(10_000)
+    progress.set_rates(100.0, 100.0)  # ... learning runs at 100 env steps/s
+    progress.logged()
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("100 env steps/s, ETA 3:20"), line  # 20,000 steps at 100/s

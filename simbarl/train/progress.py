@@ -103,12 +103,14 @@ class Progress:
         )
 
     def _speed(self) -> str:
-        """``, 950 env steps/s, ETA 1:05`` (the rate of the last log; the ETA from this
-        call's average rate)."""
+        """``, 950 env steps/s, ETA 1:05``: the rate of the last log, and the ETA at that
+        rate (the average since the start would count the warm-up's random steps, many
+        times faster than learning ones, and promise too early an end)."""
         out = "" if self._rate is None else f", {self._rate:,.0f} {self.unit}s/s"
         elapsed, done = time.time() - self._start, self.n - self._start_n
-        if done > 0 and elapsed > 0 and self.n < self.total:
-            out += f", ETA {clock((self.total - self.n) * elapsed / done)}"
+        rate = self._rate if self._rate else (done / elapsed if elapsed > 0 else 0.0)
+        if rate > 0 and self.n < self.total:
+            out += f", ETA {clock((self.total - self.n) / rate)}"
         return out
 
     def write(self, line: str) -> None:
