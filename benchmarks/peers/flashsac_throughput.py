@@ -74,10 +74,9 @@ def official_side(args) -> dict:
     import flash_rl
     import numpy as np
     import torch
-    from omegaconf import OmegaConf
-
     from flash_rl.agents import create_agent
     from flash_rl.envs import create_envs
+    from omegaconf import OmegaConf
 
     root = Path(flash_rl.__file__).resolve().parents[1] / "configs"
     if not OmegaConf.has_resolver("eval"):
@@ -139,7 +138,9 @@ def official_side(args) -> dict:
         if interaction_step == start + 1:
             t0, updates0 = time.perf_counter(), updates
         if agent.can_start_training() and transition is not None:
-            actions = agent.sample_actions(interaction_step, prev_transition=transition, training=True)
+            actions = agent.sample_actions(
+                interaction_step, prev_transition=transition, training=True
+            )
         else:
             actions = train_env.action_space.sample()
         actions = np.array(actions)
@@ -205,7 +206,9 @@ def simbarl_side(args) -> dict:
     window = [r for r in rows if r["env_step"] > start]
     assert window and all(r["env_step"] - args.log_every >= start for r in window), rows
     seconds = sum(args.log_every / r["perf/env_steps_per_s"] for r in window)
-    updates = sum(r["perf/updates_per_s"] * args.log_every / r["perf/env_steps_per_s"] for r in window)
+    updates = sum(
+        r["perf/updates_per_s"] * args.log_every / r["perf/env_steps_per_s"] for r in window
+    )
     import jax
 
     return {
@@ -228,7 +231,14 @@ def simbarl_side(args) -> dict:
 
 def run_side(python: str, side: str, args) -> dict:
     cmd = [python, __file__, "--worker", side, "--env", args.env, "--warmup", str(args.warmup)]
-    cmd += ["--skip", str(args.skip), "--steps", str(args.steps), "--log-every", str(args.log_every)]
+    cmd += [
+        "--skip",
+        str(args.skip),
+        "--steps",
+        str(args.steps),
+        "--log-every",
+        str(args.log_every),
+    ]
     cmd += ["--official-compile", args.official_compile]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -304,7 +314,9 @@ def main() -> None:
     )
     p.add_argument("--official-python", default=".venv-flashsac/bin/python")
     p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--worker", default=None, choices=["simbarl", "official"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--worker", default=None, choices=["simbarl", "official"], help=argparse.SUPPRESS
+    )
     args = p.parse_args()
     if args.worker == "simbarl":
         print(json.dumps(simbarl_side(args)))
