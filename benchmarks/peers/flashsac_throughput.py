@@ -302,9 +302,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--env", default="HalfCheetah-v4")
     p.add_argument("--warmup", type=int, default=1_000, help="random env steps before learning")
-    p.add_argument("--skip", type=int, default=1_000, help="learning steps before the window")
-    p.add_argument("--steps", type=int, default=3_000, help="env steps (with updates) timed")
-    p.add_argument("--log-every", type=int, default=1_000, help="simbarl's metrics rows")
+    p.add_argument("--skip", type=int, default=100, help="learning steps before the window")
+    p.add_argument("--steps", type=int, default=300, help="env steps (with updates) timed")
+    p.add_argument("--log-every", type=int, default=100, help="simbarl's metrics rows")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per side")
     p.add_argument(
         "--official-compile",
