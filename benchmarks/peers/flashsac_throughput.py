@@ -1,0 +1,330 @@
+"""simbarl's ``--preset flashsac`` against the official FlashSAC code (PyTorch), on one
+machine, in one run: updates/s and env steps/s of the whole training loop.
+
+Both sides run FlashSAC's CPU-simulator settings (``scripts/run_mujoco.sh``): one
+environment, batch 512, one update per env step (UTD 1), actor 2 blocks x 128, critics
+2 blocks x 256 with 101 bins, fp32 (``agent.use_amp=false``), a CPU replay buffer, on
+``--env`` (default ``HalfCheetah-v4``). Only the random-action warm-up is shortened
+(``--warmup`` steps instead of 10,000, the same on both sides) so that updates start
+quickly; it sets when updates begin, not what one costs.
+
+What is timed, per side, is a window of ``--steps`` env steps of the training loop
+after the first ``--skip`` learning steps (compilation and first iterations):
+
+* simbarl: ``simbarl train --preset flashsac`` itself (``--steps warmup+skip+steps``,
+  no checkpoints, no TensorBoard, evaluation only after the end, 1 episode). The
+  figures are the ``perf/env_steps_per_s`` and ``perf/updates_per_s`` of its
+  ``metrics.jsonl`` rows, each over ``--log-every`` env steps, combined over the
+  rows inside the window (total steps over total seconds).
+* official: the loop of the official ``train.py`` (act with
+  ``agent.sample_actions``, ``train_env.step``, the final-observation fix-up,
+  ``agent.process_transition``, ``agent.update()`` once per step), driven from
+  this file with the official objects: the config composed from the official
+  ``configs/`` (base, ``agent/flashSAC.yaml``, ``env/mujoco.yaml``) with the
+  overrides of ``run_mujoco.sh`` plus ``agent.device_type=cpu`` (the yaml says
+  cuda) and the shorter warm-up; ``flash_rl.envs.create_envs`` and
+  ``flash_rl.agents.create_agent``. Left out: its logger, evaluation, video
+  recording and checkpoints, which train.py runs only every 10,000 steps or more.
+  The environment variables train.py sets before importing torch (2 OMP/MKL
+  threads) are set the same way. ``--official-compile`` picks torch.compile as the
+  official config has it (``use_compile: true``, mode ``auto`` = max-autotune on
+  torch >= 2.9) or off (``TORCHDYNAMO_DISABLE=1``, eager).
+
+The official code needs torch, so it runs in its own virtual environment (see
+``requirements-flashsac.txt``)::
+
+    .venv/bin/python benchmarks/peers/flashsac_throughput.py \\
+        --official-python .venv-flashsac/bin/python \\
+        --json benchmarks/results/peers/flashsac_cpu.json
+
+Every measurement is a fresh process and the rounds alternate (simbarl then
+official, then official then simbarl, ...), so drifting load falls on both sides.
+The JSON keeps every round; the ratio is of the best rounds with the medians' beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BATCH = 512
+
+
+def official_side(args) -> dict:
+    """The official train.py loop over the official FlashSAC agent; see the docstring."""
+    # as train.py, before torch is imported
+    os.environ["OMP_NUM_THREADS"] = "2"
+    os.environ["MKL_NUM_THREADS"] = "2"
+    os.environ["NUMEXPR_NUM_THREADS"] = "2"
+    os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    if args.official_compile == "off":
+        os.environ["TORCHDYNAMO_DISABLE"] = "1"
+    import random
+
+    import flash_rl
+    import numpy as np
+    import torch
+    from flash_rl.agents import create_agent
+    from flash_rl.envs import create_envs
+    from omegaconf import OmegaConf
+
+    root = Path(flash_rl.__file__).resolve().parents[1] / "configs"
+    if not OmegaConf.has_resolver("eval"):
+        OmegaConf.register_new_resolver("eval", lambda s: eval(s))
+    base = OmegaConf.load(root / "flashSAC_base.yaml")
+    base.pop("defaults")
+    cfg = OmegaConf.merge(
+        base,
+        {"agent": OmegaConf.load(root / "agent" / "flashSAC.yaml")},
+        {"env": OmegaConf.load(root / "env" / "mujoco.yaml")},
+    )
+    overrides = [  # scripts/run_mujoco.sh, then this benchmark's
+        "seed=0",
+        f"env.env_name={args.env}",
+        "num_env_steps=1_000_000",
+        "num_train_envs=1",
+        "num_eval_envs=1",
+        "num_record_envs=1",
+        "agent.buffer_max_length=1_000_000",
+        "agent.buffer_device_type=cpu",
+        f"agent.sample_batch_size={BATCH}",
+        "agent.use_amp=false",
+        "updates_per_interaction_step=1",
+        "agent.asymmetric_observation=false",
+        "gamma=0.99",
+        "n_step=1",
+        "agent.device_type=cpu",
+        f"agent.buffer_min_length={args.warmup}",
+        f"agent.use_compile={args.official_compile == 'auto'}",
+    ]
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    OmegaConf.resolve(cfg)
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    train_env, eval_env, record_env = create_envs(**cfg.env)
+    eval_env.close()
+    record_env.close()
+    _, env_info = train_env.reset()
+    agent = create_agent(
+        observation_space=train_env.observation_space,
+        action_space=train_env.action_space,
+        env_info=env_info,
+        cfg=cfg.agent,
+    )
+
+    observations, env_infos = train_env.reset()
+    transition = None
+    update_counter = 0
+    updates = 0
+    start = args.warmup + args.skip  # the window's first step
+    total = start + args.steps
+    t_first = t0 = None
+    updates0 = 0
+    for interaction_step in range(1, total + 1):
+        if interaction_step == args.warmup + 1:
+            t_first = time.perf_counter()
+        if interaction_step == start + 1:
+            t0, updates0 = time.perf_counter(), updates
+        if agent.can_start_training() and transition is not None:
+            actions = agent.sample_actions(
+                interaction_step, prev_transition=transition, training=True
+            )
+        else:
+            actions = train_env.action_space.sample()
+        actions = np.array(actions)
+        next_observations, rewards, terminateds, truncateds, env_infos = train_env.step(actions)
+        next_buffer_observations = next_observations.copy()
+        for env_idx in range(cfg.num_train_envs):
+            if terminateds[env_idx] or truncateds[env_idx]:
+                next_buffer_observations[env_idx] = env_infos["final_obs"][env_idx]
+        transition = {
+            "observation": observations,
+            "action": actions,
+            "reward": rewards,
+            "terminated": terminateds,
+            "truncated": truncateds,
+            "next_observation": next_buffer_observations,
+        }
+        agent.process_transition(transition)
+        transition["next_observation"] = next_observations
+        observations = next_observations
+        if agent.can_start_training():
+            update_counter += cfg.updates_per_interaction_step
+            while update_counter >= 1:
+                agent.update()  # returns its metrics as floats (.item()), as train.py logs them
+                updates += 1
+                update_counter -= 1
+    seconds = time.perf_counter() - t0
+    train_env.close()
+    return {
+        "side": "official",
+        "env_steps_per_s": args.steps / seconds,
+        "updates_per_s": (updates - updates0) / seconds,
+        "window_env_steps": args.steps,
+        "window_s": seconds,
+        "first_learning_steps_s": t0 - t_first,
+        "compile": args.official_compile,
+        "compile_mode": agent._cfg.compile_mode if args.official_compile == "auto" else None,
+        "torch": torch.__version__,
+        "torch_num_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ["OMP_NUM_THREADS"],
+    }
+
+
+def simbarl_side(args) -> dict:
+    """``simbarl train --preset flashsac``; the rates of its metrics rows in the window."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        total = args.warmup + args.skip + args.steps
+        cmd = [sys.executable, "-m", "simbarl.cli", "train", "--preset", "flashsac"]
+        cmd += ["--env", args.env, "--steps", str(total), "--warmup-steps", str(args.warmup)]
+        cmd += ["--batch-size", str(BATCH), "--updates-per-step", "1"]
+        cmd += ["--log-every", str(args.log_every), "--eval-every", str(10 * total)]
+        cmd += ["--eval-episodes", "1", "--no-checkpoint", "--no-tensorboard"]
+        cmd += ["--progress", "plain", "--run-dir", str(run_dir)]
+        t = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if out.returncode != 0:
+            sys.exit(f"simbarl ({' '.join(cmd)}) failed:\n{out.stderr[-3000:]}")
+        rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        config = json.loads((run_dir / "config.json").read_text())
+    start = args.warmup + args.skip
+    rows = [r for r in rows if "perf/updates_per_s" in r]
+    window = [r for r in rows if r["env_step"] > start]
+    assert window and all(r["env_step"] - args.log_every >= start for r in window), rows
+    seconds = sum(args.log_every / r["perf/env_steps_per_s"] for r in window)
+    updates = sum(
+        r["perf/updates_per_s"] * args.log_every / r["perf/env_steps_per_s"] for r in window
+    )
+    import jax
+
+    return {
+        "side": "simbarl",
+        "env_steps_per_s": args.log_every * len(window) / seconds,
+        "updates_per_s": updates / seconds,
+        "window_env_steps": args.log_every * len(window),
+        "window_s": seconds,
+        "rows": [
+            {k: r[k] for k in ("env_step", "perf/env_steps_per_s", "perf/updates_per_s")}
+            for r in rows
+        ],
+        "process_wall_s": wall,
+        "widths": {"actor": config["agent"]["actor"], "critic": config["agent"]["critic"]},
+        "batch_size": config["batch_size"],
+        "updates_per_step": config["updates_per_step"],
+        "jax": jax.__version__,
+    }
+
+
+def run_side(python: str, side: str, args) -> dict:
+    cmd = [python, __file__, "--worker", side, "--env", args.env, "--warmup", str(args.warmup)]
+    cmd += [
+        "--skip",
+        str(args.skip),
+        "--steps",
+        str(args.steps),
+        "--log-every",
+        str(args.log_every),
+    ]
+    cmd += ["--official-compile", args.official_compile]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{side} ({' '.join(cmd)}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def drive(args) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from throughput import cpu_name
+
+    if not Path(args.official_python).exists():
+        sys.exit(f"no interpreter at {args.official_python}; see requirements-flashsac.txt")
+    assert args.skip % args.log_every == 0 and args.steps % args.log_every == 0
+    sides = ["simbarl", "official"]
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
+        "cpus": os.cpu_count(),
+        "env": args.env,
+        "batch_size": BATCH,
+        "updates_per_env_step": 1,
+        "widths": "actor 2 blocks x 128, critics 2 blocks x 256 (official)",
+        "warmup_env_steps": args.warmup,
+        "skipped_learning_steps": args.skip,
+        "window_env_steps": args.steps,
+        "official_compile": args.official_compile,
+        "rounds": args.rounds,
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
+    rows = {s: [] for s in sides}
+    summary: dict = {}
+    for r in range(args.rounds):
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            python = args.official_python if side == "official" else sys.executable
+            row = run_side(python, side, args)
+            rows[side].append(row)
+            print(
+                f"round {r + 1} {side}: {row['updates_per_s']:.1f} updates/s, "
+                f"{row['env_steps_per_s']:.1f} env steps/s",
+                flush=True,
+            )
+        summary = {"rounds": rows}
+        for side in sides:
+            for q in ("updates_per_s", "env_steps_per_s"):
+                rates = [x[q] for x in rows[side]]
+                summary[f"{side}_{q}_best"] = max(rates)
+                summary[f"{side}_{q}_median"] = statistics.median(rates)
+        for q in ("updates_per_s", "env_steps_per_s"):
+            for s in ("best", "median"):
+                summary[f"ratio_{q}_{s}"] = (
+                    summary[f"simbarl_{q}_{s}"] / summary[f"official_{q}_{s}"]
+                )
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"meta": meta, **summary}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=1), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--env", default="HalfCheetah-v4")
+    p.add_argument("--warmup", type=int, default=1_000, help="random env steps before learning")
+    p.add_argument("--skip", type=int, default=100, help="learning steps before the window")
+    p.add_argument("--steps", type=int, default=300, help="env steps (with updates) timed")
+    p.add_argument("--log-every", type=int, default=100, help="simbarl's metrics rows")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per side")
+    p.add_argument(
+        "--official-compile",
+        default="off",
+        choices=["off", "auto"],
+        help="official side: eager (off) or torch.compile as its config (auto)",
+    )
+    p.add_argument("--official-python", default=".venv-flashsac/bin/python")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument(
+        "--worker", default=None, choices=["simbarl", "official"], help=argparse.SUPPRESS
+    )
+    args = p.parse_args()
+    if args.worker == "simbarl":
+        print(json.dumps(simbarl_side(args)))
+    elif args.worker == "official":
+        print(json.dumps(official_side(args)))
+    else:
+        drive(args)
+
+
+if __name__ == "__main__":
+    main()
