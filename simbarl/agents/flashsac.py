@@ -273,13 +273,7 @@ class FlashSAC(SAC):
             actor, actor_opt = self.apply_grads(
                 self.actor_tx, grads, actor_opt, {**actor, STATS: stats}
             )
-            if self.cfg.learn_temperature:
-                grad, temp_metrics = jax.grad(self.temperature_loss, has_aux=True)(
-                    log_temp, entropy=jax.lax.stop_gradient(entropy)
-                )
-                log_temp, temp_opt = self.apply_grads(self.temp_tx, grad, temp_opt, log_temp)
-            else:
-                _, temp_metrics = self.temperature_loss(log_temp, entropy=entropy)
+            log_temp, temp_opt, temp_metrics = self.temperature_step(log_temp, temp_opt, entropy)
             return (actor, actor_opt, log_temp, temp_opt), {**metrics, **temp_metrics}
 
         carry = (state.actor, state.actor_opt, state.log_temp, state.temp_opt)

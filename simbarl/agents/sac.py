@@ -84,6 +84,18 @@ class SAC(ActorCritic):
         loss = jnp.exp(log_temp) * (entropy - self.target_entropy)
         return loss, {"temperature/loss": loss, "temperature/value": jnp.exp(log_temp)}
 
+    def temperature_step(self, log_temp, temp_opt, entropy):
+        """``(log_temp, temp_opt, metrics)`` after one step toward the target entropy
+        (none with ``--no-agent.learn-temperature``)."""
+        if not self.cfg.learn_temperature:
+            _, metrics = self.temperature_loss(log_temp, entropy=entropy)
+            return log_temp, temp_opt, metrics
+        grad, metrics = jax.grad(self.temperature_loss, has_aux=True)(
+            log_temp, entropy=jax.lax.stop_gradient(entropy)
+        )
+        log_temp, temp_opt = self.apply_grads(self.temp_tx, grad, temp_opt, log_temp, project=False)
+        return log_temp, temp_opt, metrics
+
     def next_action(self, actor_params, log_temp, next_obs, key):
         """``(a', bonus)``: a sample of the current policy and ``-alpha log pi(a'|s')``."""
         mean, log_std = self.actor_net.apply(actor_params, next_obs)
@@ -135,15 +147,7 @@ class SAC(ActorCritic):
                 data_action=data_action,
             )
             actor, actor_opt = self.apply_grads(self.actor_tx, grads, actor_opt, actor)
-            if self.cfg.learn_temperature:
-                grad, temp_metrics = jax.grad(self.temperature_loss, has_aux=True)(
-                    log_temp, entropy=jax.lax.stop_gradient(entropy)
-                )
-                log_temp, temp_opt = self.apply_grads(
-                    self.temp_tx, grad, temp_opt, log_temp, project=False
-                )
-            else:
-                _, temp_metrics = self.temperature_loss(log_temp, entropy=entropy)
+            log_temp, temp_opt, temp_metrics = self.temperature_step(log_temp, temp_opt, entropy)
             return (actor, actor_opt, log_temp, temp_opt), {**metrics, **temp_metrics}
 
         carry = (state.actor, state.actor_opt, state.log_temp, state.temp_opt)
