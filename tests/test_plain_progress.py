@@ -94,7 +94,7 @@ def test_tune_prints_each_trial_start_evaluations_and_end(tmp_path):
     )
     assert trial[2].startswith("trial 0 eval at env step 400/400")
     assert re.fullmatch(r"trial 0 finished: objective -?[\d.]+", trial[3]) and len(trial) == 4
-    assert any(ln.startswith("this session's trials took ") for ln in lines)
+    assert any(ln.startswith("the trials of this command took ") for ln in lines)
 
 
 def test_a_pruned_trial_says_so():

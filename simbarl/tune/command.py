@@ -222,7 +222,7 @@ def _run(spec, args) -> int:
         )
         return 1
     took = clock(time.time() - start)
-    print(f"\nthis session's trials took {took}\n{write_report(spec, study, args.top)}")
+    print(f"\nthe trials of this command took {took}\n{write_report(spec, study, args.top)}")
     if state == "interrupted":
         print(
             f"interrupted: re-run the same command to continue the study ({spec.out})",
