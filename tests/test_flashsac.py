@@ -14,10 +14,19 @@ import pytest
 import tiny_config
 
 from simbarl.agents import ALGORITHMS, td_losses
+from simbarl.agents.actor_critic import Batch
 from simbarl.agents.flashsac import project
-from simbarl.config import NetworkConfig, num_critics, preset, resolve_algo, validate
+from simbarl.config import (
+    NetworkConfig,
+    ReplayConfig,
+    num_critics,
+    preset,
+    resolve_algo,
+    validate,
+)
 from simbarl.config.presets import gaussian_entropy_scale
 from simbarl.networks.flashsac import BatchNorm, FlashSACCriticEnsemble
+from simbarl.runs.learner import build_agent
 
 
 def test_batchnorm_train_eval_and_unbiased_running_variance():
@@ -181,3 +190,63 @@ def test_flashsac_trains_in_the_device_loop_with_held_noise(tmp_path):
     assert all(np.isfinite(r["train/critic/loss"]) for r in rows if "train/critic/loss" in r)
     with np.load(result.run_dir / "checkpoint.npz") as ckpt:  # the held noise is loop state
         assert int(ckpt["loop['noise'].count"]) >= 1
+
+
+def _n_step_batch(horizon, terminated, truncated):
+    rng = np.random.default_rng(3)
+    f = lambda x: jnp.asarray(x, jnp.float32)
+    return Batch(
+        obs=f(rng.normal(size=(4, 3))),
+        action=f(rng.uniform(-1, 1, size=(4, 2))),
+        reward=f([0.5, -1.0, 2.0, 0.1]),
+        next_obs=f(rng.normal(size=(4, 3))),
+        terminated=f(terminated),
+        horizon=f(horizon),
+        truncated=None if truncated is None else f(truncated),
+    )
+
+
+def test_n_step_target_bootstraps_with_gamma_to_the_n_after_an_episode_end():
+    """The official n-step window stops at the first done, yet its target bootstraps
+    with ``gamma ** n_step`` (flash_rl update_critic): a window truncated after one of
+    three steps uses gamma^3, as a full window does; SAC keeps gamma^m."""
+    base = preset("flashsac")
+    small = dict(actor=NetworkConfig("flashsac", 8, 1), critic=NetworkConfig("flashsac", 8, 1))
+    cfg = dataclasses.replace(base, agent=dataclasses.replace(base.agent, discount=0.9, **small))
+    cfg = dataclasses.replace(cfg, replay=ReplayConfig(n_step=3))
+    agent = build_agent(cfg, 3, 2, total_updates=10)
+    assert agent.n_step == 3
+    # truncated after 1 step, full window, terminated after 1, cut by the newest data
+    cut = _n_step_batch([1, 3, 1, 2], [0, 0, 1, 0], [1, 0, 0, 0])
+    want = 0.9 ** np.array([3, 3, 3, 2])
+    np.testing.assert_allclose(agent.bootstrap_discount(cut), want, rtol=1e-6)
+    s = agent.init(jax.random.PRNGKey(0))
+    loss = lambda b: agent.critic_loss(
+        s.critic["params"],
+        stats=s.critic["batch_stats"],
+        target_critic=s.target_critic,
+        actor=s.actor,
+        log_temp=s.log_temp,
+        batch=b,
+        key=jax.random.PRNGKey(1),
+    )[0]
+    as_if_full = _n_step_batch([3, 3, 3, 2], [0, 0, 1, 0], None)
+    as_sac = _n_step_batch([1, 3, 1, 2], [0, 0, 1, 0], None)
+    np.testing.assert_allclose(loss(cut), loss(as_if_full), rtol=1e-6)
+    assert abs(float(loss(cut)) - float(loss(as_sac))) > 1e-4
+
+    sac_base = preset("simbav2-small")
+    small = dict(actor=NetworkConfig("simbav2", 8, 1), critic=NetworkConfig("simbav2", 8, 1))
+    sac_agent = dataclasses.replace(sac_base.agent, discount=0.9, **small)
+    sac_cfg = dataclasses.replace(sac_base, agent=sac_agent, replay=ReplayConfig(n_step=3))
+    sac = build_agent(sac_cfg, 3, 2, total_updates=10)
+    t = sac.init(jax.random.PRNGKey(0))
+    sac_loss = lambda b: sac.critic_loss(
+        t.critic,
+        target_params=t.target_critic,
+        actor_params=t.actor,
+        log_temp=t.log_temp,
+        batch=b,
+        key=jax.random.PRNGKey(1),
+    )[0]
+    np.testing.assert_allclose(sac_loss(cut), sac_loss(as_sac), rtol=1e-6)

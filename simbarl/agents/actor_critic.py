@@ -56,6 +56,9 @@ class Batch:
     next_obs: jnp.ndarray  # (batch, obs_dim)
     terminated: jnp.ndarray  # (batch,) 1.0 where the episode truly ended
     horizon: jnp.ndarray | None = None  # (batch,) steps m of an n-step reward; None: 1
+    # (batch,) 1.0 where an n-step window ended at a time limit (FlashSAC's discount
+    # reads it); None without n-step returns
+    truncated: jnp.ndarray | None = None
     weight: jnp.ndarray | None = None  # (batch,) importance weights; None: ones
 
 
@@ -128,8 +131,10 @@ class ActorCritic:
         num_critics: int,
         total_updates: int,
         actor_obs_dim: int | None = None,
+        n_step: int = 1,
     ):
         self.cfg = cfg
+        self.n_step = int(n_step)  # the replay's n-step returns (FlashSAC's discount)
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.actor_obs_dim = obs_dim if actor_obs_dim is None else int(actor_obs_dim)
         self.discount = float(discount)

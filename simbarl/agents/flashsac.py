@@ -227,7 +227,7 @@ class FlashSAC(SAC):
         act = jnp.concatenate([batch.action, next_action], axis=0)
         target, target_stats = self.critic_net.apply(target_critic, obs, act, train=True)
         online, new_stats = self.critic_net.apply({PARAMS: params, STATS: stats}, obs, act, True)
-        gamma = self.discount if batch.horizon is None else self.discount**batch.horizon
+        gamma = self.bootstrap_discount(batch)
         weight = jnp.ones_like(batch.reward) if batch.weight is None else batch.weight
         loss, td, metrics = td_losses.categorical_loss(
             online[:, :n],
@@ -246,6 +246,27 @@ class FlashSAC(SAC):
             TD_ERROR: td,
         }
         return loss, (new_stats, jax.lax.stop_gradient(target_stats), metrics)
+
+    def bootstrap_discount(self, batch: Batch):
+        """The discount of the TD target's bootstrap, ``(batch,)`` or a float.
+
+        With n-step returns the official target uses ``gamma ** n_step`` for every
+        transition, also one whose window an episode's end cut to ``m < n`` steps
+        (``flash_rl/agents/flashSAC/update.py``, ``update_critic``: ``gamma=gamma**n_step``;
+        the window is ``flash_rl/buffers/numpy_buffer.py``,
+        ``_get_n_step_prev_transition``, whose reward sum stops at the first done and
+        whose next observation and flags are that step's). After a termination the
+        power is moot; after a truncation it bootstraps from ``s_{t+m}`` with
+        ``gamma ** n``, not the ``gamma ** m`` of SAC, TD3 and TQC here. A window cut
+        only by the newest data in the ring (which the official buffer has not stored
+        yet) keeps ``gamma ** m``."""
+        if batch.horizon is None:
+            return self.discount
+        power = batch.horizon
+        if batch.truncated is not None:
+            ended = jnp.maximum(batch.terminated, batch.truncated) > 0
+            power = jnp.where(ended, float(self.n_step), power)
+        return self.discount**power
 
     def q_values(self, critic, obs, action, member: int | None = None) -> jnp.ndarray:
         """Expected Q of every critic in eval mode, ``(num_critics, batch)``."""

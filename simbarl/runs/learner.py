@@ -49,6 +49,7 @@ def build_agent(
         num_critics=num_critics(cfg.algo, cfg.agent),
         total_updates=total_updates,
         actor_obs_dim=actor_obs_dim,
+        n_step=cfg.replay.n_step,
     )
 
 

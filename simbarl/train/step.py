@@ -33,6 +33,7 @@ def prepare(tr: Transition, norm: Normalization, horizon=None, weight=None) -> B
         next_obs=normalize_obs(tr.next_obs, norm),
         terminated=tr.terminated,
         horizon=horizon,
+        truncated=None if horizon is None else tr.truncated,
         weight=weight,
     )
 
