@@ -75,14 +75,19 @@ def init_held_noise(num_envs: int, action_dim: int) -> HeldNoise:
     )
 
 
+def zeta_cdf(zeta: float, repeat_max: int) -> jnp.ndarray:
+    """``(repeat_max,)`` the CDF of the truncated zeta law ``P(k) ~ k^-zeta`` on
+    ``1..repeat_max`` (FlashSAC's ``_build_truncated_zeta_cdf``)."""
+    k = jnp.arange(1, repeat_max + 1, dtype=jnp.float32)
+    weights = k**-zeta
+    return jnp.cumsum(weights) / jnp.sum(weights)
+
+
 def zeta_hold(key: jax.Array, zeta: float, repeat_max: int) -> jnp.ndarray:
     """A hold ``k`` in ``1..repeat_max`` with ``P(k) ~ k^-zeta``: ``1 + #{CDF_j <= u}``
     for ``u ~ U[0, 1)`` (FlashSAC's ``1 + argmax(u < CDF)``)."""
-    k = jnp.arange(1, repeat_max + 1, dtype=jnp.float32)
-    weights = k**-zeta
-    cdf = jnp.cumsum(weights) / jnp.sum(weights)
     u = jax.random.uniform(key)
-    return (1 + jnp.sum(cdf <= u)).astype(jnp.int32)
+    return (1 + jnp.sum(zeta_cdf(zeta, repeat_max) <= u)).astype(jnp.int32)
 
 
 def next_held_noise(state: HeldNoise, key: jax.Array, zeta: float, repeat_max: int):
