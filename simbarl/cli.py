@@ -206,12 +206,20 @@ def eval_cli(argv: list[str]) -> int:
     return 0
 
 
+def _suite_budget() -> str:
+    from simbarl.envs.registry import DEVICE_STEPS, SUITES
+
+    return f"{SUITES['dmc'].steps:,} (device tasks {DEVICE_STEPS:,})"
+
+
 def _data_settings(name: str, cfg) -> str:
     """A preset's envs, batch, replay, warm-up, discount and action repeat, by suite
     where it sets them per suite (``presets.SUITE_VALUES``)."""
     from simbarl.config.presets import SUITE_VALUES
+    from simbarl.envs.registry import DEVICE_ENVS
 
-    envs = f"{cfg.num_envs} env{'s' if cfg.num_envs > 1 else ''}"
+    n = cfg.num_envs
+    envs = f"{n} env{'s' if n > 1 else ''}" if n else f"1 env (device tasks {DEVICE_ENVS})"
     discount = f"discount {cfg.agent.discount:g}" if cfg.agent.discount is not None else ""
     by_suite = SUITE_VALUES.get(name, {})
     if not discount and by_suite:
@@ -238,7 +246,8 @@ def presets_cli(argv: list[str]) -> int:
             decay = f" (lr decay over the first {a.learning_rate_decay:.0%})"
             budget = f"budget {epochs} epochs{decay}, bc_alpha {a.bc_alpha:g} (simbarl offline)"
         else:
-            budget = f"budget {cfg.steps:,} env steps, eval every {cfg.eval_every:,}"
+            steps = f"{cfg.steps:,}" if cfg.steps else _suite_budget()
+            budget = f"budget {steps} env steps, eval every {cfg.eval_every:,}"
             budget += " (default)" if name == DEFAULT_PRESET else ""
         print(
             f"{name:17s} actor {a.actor.encoder}/{a.actor.width}x{a.actor.num_blocks}  "

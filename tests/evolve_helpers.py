@@ -16,7 +16,7 @@ def tiny_cfg(encoder="simbav2", algo="sac", width=32, blocks=1, **kw) -> TrainCo
     net = NetworkConfig(encoder, width, blocks)
     agent = AgentConfig(actor=net, critic=net, discount=0.99, num_bins=11)
     agent = resolve_algo(algo, agent, True)
-    base = dict(algo=algo, agent=agent, steps=1000, warmup_steps=100, action_repeat=1)
+    base = dict(algo=algo, agent=agent, steps=1000, warmup_steps=100, action_repeat=1, num_envs=1)
     base.update(kw)
     return TrainConfig(**base)
 

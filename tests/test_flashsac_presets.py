@@ -20,10 +20,11 @@ OFFICIAL_DISCOUNT = {
     "humanoid_bench": 0.99,
     "myosuite": 0.95,
     "playground": 0.97,
+    "playground_dmc": 0.97,  # Playground's DMC ports: every mjx: task alike
     "gym": 0.99,  # configs/flashSAC_base.yaml: gamma: 0.99, the default of any other
     "jax": 0.99,
 }
-LENGTHS = {"dmc": 1000, "myosuite": 150, "humanoid_bench": 1000, "playground": 1000}
+LENGTHS = {"dmc": 1000, "myosuite": 150, "humanoid_bench": 1000}
 
 
 def _task(suite: str) -> TaskSpec:
@@ -60,14 +61,14 @@ def test_flashsac_budget_and_the_small_sizes():
     sizes = lambda c: [(n.encoder, n.width, n.num_blocks) for n in (c.agent.actor, c.agent.critic)]
     assert sizes(full) == [("flashsac", 128, 2), ("flashsac", 256, 2)]  # agent/flashSAC.yaml
     assert sizes(small) == [("flashsac", 64, 2), ("flashsac", 128, 2)]
-    assert (small.steps, small.eval_every) == (30_000, 10_000)  # the quick start's budget
+    assert (small.steps, small.eval_every) == (None, 10_000)  # the quick start's budget
     rest = lambda c: dataclasses.replace(c, preset="", agent=None, steps=0, eval_every=0)
     assert rest(dataclasses.replace(small, eval_episodes=50)) == rest(full)
     same = lambda a: dataclasses.replace(a, actor=None, critic=None)
     assert same(small.agent) == same(full.agent)
 
 
-@pytest.mark.parametrize("suite", ["playground", "jax"])
+@pytest.mark.parametrize("suite", ["playground", "playground_dmc", "jax"])
 def test_flashsac_parallel_resolves_to_the_official_gpu_settings(suite):
     cfg = _resolved("flashsac-parallel", suite)
     # scripts/run_mujoco_playground.sh: num_train_envs=1024, agent.sample_batch_size=2048,

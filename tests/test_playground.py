@@ -22,8 +22,9 @@ pytest.importorskip("mujoco_playground")
 
 def test_cartpole_balance_resolves_with_the_jax_backend_on_cpu():
     spec = resolve_task("mjx:CartpoleBalance")
-    assert (spec.suite, spec.obs_dim, spec.action_dim) == ("playground", 5, 1)
-    assert spec.max_episode_steps == 1000 and spec.preset.action_repeat == 1
+    assert (spec.suite, spec.obs_dim, spec.action_dim) == ("playground_dmc", 5, 1)
+    # a DM Control Suite port keeps DMC's control step, so DMC's action repeat
+    assert spec.max_episode_steps == 1000 and spec.preset.action_repeat == 2
     if jax.default_backend() == "cpu":
         assert resolve_impl("auto") == "jax"
     with pytest.raises(ValueError, match="CartpoleBalance"):

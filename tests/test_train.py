@@ -21,6 +21,11 @@ FLASHSAC_AGENT = dataclasses.replace(
 )
 
 
+# one env, as a Gymnasium task on the host (device tasks default to 16)
+POINT_MASS_ON_THE_HOST = {"env": "jax:PointMass", "steps": 400, "eval_every": 250, "num_envs": 1}
+POINT_MASS_ON_THE_HOST["engine"] = "host"
+
+
 def _load_ckpt(run_dir):
     with np.load(run_dir / rd.CHECKPOINT_FILE) as data:
         return {k: data[k] for k in data.files}
@@ -32,10 +37,9 @@ def _load_ckpt(run_dir):
         ({}, 1000),
         ({"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}, 700),
         ({"env": "HalfCheetah-v5", "steps": 400, "eval_every": 200, "log_every": 100}, 200),
-        ({"env": "jax:PointMass", "steps": 400, "eval_every": 250, "engine": "host"}, 250),
+        (POINT_MASS_ON_THE_HOST, 250),
         (
-            {"env": "jax:PointMass", "steps": 400, "eval_every": 250, "engine": "host"}
-            | {"algo": "flashsac", "agent": FLASHSAC_AGENT},
+            POINT_MASS_ON_THE_HOST | {"algo": "flashsac", "agent": FLASHSAC_AGENT},
             250,
         ),
     ],

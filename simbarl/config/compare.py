@@ -42,6 +42,8 @@ UNLABELLED = frozenset(
 RESOLVED = frozenset(
     {
         "action_repeat",
+        "num_envs",
+        "steps",
         "action_low",
         "action_high",
         "agent.discount",

@@ -157,7 +157,7 @@ def _flashsac_small(cfg: TrainConfig) -> TrainConfig:
         actor=NetworkConfig("flashsac", 64, 2),
         critic=NetworkConfig("flashsac", 128, 2),
     )
-    base = TrainConfig()
+    base = TrainConfig()  # steps None: the suite's quick budget
     return dataclasses.replace(
         cfg, agent=agent, steps=base.steps, eval_every=base.eval_every, eval_episodes=10
     )
@@ -228,6 +228,7 @@ _FLASHSAC_SUITES: dict[str, dict[str, Any]] = {
     "*": {"agent.discount": 0.99},
     "myosuite": {"agent.discount": 0.95},  # scripts/run_myosuite.sh: gamma=0.95
     "playground": {"agent.discount": 0.97},  # scripts/run_mujoco_playground.sh: gamma=0.97
+    "playground_dmc": {"agent.discount": 0.97},  # every mjx: task alike
 }
 
 SUITE_VALUES: dict[str, dict[str, dict[str, Any]]] = {
@@ -237,8 +238,8 @@ SUITE_VALUES: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Per-suite values of the fields a preset leaves ``None``: preset -> suite (a
 ``SuitePreset`` name of ``envs/registry.py``: mujoco, dmc, myosuite, humanoid_bench, gym,
-playground, jax; ``*`` for the others) -> dotted field -> value. ``resolve_for_task``
-fills them before the suite's own rules (SimbaV2's action repeat and discount
+playground, playground_dmc, jax; ``*`` for the others) -> dotted field -> value.
+``resolve_for_task`` fills them before the suite's own rules (SimbaV2's action repeat and discount
 heuristic); a value given on the command line is kept."""
 
 

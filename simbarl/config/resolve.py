@@ -25,10 +25,15 @@ def discount_heuristic(max_episode_steps: int, action_repeat: int) -> float:
 
 def resolve_for_task(cfg: TrainConfig, task: Any) -> TrainConfig:
     """Fill the suite-derived fields of a validated ``cfg`` left as ``None`` from ``task``
-    (a ``TaskSpec``): the preset's values for the task's suite, then action repeat,
-    discount, the algorithm's fields, action bounds."""
+    (a ``TaskSpec``): the preset's values for the task's suite, then env count,
+    budget, action repeat, discount, the algorithm's fields, action bounds."""
     cfg = fill_suite_values(cfg, task.suite)
     repeat = cfg.action_repeat or task.preset.action_repeat
+    cfg = dataclasses.replace(
+        cfg,
+        num_envs=cfg.num_envs or task.preset.num_envs,
+        steps=cfg.steps or task.preset.steps,
+    )
     agent = cfg.agent
     if agent.discount is None:
         agent = dataclasses.replace(

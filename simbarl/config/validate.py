@@ -56,7 +56,9 @@ def _run_problems(cfg: TrainConfig) -> list[str]:
         "agent.num_bins": cfg.agent.num_bins,
     }
     problems += [
-        f"--{k.replace('_', '-')} must be positive (got {v})" for k, v in positive.items() if v <= 0
+        f"--{k.replace('_', '-')} must be positive (got {v})"
+        for k, v in positive.items()
+        if v is not None and v <= 0
     ]
     if cfg.analyze_every < 0:
         problems.append(f"--analyze-every must be >= 0 (0: off; got {cfg.analyze_every})")

@@ -36,6 +36,7 @@ class DeviceTask:
     episode_length: int  # raw simulator (control) steps
     obs_fn: Callable  # state -> observation array
     actor_obs_dim: int | None = None  # asymmetric: the actor's leading part; None: all
+    suite: str = "jax"  # its SUITES entry (envs/registry.py): playground, playground_dmc, jax
 
 
 def _playground():
@@ -149,4 +150,14 @@ def _load(env_id: str, impl: str | None, asymmetric: bool = False) -> DeviceTask
         env = registry.load(name, config_overrides=overrides)
         length = int(getattr(registry.get_default_config(name), "episode_length", 1000))
     obs_dim, actor_dim, obs_fn = observation_layout(env_id, env.observation_size, asymmetric)
-    return DeviceTask(env_id, env, obs_dim, int(env.action_size), length, obs_fn, actor_dim)
+    action_dim = int(env.action_size)
+    return DeviceTask(env_id, env, obs_dim, action_dim, length, obs_fn, actor_dim, suite_of(env_id))
+
+
+def suite_of(env_id: str) -> str:
+    """The suite whose defaults a device task takes: ``playground_dmc`` for
+    Playground's DM Control Suite ports, ``playground`` for its other tasks, ``jax``."""
+    if env_id.startswith(JAX_PREFIX):
+        return "jax"
+    name = env_id.split(":", 1)[1]
+    return "playground_dmc" if name in _playground().dm_control_suite.ALL_ENVS else "playground"

@@ -31,6 +31,14 @@ DMC_PREFIX = "dmc:"
 class SuitePreset:
     action_repeat: int
     clipped_double_q: bool
+    num_envs: int = 1  # when the config leaves --num-envs unset
+    steps: int = 30_000  # the budget when the config's preset leaves --steps unset
+
+
+# Device-loop tasks step many envs at once: 16 of them and a budget of 500,000 env
+# steps solve mjx:CartpoleBalance in a few minutes on a 2-core CPU
+# (benchmarks/device_loop.py); the updates, not the env steps, are the cost there.
+DEVICE_ENVS, DEVICE_STEPS = 16, 500_000
 
 
 SUITES = {
@@ -39,9 +47,12 @@ SUITES = {
     "myosuite": SuitePreset(action_repeat=2, clipped_double_q=False),
     "humanoid_bench": SuitePreset(action_repeat=2, clipped_double_q=True),
     "gym": SuitePreset(action_repeat=1, clipped_double_q=True),
-    # Device-loop tasks: Playground's control step already holds its substeps.
-    "playground": SuitePreset(action_repeat=1, clipped_double_q=False),
-    "jax": SuitePreset(action_repeat=1, clipped_double_q=False),
+    # Device-loop tasks. Playground's locomotion and manipulation control steps
+    # already hold their substeps; its DM Control Suite ports keep DMC's 0.01 s
+    # control step, so they take DMC's action repeat (SimbaV2's protocol).
+    "playground": SuitePreset(1, False, DEVICE_ENVS, DEVICE_STEPS),
+    "playground_dmc": SuitePreset(2, False, DEVICE_ENVS, DEVICE_STEPS),
+    "jax": SuitePreset(1, False, DEVICE_ENVS, DEVICE_STEPS),
 }
 
 # Suites whose Gymnasium ids exist only once their package is imported:
@@ -171,10 +182,10 @@ def _build_raw(env_id: str, render_mode: str | None) -> gym.Env:
 
 
 def _device_task_spec(env_id: str, asymmetric: bool) -> TaskSpec:
-    from simbarl.envs.device_tasks import MJX_PREFIX, load_device_task
+    from simbarl.envs.device_tasks import load_device_task
 
     task = load_device_task(env_id, asymmetric=asymmetric)
-    suite = "playground" if env_id.startswith(MJX_PREFIX) else "jax"
+    suite = task.suite
     ones = (1.0,) * task.action_dim
     return TaskSpec(
         env_id=env_id,
