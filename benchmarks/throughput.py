@@ -2,12 +2,12 @@
 
 For each preset and algorithm (``--algos``, default sac td3 ddpg tqc; a preset whose
 networks belong to one algorithm, ``flashsac``, is measured with that one): updates/s
-of the jitted ``update_many`` (batch 256, the preset's UTD per call), agent
-steps/s of the whole training loop after the random warm-up, the matmul GFLOP
-per update counted from layer shapes, and a float32 matmul's GFLOP/s measured
-in the same run, so the fraction of the machine's arithmetic limit reached is
-known. ``layer_matmul_gflops`` is the rate of the update's own matmul shapes
-(batch 256 against each layer, forward and backward): the limit this update
+of the jitted ``update_many`` (the preset's batch, 256 or flashsac's 512, and its UTD
+per call), agent steps/s of the whole training loop after the random warm-up, the
+matmul GFLOP per update counted from layer shapes, and a float32 matmul's GFLOP/s
+measured in the same run, so the fraction of the machine's arithmetic limit reached
+is known. ``layer_matmul_gflops`` is the rate of the update's own matmul shapes
+(the batch against each layer, forward and backward): the limit this update
 could reach with zero other work.
 
     python benchmarks/throughput.py --json benchmarks/results/throughput_cpu.json

@@ -17,7 +17,7 @@ from simbarl.envs.toy import PointMass
 from simbarl.runs.learner import build_agent
 from simbarl.train.device import device_fns
 from simbarl.train.run import train
-from tests.tiny_config import tiny
+from tests.tiny_config import TINY_FLASHSAC_AGENT, tiny
 from tests.toy_tasks import registered
 
 
@@ -81,11 +81,7 @@ def test_the_actor_reads_the_state_and_the_critic_the_privileged_state(algo):
 
 
 def test_flashsac_trains_on_privileged_states_in_the_device_loop(task_id, tmp_path):
-    agent = dataclasses.replace(
-        preset("flashsac").agent,
-        actor=NetworkConfig("flashsac", 16, 1),
-        critic=NetworkConfig("flashsac", 16, 1),
-    )
+    agent = TINY_FLASHSAC_AGENT
     short = dict(steps=400, warmup_steps=100, eval_every=400, log_every=200)
     cfg = tiny(tmp_path, env=task_id, algo="flashsac", agent=agent, num_envs=4, **short)
     cfg = dataclasses.replace(cfg, asymmetric_observation=True)
@@ -105,6 +101,25 @@ def test_flashsac_trains_on_privileged_states_in_the_device_loop(task_id, tmp_pa
     np.testing.assert_array_equal(loaded.act(state), loaded.act(privileged))
     with pytest.raises(ValueError, match="takes 2 or 4"):
         loaded.act(np.zeros((5, 3), np.float32))
+    # exported, the policy takes the state alone, as a robot has it
+    from simbarl import load_policy
+    from simbarl.cli import main
+    from simbarl.export.onnx_model import INPUT, OUTPUT, missing
+
+    out = tmp_path / "policy.npz"
+    assert main(["export", str(tmp_path / "run"), "--policy", str(out)]) == 0
+    exported = load_policy(out)
+    assert exported.obs_dim == 2 and exported.meta["obs_dim"] == 2
+    np.testing.assert_array_equal(exported.act(state), loaded.act(state, env_units=True))
+    if not missing():  # the export extra: the ONNX model takes the state too
+        import onnxruntime
+
+        model = tmp_path / "policy.onnx"
+        assert main(["export", str(tmp_path / "run"), "--onnx", str(model)]) == 0
+        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].shape[1] == 2
+        got = session.run([OUTPUT], {INPUT: state})[0]
+        np.testing.assert_allclose(got, loaded.act(state, env_units=True), rtol=0, atol=1e-5)
     device_fns.cache_clear()
     with pytest.raises(ValueError, match="device loop"):
         train(dataclasses.replace(cfg, run_dir=str(tmp_path / "host")), engine="host")

@@ -137,11 +137,7 @@ def test_flashsac_trains_on_the_host_loop(tmp_path):
     from simbarl.runs.metrics import read_metrics
     from simbarl.train.run import train
 
-    agent = dataclasses.replace(
-        preset("flashsac").agent,
-        actor=NetworkConfig("flashsac", 16, 1),
-        critic=NetworkConfig("flashsac", 32, 1),
-    )
+    agent = tiny_config.TINY_FLASHSAC_AGENT
     cfg = tiny_config.tiny(
         tmp_path,
         env="Pendulum-v1",
@@ -167,11 +163,7 @@ def test_flashsac_trains_in_the_device_loop_with_held_noise(tmp_path):
     from simbarl.runs.metrics import read_metrics
     from simbarl.train.run import train
 
-    agent = dataclasses.replace(
-        preset("flashsac").agent,
-        actor=NetworkConfig("flashsac", 16, 1),
-        critic=NetworkConfig("flashsac", 32, 1),
-    )
+    agent = tiny_config.TINY_FLASHSAC_AGENT
     cfg = tiny_config.tiny(
         tmp_path,
         env="jax:PointMass",

@@ -17,14 +17,12 @@ from evolve_helpers import agent_for, flat, tiny_cfg, trained_like, with_net
 
 from simbarl.agents.actor_critic import Batch
 from simbarl.cli import main
-from simbarl.config import NetworkConfig, config_to_dict, preset
+from simbarl.config import config_to_dict, preset
 from simbarl.runs.metrics import read_metrics
-
-ACTOR, CRITIC = NetworkConfig("flashsac", 16, 1), NetworkConfig("flashsac", 32, 1)
 
 
 def flash_agent(**kw):
-    return dataclasses.replace(preset("flashsac").agent, actor=ACTOR, critic=CRITIC, **kw)
+    return dataclasses.replace(tiny_config.TINY_FLASHSAC_AGENT, **kw)
 
 
 def flash_run(path, name, **kw):

@@ -6,20 +6,12 @@ import json
 import jax
 import numpy as np
 import pytest
-from tiny_config import LEARNING_AGENT, tiny
+from tiny_config import LEARNING_AGENT, TINY_FLASHSAC_AGENT, tiny
 
-from simbarl.config import NetworkConfig, ReplayConfig, preset
+from simbarl.config import ReplayConfig
 from simbarl.runs import run_dir as rd
 from simbarl.runs.metrics import read_metrics
 from simbarl.train.run import train
-
-# FlashSAC at tiny sizes: its held exploration noise and return statistics are loop state
-FLASHSAC_AGENT = dataclasses.replace(
-    preset("flashsac").agent,
-    actor=NetworkConfig("flashsac", 16, 1),
-    critic=NetworkConfig("flashsac", 32, 1),
-)
-
 
 # one env, as a Gymnasium task on the host (device tasks default to 16)
 POINT_MASS_ON_THE_HOST = {"env": "jax:PointMass", "steps": 400, "eval_every": 250, "num_envs": 1}
@@ -39,7 +31,7 @@ def _load_ckpt(run_dir):
         ({"env": "HalfCheetah-v5", "steps": 400, "eval_every": 200, "log_every": 100}, 200),
         (POINT_MASS_ON_THE_HOST, 250),
         (
-            POINT_MASS_ON_THE_HOST | {"algo": "flashsac", "agent": FLASHSAC_AGENT},
+            POINT_MASS_ON_THE_HOST | {"algo": "flashsac", "agent": TINY_FLASHSAC_AGENT},
             250,
         ),
     ],

@@ -1,6 +1,8 @@
 """The tiny training configuration the end-to-end tests share."""
 
-from simbarl.config import AgentConfig, NetworkConfig, TrainConfig
+import dataclasses
+
+from simbarl.config import AgentConfig, NetworkConfig, TrainConfig, preset
 
 TINY_AGENT = AgentConfig(
     actor=NetworkConfig("simbav2", 16, 1), critic=NetworkConfig("simbav2", 32, 1)
@@ -12,6 +14,14 @@ LEARNING_AGENT = AgentConfig(
     critic=NetworkConfig("simbav2", 64, 1),
     learning_rate=3e-4,
     learning_rate_end=3e-4,
+)
+
+# The flashsac preset's learner at tiny sizes (its held noise and return statistics
+# are loop state, so the loop tests train it too).
+TINY_FLASHSAC_AGENT = dataclasses.replace(
+    preset("flashsac").agent,
+    actor=NetworkConfig("flashsac", 16, 1),
+    critic=NetworkConfig("flashsac", 32, 1),
 )
 
 

@@ -92,6 +92,12 @@ def normalization(cfg: TrainConfig, obs_stats, reward_scaler) -> Normalization:
     )
 
 
+def leading_normalization(norm: Normalization, size: int) -> Normalization:
+    """``norm`` of the leading ``size`` observation entries: an asymmetric run's actor
+    observation, the leading part of the privileged state."""
+    return norm.replace(obs_mean=norm.obs_mean[:size], obs_std=norm.obs_std[:size])
+
+
 def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None, bounds=None):
     """The policy: raw observations ``(n, obs_dim)`` -> actions in ``[-1, 1]``, or with
     ``bounds`` (``(low, high)``, ``envs.bounds.task_bounds``) in the task's units.
@@ -103,8 +109,7 @@ def policy(agent: ActorCritic, actor, obs, norm: Normalization, key=None, bounds
     one function; the env adapters map ``[-1, 1]`` to the bounds with the same
     ``to_bounds``."""
     if obs.shape[-1] == agent.actor_obs_dim < agent.obs_dim:  # an asymmetric run's actor
-        size = agent.actor_obs_dim  # observation, the leading part of the privileged state
-        norm = norm.replace(obs_mean=norm.obs_mean[:size], obs_std=norm.obs_std[:size])
+        norm = leading_normalization(norm, agent.actor_obs_dim)  # observation
     action = agent.policy(actor, normalize_obs(obs, norm), key)
     return action if bounds is None else to_bounds(action, *bounds)
 

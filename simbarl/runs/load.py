@@ -13,7 +13,13 @@ from simbarl.envs.bounds import task_bounds
 from simbarl.runs import checkpoint
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import non_finite_arrays
-from simbarl.runs.learner import build_agent, fresh_loop, normalization, policy
+from simbarl.runs.learner import (
+    build_agent,
+    fresh_loop,
+    leading_normalization,
+    normalization,
+    policy,
+)
 from simbarl.runs.loop_state import COUNTERS
 from simbarl.runs.policy_file import Policy, describe
 
@@ -101,9 +107,15 @@ class Agent:
 
     def to_policy(self) -> Policy:
         """The policy alone (actor, normalization, bounds, config): what ``simbarl export
-        --policy`` writes; its ``act(obs)`` equals ``act(obs, env_units=True)``."""
-        meta = describe(self.config, self.task.obs_dim, self.task.action_dim, self.env_step)
-        return Policy(self.config, self.learner.actor, self.norm, self.bounds, meta)
+        --policy`` writes; its ``act(obs)`` equals ``act(obs, env_units=True)``. An
+        asymmetric run's policy takes the actor's own observation (the state a robot
+        has), not the privileged state the critics were trained on."""
+        size, norm = self.task.obs_dim, self.norm
+        if self.task.actor_obs_dim is not None and self.task.actor_obs_dim < size:
+            size = self.task.actor_obs_dim
+            norm = leading_normalization(norm, size)
+        meta = describe(self.config, size, self.task.action_dim, self.env_step)
+        return Policy(self.config, self.learner.actor, norm, self.bounds, meta)
 
     def make_env(self, render_mode: str | None = None):
         """The run's task as a Gymnasium env (its action repeat and action bounds),
