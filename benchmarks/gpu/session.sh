@@ -3,7 +3,8 @@
 # command on a lent GPU machine (run fetch_wheels.sh first, carry .whl):
 #
 #   a: full-size update throughput (issue 2) and the device loop on
-#      mjx:CartpoleBalance: N in 64/1024/4096 and time to 900 (issue 5)  ~6 min
+#      mjx:CartpoleBalance: N in 64/1024/4096, and time to 900 with the
+#      device-task defaults (issues 5, 48)                               ~6 min
 #   t: the throughput half of a alone (no Playground wheels needed)      ~1.5 min
 #   b: 10 vmapped seeds against 10 separate processes (issue 4)          ~4 min
 #   c: full-size SimbaV2 on HalfCheetah-v5 toward 100k env steps, to compare
@@ -54,11 +55,14 @@ a | t)
     --presets $(pick "simbav2 simbav2-small flashsac" "simbav2-small flashsac") --algos sac \
     --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
   [ "$PART" = t ] && { ls -la "$OUT"; exit 0; }
-  timeout "$(pick 360 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
+  timeout "$(pick 180 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
     --preset "$(pick simbav2-parallel simbav2-small)" --batch-size "$(pick 8192 64)" \
     --updates-per-step 2 --num-envs $(pick "64 1024 4096" "16") --iterations "$(pick 40 8)" \
-    --solve-num-envs "$(pick 1024 16)" --solve-budget "$(pick 20000000 2000)" \
-    --solve-eval-every "$(pick 250000 1000)" --no-host --json "$OUT/device_loop_gpu.json"
+    --json "$OUT/device_loop_gpu.json"
+  # time to 900 as `simbarl train --env mjx:CartpoleBalance` runs it (smoke: a tiny run)
+  timeout "$(pick 180 300)" $PY benchmarks/device_learning.py --only solve --seeds 0 \
+    $([ "$S" = 1 ] && echo "--set steps=2000 eval_every=1000 warmup_steps=256 agent.critic.width=32") \
+    --json "$OUT/device_learning_gpu.json"
   ;;
 b)
   timeout "$(pick 300 500)" $PY benchmarks/vmap_seeds.py --env HalfCheetah-v5 \

@@ -342,30 +342,68 @@ def results_device_loop() -> str:
         [
             f"`{r['env']}`",
             f"{r['num_envs']:,}",
+            str(r["action_repeat"]),
             f"{r['env_steps_per_s']:,.0f}",
             f"{r['updates_per_s']:.1f}",
             f"{r['wall_s_with_compile']:.0f} s",
         ]
         for r in data["throughput"]
     ]
-    head = ["task", "N envs", "env steps/s (training)", "updates/s", "wall clock incl. compile"]
-    solve = data.get("solve", {})
-    tail = ""
-    if solve:
-        best = max(v for _, v in solve["eval_returns"])
-        tail = (
-            f"\n\nTime to threshold: `{solve['env']}` with {solve['num_envs']} envs "
-            f"{'reached' if solve['solved'] else 'did not reach'} {solve['threshold']:g} within "
-            f"{solve['env_steps']:,} env steps ({solve['wall_s_with_compile']:.0f} s; best "
-            f"evaluation {best:.0f})."
-        )
+    head = ["task", "N envs", "action repeat", "env steps/s (training)", "updates/s"]
+    head.append("wall clock incl. compile")
     return (
         f"`{data['preset']}`, UTD {data['throughput'][0]['updates_per_step']} per iteration\n\n"
         + table(head, rows)
-        + tail
         + "\n\n"
         + provenance(path, cpu_machine(data))
     )
+
+
+def results_device_learning() -> str:
+    """``device_learning_cpu.json``: time to threshold as a user runs it, and the
+    device loop against the host loop per update on the DMC twin."""
+    path = RESULTS / "device_learning_cpu.json"
+    if not path.is_file():
+        return "*No device-loop learning results committed yet.*"
+    data = json.loads(path.read_text())
+    blocks = []
+    solve = data.get("solve", [])
+    if solve:
+        first = solve[0]
+        rows = [
+            [
+                str(r["seed"]),
+                f"{'reached' if r['solved'] else 'not reached'} at {r['env_steps']:,}",
+                f"{r['updates']:,}",
+                f"{max(v for *_, v in r['curve']):.0f}",
+                f"{r['wall_s_with_compile'] / 60:.1f} min",
+            ]
+            for r in solve
+        ]
+        head = ["seed", f"{first['threshold']:g} (env steps)", "updates", "best", "wall clock"]
+        blocks.append(
+            f"`simbarl train --env {first['env']} --stop-at-return {first['threshold']:g}` "
+            f"with nothing else set ({first['num_envs']} envs, action repeat "
+            f"{first['action_repeat']}, {first['updates_per_step']} updates per vector step, "
+            f"batch {first['batch_size']}); the wall clock includes compilation.\n\n"
+            + table(head, rows)
+        )
+    twins = data.get("twins", {})
+    if twins:
+        rows = []
+        for loops in twins.values():
+            for loop, r in loops.items():
+                curve = r["curve"]
+                rows.append(
+                    [f"`{r['env']}`", loop, f"{curve[-1][1]:,}", f"{curve[-1][2]:.0f}",
+                     f"{max(v for *_, v in curve):.0f}", f"{r['wall_s_with_compile'] / 60:.1f} min"]
+                )  # fmt: skip
+        head = ["task", "loop", "updates", "last evaluation", "best", "wall clock"]
+        blocks.append(
+            "Each `mjx:` task beside its DeepMind Control original in the host loop, one "
+            "config for both (the device-loop defaults above), one seed:\n\n" + table(head, rows)
+        )
+    return "\n\n".join(blocks) + "\n\n" + provenance(path, cpu_machine(data))
 
 
 def results_vmap_seeds() -> str:
@@ -1071,6 +1109,26 @@ def figure_evolve(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(fig, str(out / "evolve"), formats=("svg",))]
 
 
+def figure_device_learning(out: Path) -> list[Path]:
+    """``device_learning_cpu.json``'s twins: return against updates, device and host loop."""
+    from simbarl.analysis import plots
+
+    path = RESULTS / "device_learning_cpu.json"
+    if not path.is_file() or not json.loads(path.read_text()).get("twins"):
+        return []
+    rows = [
+        {"system": f"{loop} loop", "task": task.removeprefix("mjx:"), "metric": "avg_return",
+         "env_step": updates, "value": value, "seed": r["seed"]}
+        for task, loops in json.loads(path.read_text())["twins"].items()
+        for loop, r in loops.items()
+        for _, updates, value in r["curve"]
+    ]  # fmt: skip
+    fig = plots.learning_curves(rows, published=(), cols=2)
+    for ax in fig.axes:
+        ax.set_xlabel("updates")
+    return [Path(p) for p in plots.save(fig, str(out / "device_learning"), formats=("svg",))]
+
+
 def layers_block() -> str:
     """The package layers, bottom-up in ``simbarl/layers.py``, drawn top-down."""
     from simbarl.layers import layer_block
@@ -1132,6 +1190,7 @@ GENERATORS = {
     "results-mini-suite": results_mini_suite,
     "results-offline": results_offline,
     "results-device-loop": results_device_loop,
+    "results-device-learning": results_device_learning,
     "results-vmap-seeds": results_vmap_seeds,
     "results-evolve-vmap": results_evolve_vmap,
     "results-evolve": results_evolve,
@@ -1149,7 +1208,7 @@ GENERATORS = {
     "results-tune": results_tune,
     "fault-cases": fault_cases,
 }
-FIGURES = (figure_sac_family, figure_dynamics, figure_evolve)
+FIGURES = (figure_sac_family, figure_dynamics, figure_evolve, figure_device_learning)
 
 
 # ------------------------------------------------------------- MkDocs events
