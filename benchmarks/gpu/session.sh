@@ -55,7 +55,7 @@ a | t)
     --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
   [ "$PART" = t ] && { ls -la "$OUT"; exit 0; }
   timeout "$(pick 360 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
-    --preset "$(pick simbav2-parallel simbav2-small)" --batch-size "$(pick 8192 64)" \
+    --preset "$(pick parallel-sac simbav2-small)" --batch-size "$(pick 8192 64)" \
     --updates-per-step 2 --num-envs $(pick "64 1024 4096" "16") --iterations "$(pick 40 8)" \
     --solve-num-envs "$(pick 1024 16)" --solve-budget "$(pick 20000000 2000)" \
     --solve-eval-every "$(pick 250000 1000)" --no-host --json "$OUT/device_loop_gpu.json"

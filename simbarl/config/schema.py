@@ -110,9 +110,12 @@ class AgentConfig:
     target_entropy_scale: float = setting(0.5, vmapped=True)
     """Target entropy is -scale * |A| (SimbaV2: 0.5)."""
     log_std_min: float = -10.0
-    """Lower end of the policy log-std map."""
+    """SAC, TQC, FlashSAC: lower end of the policy's log-std map, ``log_std = min + (max -
+    min) (1 + tanh(raw)) / 2`` before the tanh squash (SimbaV2 and FlashSAC: -10)."""
     log_std_max: float = 2.0
-    """Upper end of the policy log-std map."""
+    """SAC, TQC, FlashSAC: upper end of the log-std map, a cap on the policy's std before
+    the squash (std <= exp(max)). SimbaV2 and FlashSAC: 2; FastSAC caps it at 0 (std <= 1,
+    --preset parallel-sac), keeping many parallel envs off tanh's saturated ends."""
     observation_norm: bool = True
     """RSNorm running observation statistics (float64 on the host)."""
     reward_scaling: bool = True
