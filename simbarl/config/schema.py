@@ -235,6 +235,13 @@ class TrainConfig:
     """Gradient updates per agent step (UTD). SimbaV2's headline results use 2."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions (capped at the run's number of agent steps)."""
+    buffer_memory: float | None = None
+    """Size the replay by memory instead: the capacity is the most transitions whose
+    replay fits in this many GiB (2^30 bytes), every --vmap-seeds buffer together (both
+    observations in --replay.obs-dtype, action, reward, the two end flags, the priority
+    tree with --replay.prioritized), rounded down to a multiple of --num-envs. It replaces
+    --buffer-size, which the run's config.json records; a budget above the device's free
+    memory is refused. None: --buffer-size."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     action_low: tuple[float, ...] | None = None
     """Action-space control: the env action that -1 maps to, per dimension (one
