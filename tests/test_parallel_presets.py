@@ -31,7 +31,9 @@ from simbarl.config import (
     validate,
 )
 from simbarl.envs.registry import SUITES, TaskSpec
+from simbarl.runs import run_dir as rd
 from simbarl.runs.metrics import read_metrics
+from simbarl.train.command import start_config
 from simbarl.train.results import RunResult
 from simbarl.train.run import train
 
@@ -110,6 +112,15 @@ def test_earlier_names_resolve_to_one_recipe(monkeypatch, capsys):
     assert "exploration std per env from [0.001, 0.4], smoothing std 0.001" in out
     with pytest.raises(ValueError, match="td3-parallel"):  # the names offered include them
         preset("td3-paralel")
+
+
+def test_a_run_started_under_an_earlier_name_resumes_under_either(monkeypatch):
+    old = dataclasses.replace(preset("parallel-sac"), preset="simbav2-parallel")
+    monkeypatch.setattr(rd, "load_config", lambda run: old)
+    for name in (None, "simbav2-parallel", "parallel-sac"):
+        assert start_config(name, resume="some-run") is old
+    with pytest.raises(ValueError, match="started from preset 'simbav2-parallel'"):
+        start_config("parallel-td3", resume="some-run")
 
 
 OBS_DIM, ACT_DIM = 5, 3
