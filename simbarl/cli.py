@@ -51,7 +51,7 @@ def train_cli(argv: list[str]) -> int:
 
     import tyro
 
-    from simbarl.config import DEFAULT_PRESET, PRESETS, config_flags
+    from simbarl.config import DEFAULT_PRESET, PRESET_ALIASES, PRESETS, config_flags, preset_name
     from simbarl.train.command import (
         no_progress_flag,
         run_reporting_errors,
@@ -76,7 +76,9 @@ def train_cli(argv: list[str]) -> int:
         "Train an agent online: SAC (default), TD3, DDPG or TQC (--algo) with SimbaV2, "
         "SimBa or MLP networks (--agent.actor.encoder, --agent.critic.encoder).\n\n"
         f"--preset NAME   start from a preset: {', '.join(PRESETS)} "
-        f"(default {DEFAULT_PRESET}); any flag below overrides it.\n"
+        f"(default {DEFAULT_PRESET}; earlier names: "
+        f"{', '.join(f'{a} = {b}' for a, b in PRESET_ALIASES.items())}); "
+        "any flag below overrides it.\n"
         "--config FILE   start from a JSON file of config fields (a run's config.json, "
         "simbarl tune's best_config.json; its 'preset' fills the rest).\n"
         "--resume DIR    continue a run from its checkpoint (learner, replay, "
@@ -93,8 +95,8 @@ def train_cli(argv: list[str]) -> int:
     cfg = tyro.cli(
         type(base), default=base, args=rest, prog="simbarl train", description=description
     )
-    if known.preset:
-        cfg = dataclasses.replace(cfg, preset=known.preset)
+    if known.preset and not known.resume:  # a resumed run keeps the name it was started with
+        cfg = dataclasses.replace(cfg, preset=preset_name(known.preset))  # an alias's preset
     from simbarl.train.run import train
 
     result, code = run_reporting_errors("simbarl train", lambda: train(cfg, resume=known.resume))
@@ -235,8 +237,41 @@ def _data_settings(name: str, cfg) -> str:
     )
 
 
+def _learner_settings(cfg) -> str:
+    """The algorithm's settings a preset moves from the defaults (``AgentConfig``): target
+    rate, delay, double Q, and the entropy (SAC family) or the noise (TD3/DDPG)."""
+    from simbarl.config import AgentConfig
+
+    a, d = cfg.agent, AgentConfig()
+    parts = [] if cfg.algo == "sac" else [f"--algo {cfg.algo}"]
+    if a.tau != d.tau:
+        parts.append(f"tau {a.tau:g}")
+    if a.policy_delay is not None:
+        parts.append(f"policy delay {a.policy_delay}")
+    if a.clipped_double_q is not None:
+        parts.append(f"clipped double Q {'on' if a.clipped_double_q else 'off'}")
+    if cfg.algo in ("td3", "ddpg"):
+        noise = f"{a.exploration_noise:g}"
+        if a.exploration_noise_max is not None:
+            noise = f"per env from [{noise}, {a.exploration_noise_max:g}]"
+        parts.append(f"exploration std {noise}")
+        if a.policy_noise is not None:
+            parts.append(f"smoothing std {a.policy_noise:g}")
+    else:
+        if a.temperature_init != d.temperature_init:
+            parts.append(f"temperature {a.temperature_init:g}")
+        scale = a.target_entropy_scale
+        if scale != d.target_entropy_scale:
+            parts.append(f"target entropy {f'-{scale:.3g} |A|' if scale else 0}")
+        if (a.log_std_min, a.log_std_max) != (d.log_std_min, d.log_std_max):
+            parts.append(f"log-std in [{a.log_std_min:g}, {a.log_std_max:g}]")
+    if a.weight_decay != d.weight_decay:
+        parts.append(f"weight decay {a.weight_decay:g}")
+    return ", ".join(parts)
+
+
 def presets_cli(argv: list[str]) -> int:
-    from simbarl.config import DEFAULT_PRESET, PRESETS
+    from simbarl.config import DEFAULT_PRESET, PRESET_ALIASES, PRESETS
     from simbarl.offline.trainer import OFFLINE_PRESETS, OfflineConfig
 
     epochs = OfflineConfig(dataset="").epochs
@@ -257,6 +292,11 @@ def presets_cli(argv: list[str]) -> int:
         )
         if name not in OFFLINE_PRESETS:
             print(f"{'':17s} {_data_settings(name, cfg)}")
+            learner = _learner_settings(cfg)
+            if learner:
+                print(f"{'':17s} {learner}")
+    for alias, name in PRESET_ALIASES.items():
+        print(f"{alias:17s} an earlier name of {name}")
     print("--steps (simbarl offline: --epochs) overrides a budget; the lr decay spans it.")
     return 0
 

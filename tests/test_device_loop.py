@@ -222,8 +222,9 @@ def test_replay_that_cannot_fit_is_refused_before_allocation(monkeypatch):
     import simbarl.replay.memory as memory
 
     nbytes = replay_bytes(1_000_000, 100, 10)
-    assert nbytes == 1_000_000 * (2 * 100 * 4 + 4 * 13)
-    assert replay_bytes(1_000_000, 100, 10, "bfloat16") == 1_000_000 * (2 * 100 * 2 + 4 * 13)
+    assert nbytes == 1_000_000 * (2 * 100 * 4 + 4 * 13) + 8  # and the ring's two counters
+    bf16 = replay_bytes(1_000_000, 100, 10, "bfloat16")
+    assert bf16 == 1_000_000 * (2 * 100 * 2 + 4 * 13) + 8
     monkeypatch.setattr(memory, "free_bytes", lambda device=None: 2**29)
     with pytest.raises(ValueError, match="bfloat16"):
         check_replay_fits(nbytes)

@@ -56,7 +56,7 @@ a | t)
     --seconds "$(pick 10 1)" --loop-steps "$(pick 300 20)" --json "$OUT/throughput_gpu.json"
   [ "$PART" = t ] && { ls -la "$OUT"; exit 0; }
   timeout "$(pick 180 300)" $PY benchmarks/device_loop.py --tasks mjx:CartpoleBalance \
-    --preset "$(pick simbav2-parallel simbav2-small)" --batch-size "$(pick 8192 64)" \
+    --preset "$(pick parallel-sac simbav2-small)" --batch-size "$(pick 8192 64)" \
     --updates-per-step 2 --num-envs $(pick "64 1024 4096" "16") --iterations "$(pick 40 8)" \
     --json "$OUT/device_loop_gpu.json"
   # time to 900 as `simbarl train --env mjx:CartpoleBalance` runs it (smoke: a tiny run)

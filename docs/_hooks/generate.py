@@ -189,6 +189,8 @@ def presets_reference() -> str:
             where = "other suites" if suite == "*" else suite
             changed += [f"`{k}={_format_value(v)}` ({where})" for k, v in fields.items()]
         rows.append([f"`{name}`", ", ".join(changed) or "the defaults of the reference below"])
+    for alias, name in config.PRESET_ALIASES.items():
+        rows.append([f"`{alias}`", f"an earlier name of `{name}`"])
     return table(["preset", "fields it sets (the others keep their defaults)"], rows)
 
 

@@ -30,10 +30,13 @@ from simbarl.config.io import (
 )
 from simbarl.config.presets import (
     DEFAULT_PRESET,
+    PRESET_ALIASES,
     PRESETS,
     PUBLISHED_EVAL_EVERY,
     PUBLISHED_STEPS,
+    is_preset,
     preset,
+    preset_name,
 )
 from simbarl.config.resolve import (
     action_bounds,
@@ -56,6 +59,7 @@ from simbarl.config.validate import validate
 
 __all__ = [
     "DEFAULT_PRESET",
+    "PRESET_ALIASES",
     "PRESETS",
     "PUBLISHED_EVAL_EVERY",
     "PUBLISHED_STEPS",
@@ -78,6 +82,7 @@ __all__ = [
     "discount_heuristic",
     "fits",
     "get_field",
+    "is_preset",
     "leaf_type",
     "merge",
     "parse_config",
@@ -85,6 +90,7 @@ __all__ = [
     "num_critics",
     "parse_value",
     "preset",
+    "preset_name",
     "program_key",
     "resolve_action_bounds",
     "resolve_algo",

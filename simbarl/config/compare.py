@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from simbarl.config.fields import not_compiled
-from simbarl.config.presets import PRESETS
+from simbarl.config.presets import PRESETS, preset_name
 from simbarl.config.resolve import resolve_algo
 
 # Fields a label leaves out: which task, which seed, where and how long a run trains
@@ -97,7 +97,7 @@ def run_label(d: dict) -> str:
     """A run's label from its config dict (a ``config.json``): its preset and the fields
     that differ from the preset's values. What ``resolve_for_task`` fills in (the
     discount, the action repeat, the algorithm's own fields) is not counted."""
-    name = d.get("preset", "?")
+    name = preset_name(d.get("preset", "?"))  # a run started under an earlier name
     if name not in PRESETS:
         return str(name)
     base = PRESETS[name]

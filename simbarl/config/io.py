@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from simbarl.config.compare import config_label
-from simbarl.config.presets import PRESETS, preset
+from simbarl.config.presets import PRESETS, is_preset, preset
 from simbarl.config.schema import AgentConfig, NetworkConfig, ReplayConfig, TrainConfig
 from simbarl.config.validate import validate
 
@@ -185,7 +185,7 @@ def parse_config(spec: str, common: list[str] = ()) -> tuple[str, dict]:
     if not eq:
         label, base = "", head
     base = base.strip()
-    if base in PRESETS:
+    if is_preset(base):
         d = config_to_dict(preset(base))
     elif base.endswith(".json") and Path(base).is_file():
         given = json.loads(Path(base).read_text())

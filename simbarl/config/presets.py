@@ -48,57 +48,135 @@ def _sac_mlp(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, agent=agent, updates_per_step=1)
 
 
-def _parallel(cfg: TrainConfig) -> TrainConfig:
-    """Massively parallel device-loop recipe (FastTD3/FastSAC, Raffin 2025), per value:
+PARALLEL_ENVS = 1024
 
-    * num_envs 1024: many simulators per step keep the accelerator busy.
-    * batch_size 8192, updates_per_step 2: large batches and few gradient steps per
-      env step (2 updates per 1024 transitions), so the data, not the update count,
-      grows with the envs.
-    * discount 0.97: shorter horizons learn faster from massive on-policy-ish data.
-    * tau 0.05: with few updates per env step, a faster target keeps up.
-    * learning_rate 3e-4 -> 1.5e-4: fewer, larger updates take larger steps.
-    * warmup_steps 10 * num_envs: ten random steps per env fill the buffer.
-    * buffer_size 1024 transitions per env (1,048,576).
-    * evaluation every 500k steps over 128 parallel episodes on the device.
-    Action bounds: narrow them with --action-low/--action-high (or
-    --action-bounds-from) when a robot's declared range is far wider than useful.
+
+def _parallel(cfg: TrainConfig) -> TrainConfig:
+    """What the two massively parallel recipes share, per value and its source.
+
+    The networks are SimbaV2's (actor 128 x 1 block, critic 512 x 2 blocks), the
+    library's default: its 101-bin categorical critic is the distributional critic both
+    FastTD3 and FastSAC use (101 atoms), and with SimbaV2's reward scaling its support
+    stays [-5, 5] on every task, where FastTD3 sets it per benchmark (+-10 on Playground,
+    +-250 to +-10,000 on HumanoidBench) and FastSAC to +-20. FastTD3 ships a
+    SimbaV2 variant (``fast_td3/fast_td3_simbav2.py``: critic 2 blocks, actor 1); its
+    plain networks are wider MLPs (critic 1024, actor 512; FastSAC 768 and 512): widen
+    with --agent.critic.width and --agent.actor.width. Because the hypersphere projection
+    fixes every weight's norm, FastTD3's and FastSAC's AdamW weight decay (0.1 and 0.001)
+    has nothing to act on and stays off.
+
+    * num_envs 1024: FastTD3 on Playground (``MuJoCoPlaygroundArgs.num_envs``); many
+      simulators per step keep the accelerator busy and the data fresh.
+    * discount 0.97: FastTD3 on Playground and FastSAC (``gamma``); shorter horizons
+      learn faster from massive, correlated data.
+    * learning rate 3e-4, constant: both (actor, critic and temperature; FastTD3's
+      ``*_learning_rate_end`` is 3e-4 too).
+    * warmup_steps 10 vector steps (``learning_starts = 10`` in both).
+    * steps 10M env steps, evaluation every 500k over 128 parallel episodes on the device,
+      logs every 100k: about 10,000 vector steps (FastTD3 runs 50,000 to 150,000 vector
+      steps on its Playground humanoids and quadrupeds: raise --steps there).
+    * action repeat by suite, as in every preset: 1 on Playground's locomotion and
+      manipulation tasks (their own control step, as FastTD3 and FastSAC), 2 on its DMC
+      ports (DMC's; FastTD3 uses none there: --action-repeat 1).
+    Action bounds: Raffin (2025) found SAC on massively parallel simulators needs them a
+    few percent of a robot's nominal range; narrow them with --action-low/--action-high
+    or --action-bounds-from.
     """
     agent = dataclasses.replace(
-        cfg.agent, discount=0.97, tau=0.05, learning_rate=3e-4, learning_rate_end=1.5e-4
+        cfg.agent, discount=0.97, learning_rate=3e-4, learning_rate_end=3e-4
     )
     return dataclasses.replace(
         cfg,
         agent=agent,
         env="mjx:CartpoleBalance",
         steps=10_000_000,
-        num_envs=1024,
-        batch_size=8192,
-        updates_per_step=2,
-        warmup_steps=10 * 1024,
-        buffer_size=1024 * 1024,
+        num_envs=PARALLEL_ENVS,
+        warmup_steps=10 * PARALLEL_ENVS,
         eval_every=500_000,
         eval_episodes=128,
         log_every=100_000,
     )
 
 
-def _simbav2_parallel(cfg: TrainConfig) -> TrainConfig:
-    """SAC with SimbaV2 networks; temperature 1e-3 (a small initial entropy bonus:
-    the temperature acts as an inverse reward scale and parallel data needs less
-    exploration from it)."""
-    cfg = _parallel(cfg)
-    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, temperature_init=1e-3))
+def _parallel_sac(cfg: TrainConfig) -> TrainConfig:
+    """SAC as FastSAC trains it (holosoma, amazon-far/holosoma
+    ``src/holosoma/holosoma/config_values/algo.py``, ``fast_sac``), on ``_parallel``'s
+    SimbaV2 networks:
 
-
-def _td3_parallel(cfg: TrainConfig) -> TrainConfig:
-    """TD3 with SimbaV2 networks and FastTD3's exploration: each env draws its noise
-    std from [0.001, 0.4] at every episode start; target smoothing std 0.001."""
+    * batch_size 8192, updates_per_step 8: ``batch_size=8192`` (the global batch over all
+      envs), ``num_updates=8`` gradient steps per vector step, sampled at once.
+    * policy_delay 4: ``policy_frequency=4``, the actor steps on every 4th update (2 of
+      the 8). FastSAC steps the temperature at every update; SAC here steps it with the
+      actor.
+    * tau 0.125: ``tau=0.125``, every update.
+    * temperature_init 1e-3: ``alpha_init=0.001``, tuned from there (``use_autotune``):
+      a small initial entropy bonus, which massive parallel data needs little of.
+    * target_entropy_scale 0: ``target_entropy_ratio=0.0``, a target entropy of 0.
+    * log_std in [-5, 0]: ``log_std_min=-5.0``, ``log_std_max=0.0`` through the same
+      tanh map as here; a std of at most 1 before the squash keeps the policy off the
+      saturated ends of tanh.
+    * clipped_double_q off: FastSAC trains two critics, each on its own target, and the
+      actor on their mean, with no minimum; one critic is the nearest here.
+    * buffer_size 1024 per env (``buffer_size=1024``, per env), 1,048,576 transitions.
+    """
     cfg = _parallel(cfg)
     agent = dataclasses.replace(
-        cfg.agent, exploration_noise=0.001, exploration_noise_max=0.4, policy_noise=0.001
+        cfg.agent,
+        tau=0.125,
+        temperature_init=1e-3,
+        target_entropy_scale=0.0,
+        log_std_min=-5.0,
+        log_std_max=0.0,
+        policy_delay=4,
+        clipped_double_q=False,
     )
-    return dataclasses.replace(cfg, algo="td3", agent=agent)
+    return dataclasses.replace(
+        cfg,
+        agent=agent,
+        batch_size=8192,
+        updates_per_step=8,
+        buffer_size=1024 * PARALLEL_ENVS,
+    )
+
+
+def _parallel_td3(cfg: TrainConfig) -> TrainConfig:
+    """TD3 as FastTD3 trains it on MuJoCo Playground (younggyoseo/FastTD3
+    ``fast_td3/hyperparams.py``, ``BaseArgs`` and ``MuJoCoPlaygroundArgs``), on
+    ``_parallel``'s SimbaV2 networks (the categorical critic: FastTD3's distributional one):
+
+    * batch_size 32768, updates_per_step 2: ``batch_size=32768``, ``num_updates=2``.
+    * policy_delay 2: ``policy_frequency=2``, one actor step per vector step.
+    * clipped double Q: ``use_cdq=True``.
+    * exploration noise per env drawn from [0.001, 0.4] at every episode start:
+      ``std_min=0.001``, ``std_max=0.4``; some envs explore widely, others refine.
+    * target policy smoothing std 0.001, clipped at 0.5: ``policy_noise=0.001``,
+      ``noise_clip=0.5``.
+    * tau 0.1: ``tau=0.1``. FastTD3 moves its target critic after every update; TD3 here
+      moves its targets with the actor, every 2nd update.
+    * buffer_size 10 x 1024 per env (``buffer_size=1024 * 10``, per env), 10,485,760
+      transitions.
+    * 1024 evaluation episodes in parallel (``num_eval_envs=1024``).
+    """
+    cfg = _parallel(cfg)
+    agent = dataclasses.replace(
+        cfg.agent,
+        tau=0.1,
+        clipped_double_q=True,
+        policy_delay=2,
+        exploration_noise=0.001,
+        exploration_noise_max=0.4,
+        policy_noise=0.001,
+        noise_clip=0.5,
+    )
+    return dataclasses.replace(
+        cfg,
+        algo="td3",
+        agent=agent,
+        batch_size=32768,
+        updates_per_step=2,
+        buffer_size=10 * 1024 * PARALLEL_ENVS,
+        eval_episodes=1024,
+    )
 
 
 def gaussian_entropy_scale(std: float) -> float:
@@ -205,8 +283,8 @@ PRESETS: dict[str, TrainConfig] = {
     "simbav2-small": _small(TrainConfig(preset="simbav2-small")),
     "simba": _simba(TrainConfig(preset="simba")),
     "sac-mlp": _sac_mlp(TrainConfig(preset="sac-mlp")),
-    "simbav2-parallel": _simbav2_parallel(TrainConfig(preset="simbav2-parallel")),
-    "td3-parallel": _td3_parallel(TrainConfig(preset="td3-parallel")),
+    "parallel-sac": _parallel_sac(TrainConfig(preset="parallel-sac")),
+    "parallel-td3": _parallel_td3(TrainConfig(preset="parallel-td3")),
     "flashsac": _flashsac(TrainConfig(preset="flashsac")),
     "flashsac-small": _flashsac_small(TrainConfig(preset="flashsac-small")),
     "flashsac-parallel": _flashsac_parallel(TrainConfig(preset="flashsac-parallel")),
@@ -216,8 +294,9 @@ PRESETS: dict[str, TrainConfig] = {
 50,000. ``simbav2-small``: critic width 128, actor width 64, for CPUs, with the
 quick start's 30,000 steps (``simbarl train`` with no flags). ``simba``: SimBa v1
 (scalar critic, AdamW 1e-2, no reward scaling). ``sac-mlp``: plain SAC with MLPs.
-``simbav2-parallel`` / ``td3-parallel``: the massively parallel device-loop recipes
-for ``mjx:`` tasks on a GPU (1024 envs, batch 8192; see ``_parallel``). ``flashsac``:
+``parallel-sac`` / ``parallel-td3``: the massively parallel device-loop recipes for
+``mjx:`` tasks on a GPU, FastSAC's and FastTD3's (1024 envs; see ``_parallel_sac`` and
+``_parallel_td3``). ``flashsac``:
 FlashSAC's networks and update with its official CPU settings (see ``_flashsac``);
 ``flashsac-small``: its networks at widths 64/128 for CPUs; ``flashsac-parallel``: its
 official GPU settings for the device loop."""
@@ -250,11 +329,30 @@ def suite_values(name: str, suite: str) -> dict[str, Any]:
     return {**table.get("*", {}), **table.get(suite, {})}
 
 
+PRESET_ALIASES: dict[str, str] = {
+    "simbav2-parallel": "parallel-sac",
+    "td3-parallel": "parallel-td3",
+}
+"""Earlier names of presets, kept so that scripts using them still run: each resolves to
+the preset it names (the recipe itself has one definition), and a run started with one
+records the preset's own name."""
+
 DEFAULT_PRESET = "simbav2-small"
 
 
+def preset_name(name: str) -> str:
+    """The preset ``name`` refers to: itself, or the preset an alias names."""
+    return PRESET_ALIASES.get(name, name)
+
+
+def is_preset(name: str) -> bool:
+    """Whether ``name`` is a preset or an alias of one."""
+    return preset_name(name) in PRESETS
+
+
 def preset(name: str) -> TrainConfig:
-    """Return a preset by name, or fail with the list of names."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """Return a preset by name (or alias), or fail with the list of names."""
+    if not is_preset(name):
+        names = ", ".join([*PRESETS, *PRESET_ALIASES])
+        raise ValueError(f"unknown preset {name!r}; choose one of {names}")
+    return PRESETS[preset_name(name)]

@@ -110,9 +110,12 @@ class AgentConfig:
     target_entropy_scale: float = setting(0.5, vmapped=True)
     """Target entropy is -scale * |A| (SimbaV2: 0.5)."""
     log_std_min: float = -10.0
-    """Lower end of the policy log-std map."""
+    """SAC, TQC, FlashSAC: lower end of the policy's log-std map, ``log_std = min + (max -
+    min) (1 + tanh(raw)) / 2`` before the tanh squash (SimbaV2 and FlashSAC: -10)."""
     log_std_max: float = 2.0
-    """Upper end of the policy log-std map."""
+    """SAC, TQC, FlashSAC: upper end of the log-std map, a cap on the policy's std before
+    the squash (std <= exp(max)). SimbaV2 and FlashSAC: 2; FastSAC caps it at 0 (std <= 1,
+    --preset parallel-sac), keeping many parallel envs off tanh's saturated ends."""
     observation_norm: bool = True
     """RSNorm running observation statistics (float64 on the host)."""
     reward_scaling: bool = True
@@ -232,6 +235,13 @@ class TrainConfig:
     """Gradient updates per agent step (UTD). SimbaV2's headline results use 2."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions (capped at the run's number of agent steps)."""
+    buffer_memory: float | None = None
+    """Size the replay by memory instead: the capacity is the most transitions whose
+    replay fits in this many GiB (2^30 bytes), every --vmap-seeds buffer together (both
+    observations in --replay.obs-dtype, action, reward, the two end flags, the priority
+    tree with --replay.prioritized), rounded down to a multiple of --num-envs. It replaces
+    --buffer-size, which the run's config.json records; a budget above the device's free
+    memory is refused. None: --buffer-size."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     action_low: tuple[float, ...] | None = None
     """Action-space control: the env action that -1 maps to, per dimension (one

@@ -72,6 +72,8 @@ def _run_problems(cfg: TrainConfig) -> list[str]:
         problems.append("--init-data-ratio needs --init-from OFFLINE_RUN (the dataset's run)")
     if cfg.init_data_ratio > 0 and cfg.replay.prioritized:
         problems.append("--init-data-ratio does not combine with prioritized replay")
+    if cfg.buffer_memory is not None and not cfg.buffer_memory > 0:
+        problems.append(f"--buffer-memory must be a positive GiB count (got {cfg.buffer_memory})")
     if cfg.warmup_steps < 0:
         problems.append(f"--warmup-steps must be >= 0 (got {cfg.warmup_steps})")
     if cfg.action_repeat is not None and cfg.action_repeat <= 0:

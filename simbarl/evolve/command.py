@@ -141,7 +141,7 @@ def _train_config(args, rest: list[str]):
 
     import tyro
 
-    from simbarl.config import config_flags
+    from simbarl.config import config_flags, preset_name
     from simbarl.train.command import no_progress_flag, start_config, with_overrides
 
     sets, rest = config_flags(no_progress_flag(rest), dotted=False)  # tyro reads the rest
@@ -153,7 +153,7 @@ def _train_config(args, rest: list[str]):
         prog="simbarl evolve",
         description="The starting config of every member: the flags of simbarl train.",
     )
-    return dataclasses.replace(cfg, preset=args.preset) if args.preset else cfg
+    return dataclasses.replace(cfg, preset=preset_name(args.preset)) if args.preset else cfg
 
 
 def _resume(args, rest: list[str]):

@@ -29,9 +29,16 @@ class SumTree:
         return self.tree.shape[0] // 2
 
 
+def tree_leaves(capacity: int) -> int:
+    """``P``: the capacity rounded up to a power of two."""
+    return 1 << max(math.ceil(math.log2(max(capacity, 1))), 0)
+
+
 def init_tree(capacity: int) -> SumTree:
-    leaves = 1 << max(math.ceil(math.log2(max(capacity, 1))), 0)
-    return SumTree(tree=jnp.zeros((2 * leaves,), jnp.float32), max_priority=jnp.ones(()))
+    leaves = tree_leaves(capacity)
+    return SumTree(
+        tree=jnp.zeros((2 * leaves,), jnp.float32), max_priority=jnp.ones((), jnp.float32)
+    )
 
 
 def set_priorities(st: SumTree, idx: jnp.ndarray, priority: jnp.ndarray) -> SumTree:

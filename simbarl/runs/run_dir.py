@@ -25,6 +25,7 @@ from simbarl.config import (
 )
 from simbarl.envs.registry import TaskSpec, resolve_task
 from simbarl.files import atomic_open
+from simbarl.replay.memory import GIB, capacity_for_bytes, replay_bytes
 from simbarl.runs.lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
@@ -32,10 +33,32 @@ CHECKPOINT_FILE = "checkpoint.npz"
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, TaskSpec]:
-    """Validate ``cfg`` and fill the suite-derived fields left as ``None``."""
+    """Validate ``cfg``, fill the suite-derived fields left as ``None`` and, with
+    ``--buffer-memory``, the replay capacity."""
     validate(cfg)
     task = resolve_task(cfg.env, cfg.asymmetric_observation)
-    return resolve_for_task(cfg, task), task
+    return size_replay(resolve_for_task(cfg, task), task), task
+
+
+def size_replay(cfg: TrainConfig, task: TaskSpec) -> TrainConfig:
+    """``cfg`` with ``buffer_size`` the capacity ``buffer_memory`` holds (``TrainConfig``),
+    or as it is without one. Pure arithmetic on the task's sizes: whether the device can
+    hold the budget is checked when the run opens its replay (``Session.open``)."""
+    if cfg.buffer_memory is None:
+        return cfg
+    r, budget = cfg.replay, int(cfg.buffer_memory * GIB)
+    dims = (task.obs_dim, task.action_dim, r.obs_dtype, r.prioritized)
+    capacity = capacity_for_bytes(budget, *dims, multiple=cfg.num_envs, copies=cfg.vmap_seeds)
+    if capacity == 0:
+        step = replay_bytes(cfg.num_envs, *dims) * cfg.vmap_seeds
+        seeds = f" for each of {cfg.vmap_seeds} seeds" if cfg.vmap_seeds > 1 else ""
+        raise ValueError(
+            f"--buffer-memory {cfg.buffer_memory:g} GiB holds no vector step of {cfg.env}: "
+            f"one step of {cfg.num_envs} envs{seeds} takes {step / 2**20:.3g} MiB "
+            f"({task.obs_dim} observation entries in {r.obs_dtype}, {task.action_dim} "
+            "actions). Raise --buffer-memory or lower --num-envs"
+        )
+    return dataclasses.replace(cfg, buffer_size=capacity)
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:

@@ -14,6 +14,7 @@ from simbarl.config import (
     parse_config,
     preset,
 )
+from simbarl.config import preset_name as canonical_preset
 from simbarl.runs import run_dir as rd
 from simbarl.runs.finite import NonFiniteError
 from simbarl.train.warm_start import init_config, online_preset
@@ -30,7 +31,7 @@ def start_config(preset_name=None, config_file=None, init_from=None, resume=None
         return config_from_dict(parse_config(config_file)[1])
     if resume:
         base = rd.load_config(resume)
-        if preset_name and preset_name != base.preset:
+        if preset_name and canonical_preset(preset_name) != canonical_preset(base.preset):
             raise ValueError(f"{resume} was started from preset {base.preset!r}")
         return base
     if init_from:

@@ -25,7 +25,7 @@ import numpy as np
 
 from simbarl.config import TrainConfig
 from simbarl.replay import init_replay
-from simbarl.replay.memory import check_replay_fits, replay_bytes
+from simbarl.replay.memory import GIB, check_replay_fits, replay_bytes
 from simbarl.runs import run_dir as rd
 from simbarl.runs.learner import iterations_for, replay_capacity, warmup_iterations
 from simbarl.runs.lock import RunLocks
@@ -106,6 +106,9 @@ class Session:
             first = Path(seat_cfgs[0].run_dir) / rd.CHECKPOINT_FILE
             capacity = replay_meta(first, capacity, cfg.buffer_size)["replay_capacity"]
         r, dims = cfg.replay, (task.obs_dim, task.action_dim)
+        if cfg.buffer_memory is not None and self.fresh:  # the budget itself, as asked
+            advice = f"Lower --buffer-memory ({cfg.buffer_memory:g} GiB)"
+            check_replay_fits(int(cfg.buffer_memory * GIB), advice=advice)
         check_replay_fits(
             replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
         )

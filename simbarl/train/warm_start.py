@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from simbarl.agents import ActorCritic
-from simbarl.config import DEFAULT_PRESET, PRESETS, TrainConfig
+from simbarl.config import DEFAULT_PRESET, PRESETS, TrainConfig, preset_name
 from simbarl.runs import run_dir as rd
 from simbarl.runs.learner import fresh_loop
 from simbarl.runs.load import load_agent
@@ -37,7 +37,7 @@ ONLINE_PRESET = {
 def online_preset(source: str | Path) -> str:
     """The online preset to fine-tune a run with: its own, or its offline preset's base."""
     name = rd.load_config(source).preset
-    name = ONLINE_PRESET.get(name, name)
+    name = preset_name(ONLINE_PRESET.get(name, name))
     return name if name in PRESETS else DEFAULT_PRESET
 
 
