@@ -6,7 +6,8 @@ Playground ids are its registry names: ``mjx:CartpoleBalance``,
 ``mjx:CheetahRun``, ``mjx:Go1JoystickFlatTerrain``. Its physics backend is
 chosen by ``impl``: ``auto`` uses the pure-JAX MJX path on a CPU (Playground's
 default Warp path is about 100x slower there) and the task's own default on an
-accelerator; ``jax`` or ``warp`` force one.
+accelerator; ``jax`` or ``warp`` force one. Its locomotion and manipulation
+tasks need MuJoCo Menagerie, checked before loading (``envs/menagerie.py``).
 """
 
 from __future__ import annotations
@@ -158,8 +159,11 @@ def _load(env_id: str, impl: str | None, asymmetric: bool = False) -> DeviceTask
         length, size = brax_tasks.EPISODE_LENGTH, brax_tasks.observation_size(env)
         bounds = brax_tasks.action_bounds(env_id, env)
     else:
+        from simbarl.envs.menagerie import check_menagerie
+
         registry = _playground()
         name = _check_name(env_id, sorted(registry.ALL_ENVS))
+        check_menagerie(env_id)
         overrides = {} if impl is None else {"impl": impl}
         env = registry.load(name, config_overrides=overrides)
         length = int(getattr(registry.get_default_config(name), "episode_length", 1000))
