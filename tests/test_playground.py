@@ -72,3 +72,32 @@ def test_tiny_agent_improves_on_cartpole_balance_in_the_device_loop(tmp_path):
     final = result.eval_returns[-1][1]
     assert 200 < random_play < 450, random_play
     assert final > random_play + 250, (random_play, final)
+
+
+def test_a_locomotion_task_without_menagerie_fails_naming_the_directory(tmp_path, monkeypatch):
+    """Playground would clone Menagerie from GitHub here; simbarl stops first."""
+    from mujoco_playground._src import mjx_env
+
+    missing = tmp_path / "external_deps" / "mujoco_menagerie"
+    monkeypatch.setattr(mjx_env, "MENAGERIE_PATH", missing)
+    with pytest.raises(ValueError, match="MuJoCo Menagerie") as e:
+        resolve_task("mjx:Go1JoystickFlatTerrain")
+    assert str(missing) in str(e.value) and "ln -s" in str(e.value)
+    assert mjx_env.MENAGERIE_COMMIT_SHA in str(e.value)
+    assert not missing.exists()  # nothing was downloaded or created
+    missing.mkdir(parents=True)  # left empty, as by an interrupted clone
+    with pytest.raises(ValueError, match="is empty"):
+        resolve_task("mjx:Go1JoystickFlatTerrain")
+
+
+def test_the_menagerie_check_passes_a_menagerie_copy_and_skips_dmc_ports(tmp_path, monkeypatch):
+    from mujoco_playground._src import mjx_env
+
+    from simbarl.envs.menagerie import check_menagerie
+
+    copy = tmp_path / "mujoco_menagerie"
+    (copy / "unitree_go1").mkdir(parents=True)
+    monkeypatch.setattr(mjx_env, "MENAGERIE_PATH", copy)
+    check_menagerie("mjx:Go1JoystickFlatTerrain")  # no error: the assets are there
+    monkeypatch.setattr(mjx_env, "MENAGERIE_PATH", tmp_path / "absent")
+    check_menagerie("mjx:CartpoleBalance")  # DM Control ports ship their own models

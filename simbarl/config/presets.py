@@ -317,7 +317,7 @@ SUITE_VALUES: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Per-suite values of the fields a preset leaves ``None``: preset -> suite (a
 ``SuitePreset`` name of ``envs/registry.py``: mujoco, dmc, myosuite, humanoid_bench, gym,
-playground, playground_dmc, jax; ``*`` for the others) -> dotted field -> value.
+playground, playground_dmc, brax, jax; ``*`` for the others) -> dotted field -> value.
 ``resolve_for_task`` fills them before the suite's own rules (SimbaV2's action repeat and discount
 heuristic); a value given on the command line is kept."""
 

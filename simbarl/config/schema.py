@@ -212,15 +212,17 @@ class TrainConfig:
 
     env: str = "dmc:cartpole-swingup"
     """Task id: a Gymnasium id such as ``HalfCheetah-v5``, ``dmc:DOMAIN-TASK``, or a
-    device-loop task ``mjx:NAME`` (MuJoCo Playground, e.g. mjx:CartpoleBalance) or
-    ``jax:PointMass``, which train fully on the accelerator."""
+    device-loop task ``mjx:NAME`` (MuJoCo Playground, e.g. mjx:CartpoleBalance),
+    ``brax:NAME`` (Brax's MJX environments, e.g. brax:ant) or ``jax:PointMass``, which
+    train fully on the accelerator."""
     seed: int = setting(0, compute=False)
     """Seed for networks, exploration, replay sampling and environments."""
     steps: int | None = setting(None, on_resume="command")
     """Budget in environment (simulator) steps, action repeat included, as published;
     the learning-rate decay spans it. Per preset: simbav2 1,000,000 (the paper's);
     simbav2-small (the quick start) 30,000, under 10 minutes on a 2-core CPU, and
-    500,000 on device-loop tasks (``mjx:``, ``jax:``), a few minutes there."""
+    500,000 on device-loop tasks (``mjx:``, ``brax:``, ``jax:``), a few minutes for
+    mjx:CartpoleBalance on a CPU."""
     run_dir: str | None = setting(None, compute=False, on_resume="run")
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
     preset: str = "simbav2-small"
@@ -275,7 +277,7 @@ class TrainConfig:
     0: the dataset is not used online)."""
     num_envs: int | None = None
     """Parallel training environments. None: by suite, 1 for Gymnasium and DMC tasks
-    (host loop), 16 for device-loop tasks (``mjx:``, ``jax:``)."""
+    (host loop), 16 for device-loop tasks (``mjx:``, ``brax:``, ``jax:``)."""
     vmap_seeds: int = 1
     """Train seeds seed..seed+N-1 of the task together: one learner vmapped over seeds,
     one jitted call per agent step for all of them (for GPUs). Each seed is a normal run

@@ -16,7 +16,7 @@ import importlib
 import gymnasium as gym
 
 # Prefixes that are simbarl's suites, never a module name.
-SUITE_PREFIXES = ("dmc", "mjx", "jax")
+SUITE_PREFIXES = ("dmc", "mjx", "brax", "jax")
 
 
 def split_module(env_id: str) -> tuple[str | None, str]:

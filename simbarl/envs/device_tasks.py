@@ -1,11 +1,13 @@
-"""Tasks that run on the accelerator: MuJoCo Playground (``mjx:NAME``) and
-simbarl's pure-JAX tasks (``jax:NAME``), trained by the device loop.
+"""Tasks that run on the accelerator: MuJoCo Playground (``mjx:NAME``), Brax's
+MJX environments (``brax:NAME``, ``envs/brax_tasks.py``) and simbarl's pure-JAX
+tasks (``jax:NAME``), trained by the device loop.
 
 Playground ids are its registry names: ``mjx:CartpoleBalance``,
 ``mjx:CheetahRun``, ``mjx:Go1JoystickFlatTerrain``. Its physics backend is
 chosen by ``impl``: ``auto`` uses the pure-JAX MJX path on a CPU (Playground's
 default Warp path is about 100x slower there) and the task's own default on an
-accelerator; ``jax`` or ``warp`` force one.
+accelerator; ``jax`` or ``warp`` force one. Its locomotion and manipulation
+tasks need MuJoCo Menagerie, checked before loading (``envs/menagerie.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from simbarl.envs.brax_tasks import BRAX_PREFIX
+
 MJX_PREFIX = "mjx:"
 JAX_PREFIX = "jax:"
 PLAYGROUND_INSTALL = "pip install -e '.[playground]' (MuJoCo Playground, MJX, Warp)"
 
 
 def is_device_task(env_id: str) -> bool:
-    return env_id.startswith((MJX_PREFIX, JAX_PREFIX))
+    return env_id.startswith((MJX_PREFIX, JAX_PREFIX, BRAX_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,11 @@ class DeviceTask:
     episode_length: int  # raw simulator (control) steps
     obs_fn: Callable  # state -> observation array
     actor_obs_dim: int | None = None  # asymmetric: the actor's leading part; None: all
-    suite: str = "jax"  # its SUITES entry (envs/registry.py): playground, playground_dmc, jax
+    suite: str = "jax"  # its SUITES entry (envs/registry.py): playground, playground_dmc, brax, jax
+    # the actions the env takes, per dimension, that the agent's [-1, 1] maps to
+    # (``envs/bounds.py``); empty: the env takes [-1, 1] itself
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
 
 
 def _playground():
@@ -129,35 +137,49 @@ def register_jax_task(name: str, factory: Callable) -> None:
 
 
 def load_device_task(env_id: str, impl: str = "auto", asymmetric: bool = False) -> DeviceTask:
-    """Load a ``jax:`` or ``mjx:`` task (cached: loading a Playground task takes seconds).
-    ``asymmetric``: observe the privileged state where the task has one
+    """Load a ``jax:``, ``mjx:`` or ``brax:`` task (cached: loading a Playground or Brax
+    task takes seconds). ``asymmetric``: observe the privileged state where the task has one
     (``observation_layout``)."""
     return _load(env_id, resolve_impl(impl) if env_id.startswith(MJX_PREFIX) else None, asymmetric)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(env_id: str, impl: str | None, asymmetric: bool = False) -> DeviceTask:
+    bounds = (), ()
     if env_id.startswith(JAX_PREFIX):
         from simbarl.envs.custom import jax_task_id
         from simbarl.envs.toy import TOY_TASKS
 
         env = TOY_TASKS[_check_name(jax_task_id(env_id), sorted(TOY_TASKS))]()
-        length = int(env.episode_length)
+        length, size = int(env.episode_length), env.observation_size
+    elif env_id.startswith(BRAX_PREFIX):
+        from simbarl.envs import brax_tasks
+
+        env = brax_tasks.make(env_id)
+        length, size = brax_tasks.EPISODE_LENGTH, brax_tasks.observation_size(env)
+        bounds = brax_tasks.action_bounds(env_id, env)
     else:
+        from simbarl.envs.menagerie import check_menagerie
+
         registry = _playground()
         name = _check_name(env_id, sorted(registry.ALL_ENVS))
+        check_menagerie(env_id)
         overrides = {} if impl is None else {"impl": impl}
         env = registry.load(name, config_overrides=overrides)
         length = int(getattr(registry.get_default_config(name), "episode_length", 1000))
-    obs_dim, actor_dim, obs_fn = observation_layout(env_id, env.observation_size, asymmetric)
+        size = env.observation_size
+    obs_dim, actor_dim, obs_fn = observation_layout(env_id, size, asymmetric)
     action_dim = int(env.action_size)
-    return DeviceTask(env_id, env, obs_dim, action_dim, length, obs_fn, actor_dim, suite_of(env_id))
+    suite = suite_of(env_id)
+    return DeviceTask(env_id, env, obs_dim, action_dim, length, obs_fn, actor_dim, suite, *bounds)
 
 
 def suite_of(env_id: str) -> str:
     """The suite whose defaults a device task takes: ``playground_dmc`` for
-    Playground's DM Control Suite ports, ``playground`` for its other tasks, ``jax``."""
+    Playground's DM Control Suite ports, ``playground`` for its other tasks, ``brax``, ``jax``."""
     if env_id.startswith(JAX_PREFIX):
         return "jax"
+    if env_id.startswith(BRAX_PREFIX):
+        return "brax"
     name = env_id.split(":", 1)[1]
     return "playground_dmc" if name in _playground().dm_control_suite.ALL_ENVS else "playground"

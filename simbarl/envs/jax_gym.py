@@ -1,12 +1,13 @@
-"""One JAX task (``mjx:``/``jax:``) as a Gymnasium env, for the host-side tools.
+"""One JAX task (``mjx:``/``brax:``/``jax:``) as a Gymnasium env, for the host-side tools.
 
 Training on these tasks happens in the device loop; this view is for what acts
 one episode at a time on the host: ``simbarl eval`` (and its ``--video``),
 ``simbarl collect`` and ``load_agent(...).make_env()``. Each call is a jitted
 single-env ``reset``/``step``; the time limit is the task's episode length.
-Frames come from the task's own renderer (Playground's ``env.render``), so a
-video needs a headless GL backend (``MUJOCO_GL=egl`` on a GPU machine, or
-``osmesa``).
+Its action space is the task's bounds, which ``RescaleAction`` maps [-1, 1] onto
+as for any Gymnasium task. Frames come from MuJoCo's renderer on the task's model
+(Playground's ``mj_model``, Brax's ``sys.mj_model``), so a video needs a headless
+GL backend (``MUJOCO_GL=egl`` on a GPU machine, or ``osmesa``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ class JaxGymEnv(gym.Env):
         inf = np.full(task.obs_dim, np.inf, np.float32)
         self.observation_space = gym.spaces.Box(-inf, inf, dtype=np.float32)
         ones = np.ones(task.action_dim, np.float32)
-        self.action_space = gym.spaces.Box(-ones, ones, dtype=np.float32)
+        low = np.asarray(task.action_low, np.float32) if task.action_low else -ones
+        high = np.asarray(task.action_high, np.float32) if task.action_high else ones
+        self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
         self._reset = jax.jit(task.env.reset)
         self._step = jax.jit(task.env.step)
         self._state, self._t = None, 0
@@ -53,7 +56,7 @@ class JaxGymEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        model = getattr(self.task.env, "mj_model", None)
+        model = _mj_model(self.task.env)
         if model is None:
             raise ValueError(f"{self.task.env_id} has no MuJoCo model to render")
         import mujoco
@@ -62,7 +65,7 @@ class JaxGymEnv(gym.Env):
             height, width = self._size
             self._renderer = mujoco.Renderer(model, height=height, width=width)
             self._data = mujoco.MjData(model)
-        sim, data = self._state.data, self._data
+        sim, data = _simulator_state(self._state), self._data
         data.qpos, data.qvel = np.asarray(sim.qpos), np.asarray(sim.qvel)
         data.mocap_pos, data.mocap_quat = np.asarray(sim.mocap_pos), np.asarray(sim.mocap_quat)
         mujoco.mj_forward(model, data)
@@ -73,3 +76,15 @@ class JaxGymEnv(gym.Env):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+def _mj_model(env):
+    """The task's MuJoCo model: Playground's ``mj_model``, Brax's ``sys.mj_model``, or None."""
+    model = getattr(env, "mj_model", None)
+    return model if model is not None else getattr(getattr(env, "sys", None), "mj_model", None)
+
+
+def _simulator_state(state):
+    """The MJX data of a task's state: Playground's ``data``, Brax's ``pipeline_state``."""
+    sim = getattr(state, "data", None)
+    return sim if sim is not None else state.pipeline_state

@@ -4,7 +4,8 @@ Ids: a Gymnasium id (``HalfCheetah-v5``, ``Pendulum-v1``, MyoSuite's
 ``myoHandReachFixed-v0``, HumanoidBench's ``h1-walk-v0``) or ``dmc:DOMAIN-TASK``
 (``dmc:cartpole-swingup``), ``MODULE:ID`` (your module registers ID on import,
 ``envs/custom.py``), or a device-loop task: ``mjx:NAME`` (MuJoCo
-Playground) or ``jax:NAME`` (``envs/toy.py``), see ``envs/device_tasks.py``.
+Playground), ``brax:NAME`` (Brax's MJX environments) or ``jax:NAME``
+(``envs/toy.py``), see ``envs/device_tasks.py``.
 Per suite: action repeat, whether the clipped double-Q rule is used, and the
 raw episode length H that sets the discount
 ``clip((H'/5 - 1) / (H'/5), 0.95, 0.995)`` with ``H' = H / action_repeat``.
@@ -52,6 +53,9 @@ SUITES = {
     # control step, so they take DMC's action repeat (SimbaV2's protocol).
     "playground": SuitePreset(1, False, DEVICE_ENVS, DEVICE_STEPS),
     "playground_dmc": SuitePreset(2, False, DEVICE_ENVS, DEVICE_STEPS),
+    # Brax's ports of the Gymnasium MuJoCo tasks: their control steps hold their
+    # substeps (n_frames), and they take the clipped double-Q of the originals.
+    "brax": SuitePreset(1, True, DEVICE_ENVS, DEVICE_STEPS),
     "jax": SuitePreset(1, False, DEVICE_ENVS, DEVICE_STEPS),
 }
 
@@ -194,8 +198,8 @@ def _device_task_spec(env_id: str, asymmetric: bool) -> TaskSpec:
         action_dim=task.action_dim,
         max_episode_steps=task.episode_length,
         preset=SUITES[suite],
-        action_low=tuple(-x for x in ones),
-        action_high=ones,
+        action_low=task.action_low or tuple(-x for x in ones),
+        action_high=task.action_high or ones,
         actor_obs_dim=task.actor_obs_dim,
     )
 

@@ -163,7 +163,7 @@ def _unsupported(cfg: TrainConfig) -> list[str]:
 
     out = []
     if is_device_task(cfg.env):
-        out.append(f"{cfg.env}: evolve trains on the host loop only (no mjx:/jax: tasks yet)")
+        out.append(f"{cfg.env}: evolve trains on the host loop only (no mjx:/brax:/jax: tasks yet)")
     if cfg.vmap_seeds != 1:
         out.append("--vmap-seeds: the population is evolve's own; leave it at 1")
     if cfg.reset_at or cfg.reset_every:

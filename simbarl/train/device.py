@@ -1,7 +1,7 @@
 """The device loop: env stepping, replay and updates in one jitted ``lax.scan``.
 
-For JAX environments (MuJoCo Playground ``mjx:`` tasks, simbarl's ``jax:``
-tasks) everything an agent step does stays on the accelerator: step N envs
+For JAX environments (MuJoCo Playground ``mjx:`` tasks, Brax's ``brax:`` tasks,
+simbarl's ``jax:`` tasks) everything an agent step does stays on the accelerator: step N envs
 (auto-reset keeping the true final observation), update the RSNorm statistics
 and the reward scaler (float32 here), insert into a device-resident replay
 ring, run the ``utd`` scanned updates and pick the next actions. The body is
@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from simbarl.config import TrainConfig, action_bounds, program_key
+from simbarl.config import TrainConfig, program_key
+from simbarl.envs.bounds import task_bounds
 from simbarl.envs.device_tasks import load_device_task
 from simbarl.envs.vector_jax import VecEnv, VecState, run_episodes
 from simbarl.normalizers import (
@@ -71,8 +72,11 @@ class Carry:
 
 
 def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
-    bounds = action_bounds(cfg)
-    low, high = bounds if bounds is not None else (None, None)
+    """The task's envs, mapping the agent's [-1, 1] onto --action-low/--action-high or
+    the task's own bounds as the host loop does (``envs/bounds.py``); a task that
+    takes [-1, 1] itself gets the actions as they are."""
+    own = cfg.action_low is not None or bool(task.action_low)
+    low, high = task_bounds(cfg, task) if own else (None, None)
     return VecEnv(
         task.env, num_envs, task.episode_length, cfg.action_repeat, low, high, task.obs_fn
     )

@@ -1,6 +1,6 @@
 """``train(cfg)``: the one entry point, a session with the engine for the task.
 
-Gymnasium tasks train with the host engine (``online.py``), ``mjx:``/``jax:``
+Gymnasium tasks train with the host engine (``online.py``), ``mjx:``/``brax:``/``jax:``
 tasks with the device engine (``device.py``); the session (``session.py``)
 does the rest.
 """
@@ -43,7 +43,7 @@ def train(
     ``on_log`` and ``on_checkpoint`` hooks see the run and may stop it.
 
     ``engine``: ``"host"`` or ``"device"``; by default the device engine for
-    ``mjx:``/``jax:`` tasks (the host engine also runs them, one env step per
+    ``mjx:``/``brax:``/``jax:`` tasks (the host engine also runs them, one env step per
     call: how ``tests/test_host_device_equal.py`` compares the two). The run
     directories are locked (``runs/lock.py``) until this returns; ``locks``: the caller's
     ``RunLocks``, holding the run directory already (a sweep run decides a run's fate
@@ -55,7 +55,7 @@ def train(
     if kind not in ENGINES:
         raise ValueError(f"unknown engine {kind!r}; choose {' or '.join(ENGINES)}")
     if kind == "device" and not is_device_task(cfg.env):
-        raise ValueError(f"the device engine runs mjx: and jax: tasks, not {cfg.env}")
+        raise ValueError(f"the device engine runs mjx:, brax: and jax: tasks, not {cfg.env}")
     if kind == "host" and cfg.asymmetric_observation and is_device_task(cfg.env):
         raise ValueError("--asymmetric-observation trains in the device loop (engine 'device')")
     held = RunLocks() if locks is None else contextlib.nullcontext(locks)
