@@ -22,6 +22,10 @@
 #      time limit allows, evaluated every ~1M env steps (published: 6.4 at
 #      5.5M env steps, FLASHSAC.md section 7); SMOKE=1 runs it at tiny sizes
 #      on jax:PointMass (no Playground needed)                          <= 9 min
+#   h: the parallel recipes (parallel-sac, parallel-td3, flashsac-parallel)
+#      on mjx:CheetahRun until RETURN (600), a third of the limit each    <= 9 min
+#   i: the same on brax:humanoid until RETURN (5000): Brax's own model,
+#      no MuJoCo Menagerie download                                      <= 9 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -32,7 +36,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d, e, f, g or t}
+PART=${1:?part a, b, c, d, e, f, g, h, i or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -118,8 +122,27 @@ g)
   cp /tmp/gpu_flash/run/metrics.jsonl "$OUT/flashsac_playground_metrics.jsonl"
   cp /tmp/gpu_flash/run/config.json "$OUT/flashsac_playground_config.json"
   ;;
+h | i)
+  # issue 48: each parallel recipe on one task until RETURN or its share of the time
+  # limit (h: mjx:CheetahRun, i: brax:humanoid); time to the return, env steps/s and
+  # updates/s while training are in each run's metrics.jsonl. SMOKE=1: jax:PointMass.
+  if [ "$PART" = h ]; then TASK=${TASK:-mjx:CheetahRun} GOAL=${RETURN:-600}; fi
+  if [ "$PART" = i ]; then TASK=${TASK:-brax:humanoid} GOAL=${RETURN:-5000}; fi
+  [ "$S" = 1 ] && TASK=jax:PointMass GOAL=1e9
+  TINY=(--num-envs 16 --batch-size 64 --buffer-size 20000 --warmup-steps 256 --steps 2000
+    --eval-episodes 4 --log-every 500 --agent.actor.width 16 --agent.critic.width 32)
+  EACH=$((${LIMIT:-$(pick 540 300)} / 3))
+  rm -rf /tmp/gpu_recipes
+  for recipe in parallel-sac parallel-td3 flashsac-parallel; do
+    timeout -s INT "$EACH" $PY -m simbarl.cli train --preset "$recipe" --env "$TASK" \
+      --stop-at-return "$GOAL" --eval-every "$(pick 500000 1000)" --log-every "$(pick 100000 500)" \
+      $([ "$S" = 1 ] && echo "${TINY[@]}") --no-checkpoint --progress plain \
+      --run-dir "/tmp/gpu_recipes/$recipe" >"$OUT/recipes_${PART}_$recipe.log" 2>&1
+    cp "/tmp/gpu_recipes/$recipe/metrics.jsonl" "$OUT/recipes_${PART}_$recipe.jsonl"
+  done
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d, e, f, g or t)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f, g, h, i or t)" >&2
   exit 2
   ;;
 esac
