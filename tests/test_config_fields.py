@@ -41,11 +41,13 @@ OLD_HYPER_FIELDS = {
     *("tau", "target_entropy_scale", "exploration_noise"),
 }
 OLD_GROUP_KEY = {"run_dir", "progress", "tensorboard"}
+# Fields added since, with their metadata: a run may resume on another device count.
+NEW_RESUME_OVERRIDES = {"devices"}
 
 
 def test_derived_sets_equal_the_old_lists():
-    assert resumable() == OLD_RESUMABLE
-    assert resume_overrides() == OLD_RESUME_OVERRIDES
+    assert resumable() == OLD_RESUMABLE | NEW_RESUME_OVERRIDES
+    assert resume_overrides() == OLD_RESUME_OVERRIDES | NEW_RESUME_OVERRIDES
     assert not_compiled() == OLD_CACHE_KEY
     assert set(vmapped()) == set(HYPER_FIELDS) == OLD_HYPER_FIELDS
     # the nested configs carry no top-level notion: all their fields are compiled

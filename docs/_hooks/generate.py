@@ -408,6 +408,30 @@ def results_device_learning() -> str:
     return "\n\n".join(blocks) + "\n\n" + provenance(path, cpu_machine(data))
 
 
+def results_device_sharding() -> str:
+    data, path = _load("device_sharding_cpu.json")
+    rows = [
+        [
+            f"`{s['env']}`",
+            f"{s['num_envs']:,}",
+            d,
+            f"{rate:,.0f}",
+            f"{s['vs_one_device'][d]:.2f}x",
+        ]
+        for s in data["summary"]
+        for d, rate in s["env_steps_per_s"].items()
+    ]
+    head = ["task", "N envs", "devices", "env steps/s (training, median)", "vs one device"]
+    first = data["runs"][0]
+    repeats = 1 + max(r["repeat"] for r in data["runs"])
+    intro = (
+        f"`{data['preset']}`, batch {first['batch_size']}, UTD {first['updates_per_step']} "
+        f"per iteration, {first['env_steps']:,} env steps a measurement, {repeats} "
+        f"measurements per device count, alternated; {data['note']}."
+    )
+    return "\n\n".join([intro, table(head, rows), provenance(path, cpu_machine(data))])
+
+
 def results_vmap_seeds() -> str:
     data, path = _load("vmap_seeds_cpu.json")
     rows = [
@@ -1194,6 +1218,7 @@ GENERATORS = {
     "results-device-loop": results_device_loop,
     "results-device-learning": results_device_learning,
     "results-vmap-seeds": results_vmap_seeds,
+    "results-device-sharding": results_device_sharding,
     "results-evolve-vmap": results_evolve_vmap,
     "results-evolve": results_evolve,
     "results-humanoid-bench-speed": results_humanoid_bench_speed,

@@ -282,6 +282,12 @@ class TrainConfig:
     """Train seeds seed..seed+N-1 of the task together: one learner vmapped over seeds,
     one jitted call per agent step for all of them (for GPUs). Each seed is a normal run
     directory RUN_DIR/seed<k>; results match separate runs in distribution."""
+    devices: int | None = setting(None, on_resume="command")
+    """Device-loop tasks (``mjx:``, ``jax:``): local devices (GPUs) the loop splits over,
+    data parallel: each holds its share of the envs and of the replay's rows and computes
+    the losses of its share of every batch; the learner is replicated. None: all local
+    devices; 1: one. --num-envs and --batch-size must divide by the count. The host loop
+    uses one device."""
     mjx_impl: Literal["auto", "jax", "warp"] = "auto"
     """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
     MJX path on a CPU and the task's own default (Warp) on an accelerator, or the JAX

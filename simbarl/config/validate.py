@@ -48,6 +48,7 @@ def _run_problems(cfg: TrainConfig) -> list[str]:
         "buffer_size": cfg.buffer_size,
         "num_envs": cfg.num_envs,
         "vmap_seeds": cfg.vmap_seeds,
+        "devices": cfg.devices,
         "eval_every": cfg.eval_every,
         "eval_episodes": cfg.eval_episodes,
         "log_every": cfg.log_every,

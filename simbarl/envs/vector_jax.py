@@ -123,11 +123,15 @@ class VecEnv:
         return VecStep(state, obs, final_obs, reward, f32(terminated), f32(truncated))
 
 
-def run_episodes(venv: VecEnv, policy, key: jax.Array) -> tuple[jnp.ndarray, jnp.ndarray]:
+def run_episodes(
+    venv: VecEnv, policy, key: jax.Array, layout: Callable | None = None
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """One episode in each of ``venv``'s envs with ``policy(obs) -> action``.
 
-    Returns ``(returns (n,), lengths (n,) in agent steps)``; jittable.
+    ``layout``: lays out the episodes' state over several devices (a sharding
+    constraint), or None. Returns ``(returns (n,), lengths (n,) in agent steps)``; jittable.
     """
+    layout = layout or (lambda tree: tree)
     steps = -(-venv.episode_length // venv.action_repeat)
     state, obs = venv.reset(key)
 
@@ -137,9 +141,9 @@ def run_episodes(venv: VecEnv, policy, key: jax.Array) -> tuple[jnp.ndarray, jnp
         ret = ret + jnp.where(alive, out.reward, 0.0)
         length = length + alive
         alive = alive & (out.terminated + out.truncated == 0)
-        return (out.state, out.obs, alive, ret, length), None
+        return layout((out.state, out.obs, alive, ret, length)), None
 
     n = venv.num_envs
-    init = (state, obs, jnp.ones((n,), bool), jnp.zeros((n,)), jnp.zeros((n,), jnp.int32))
+    init = layout((state, obs, jnp.ones((n,), bool), jnp.zeros((n,)), jnp.zeros((n,), jnp.int32)))
     (_, _, _, returns, lengths), _ = jax.lax.scan(body, init, None, length=steps)
     return returns, lengths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -98,6 +99,17 @@ def replay_meta(path: Path, capacity: int, buffer_size: int) -> dict:
     raise checkpoint.damaged(path, ValueError(why))
 
 
+def _filled(template, rows, size: int):
+    """``template`` (an empty ring's zeros) with its first ``size`` rows from ``rows``,
+    laid out as ``template``: a ring split over several devices is filled on the host
+    and sent split, never whole to one device."""
+    if len(template.sharding.device_set) == 1:
+        return template.at[:size].set(jnp.asarray(rows, template.dtype))
+    full = np.zeros(template.shape, template.dtype)
+    full[:size] = np.asarray(rows).astype(template.dtype)
+    return jax.device_put(full, template.sharding)
+
+
 def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
     """Restore into templates built from the run's config; bit for bit."""
     meta = replay_meta(path, buffer.capacity, buffer.capacity)
@@ -112,9 +124,7 @@ def load_loop(path: Path, learner, buffer: ReplayBuffer, loop: LoopState):
         size_template["priorities"] = buffer.priorities
     counts = COUNTERS + REPLAY_COUNTS
     trees, meta = checkpoint.load(path, size_template, ragged={"replay": size}, counts=counts)
-    data = jax.tree.map(
-        lambda d, x: d.at[:size].set(jnp.asarray(x, d.dtype)), buffer.data, trees["replay"]
-    )
+    data = jax.tree.map(partial(_filled, size=size), buffer.data, trees["replay"])
     buffer = buffer.replace(
         data=data,
         pos=jnp.asarray(meta["replay_pos"], jnp.int32),

@@ -13,6 +13,10 @@ checkpoints and draws the progress bar between chunks.
 With ``--vmap-seeds N`` the whole chunk is vmapped over seeds: each seed has
 its own envs, learner, replay and statistics, in one call.
 
+Over several local devices (``--devices``, ``sharding.py``) the same program runs
+with sharding constraints: the envs and the replay's rows split (``carry_specs``),
+each batch split, the learner replicated. On one device none is added.
+
 A checkpoint holds the envs' state (the batched env pytree, the observations
 to act on, the counts of ended episodes not yet logged), so a resume continues
 the episodes in flight and repeats the uninterrupted run to the last digit. A
@@ -49,6 +53,7 @@ from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.evaluate import EVAL_STREAM, EvalResult
 from simbarl.train.seeds import Seeds
 from simbarl.train.session import Session
+from simbarl.train.sharding import DataParallel, device_count
 from simbarl.train.step import act, configured_step
 from simbarl.train.warm_start import dataset_buffer
 
@@ -82,18 +87,36 @@ def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
     )
 
 
+def carry_specs(dp: DataParallel, c: Carry, lead: int = 0) -> Carry:
+    """Where a carry's arrays live over several devices: the envs' state and what is
+    per env split along the env axis, the replay along its rows, the learner, the
+    statistics and every key replicated. ``lead``: 1 for a seed-stacked carry."""
+    per_env = partial(dp.per_env, lead=lead)
+    env = c.env.replace(inner=per_env(c.env.inner), t=per_env(c.env.t))
+    return Carry(
+        dp.replicated(c.learner), dp.replay(c.buffer), env.replace(key=dp.replicated(env.key)),
+        per_env(c.obs), per_env(c.action), per_env(c.noise), dp.replicated(c.obs_stats),
+        per_env(c.scaler), per_env(c.episode_return), dp.replicated(c.ended_sum),
+        dp.replicated(c.ended_count), dp.replicated(c.dataset),
+    )  # fmt: skip
+
+
 @functools.lru_cache(maxsize=4)
-def device_fns(cfg: TrainConfig, n_seeds: int):
+def device_fns(cfg: TrainConfig, n_seeds: int, devices: int = 1):
     """``(agent, begin, chunk, evaluate)`` for a resolved config, cached so that a
-    resumed or repeated run in the same process reuses the compiled programs."""
+    resumed or repeated run in the same process reuses the compiled programs.
+    ``devices``: local devices the loop splits over (``sharding.device_count``)."""
     task = load_device_task(cfg.env, cfg.mjx_impl, cfg.asymmetric_observation)
     agent = build_agent(cfg, task.obs_dim, task.action_dim, actor_obs_dim=task.actor_obs_dim)
-    return (agent, *make_device_fns(agent, cfg, task, Seeds(n_seeds)))
+    seeds = Seeds(n_seeds)
+    dp = DataParallel(devices, cfg.num_envs, seeds.n > 1) if devices > 1 else None
+    return (agent, *make_device_fns(agent, cfg, task, seeds, dp))
 
 
-def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
-    """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config."""
-    p = DevicePrograms(agent, cfg, task, seeds)
+def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds, dp: DataParallel | None = None):
+    """Jitted ``(begin, chunk, evaluate)`` of the device loop for a resolved config;
+    with ``dp``, split over its devices."""
+    p = DevicePrograms(agent, cfg, task, seeds, dp)
     return (
         jax.jit(p.begin_all, static_argnames="random", donate_argnums=(0, 1)),
         jax.jit(p.chunk_all, static_argnames=("length", "learn"), donate_argnums=0),
@@ -104,11 +127,17 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds):
 class DevicePrograms:
     """What the device loop compiles, for one resolved config and seed count."""
 
-    def __init__(self, agent, cfg: TrainConfig, task, seeds: Seeds):
-        self.agent, self.cfg, self.seeds = agent, cfg, seeds
+    def __init__(self, agent, cfg: TrainConfig, task, seeds: Seeds, dp: DataParallel | None):
+        self.agent, self.cfg, self.seeds, self.dp = agent, cfg, seeds, dp
         self.venv = _vec_env(cfg, task, cfg.num_envs)
         self.eval_env = _vec_env(cfg, task, cfg.eval_episodes)
         self.step = configured_step(agent, cfg)
+        if dp is not None:  # each device computes the losses of its share of a batch
+            self.step = partial(self.step, shard_batch=dp.constrain_batch)
+
+    def laid_out(self, carry: Carry) -> Carry:
+        """``carry`` split over the devices (one seed's shapes); as it is on one device."""
+        return carry if self.dp is None else self.dp.constrain(carry, carry_specs(self.dp, carry))
 
     def begin(self, learner, buffer, noise, stats, scaler, key, dataset, *, random):
         """Start fresh episodes in every env and choose their first actions."""
@@ -123,7 +152,7 @@ class DevicePrograms:
         )
         ret, ended_sum, ended_count = ones * 0, jnp.zeros(()), jnp.zeros((), jnp.int32)
         parts = (env, obs, action, noise, stats, scaler, ret, ended_sum, ended_count, dataset)
-        return Carry(learner, buffer, *parts)
+        return self.laid_out(Carry(learner, buffer, *parts))
 
     def body(self, c: Carry, _, learn: bool):
         """One iteration: step the envs, update the statistics, insert, learn, act."""
@@ -141,7 +170,8 @@ class DevicePrograms:
         ended_sum = c.ended_sum + (ret * done).sum()
         ended_count = c.ended_count + done.sum().astype(jnp.int32)
         parts = (out.state, out.obs, action, noise, stats, scaler, ret * (1.0 - done))
-        return Carry(learner, buffer, *parts, ended_sum, ended_count, c.dataset), metrics
+        carry = Carry(learner, buffer, *parts, ended_sum, ended_count, c.dataset)
+        return self.laid_out(carry), metrics
 
     def chunk(self, carry: Carry, active, length: int, learn: bool):
         """``length`` scanned iterations of which the first ``active`` run: one
@@ -157,7 +187,15 @@ class DevicePrograms:
 
     def evaluate(self, actor, stats, scaler, key):
         norm = normalization(self.cfg, stats, scaler)
-        return run_episodes(self.eval_env, lambda o: policy(self.agent, actor, o, norm), key)
+        act_fn = lambda o: policy(self.agent, actor, o, norm)
+        return run_episodes(self.eval_env, act_fn, key, self._eval_layout())
+
+    def _eval_layout(self):
+        """The evaluation episodes split over the devices, when they divide evenly."""
+        dp, n = self.dp, self.cfg.eval_episodes
+        if dp is None or n % dp.count:
+            return None
+        return lambda tree: dp.constrain(tree, dp.per_env(tree, num_envs=n))
 
     def chunk_all(self, carry, active, length, learn):
         return self.seeds.vmap(partial(self.chunk, active=active, length=length, learn=learn))(
@@ -216,11 +254,13 @@ class DeviceEngine(Engine):
 
     def __init__(self, session: Session):
         self.session, self.cfg, self.seeds = session, session.cfg, session.seeds
-        agent, begin, chunk, evaluate = device_fns(program_key(self.cfg), self.cfg.vmap_seeds)
-        self.agent = agent
         cfg, seeds = self.cfg, self.seeds
+        count = device_count(cfg.devices, cfg.num_envs, cfg.batch_size)
+        self.dp = DataParallel(count, cfg.num_envs, seeds.n > 1) if count > 1 else None
+        agent, begin, chunk, evaluate = device_fns(program_key(cfg), cfg.vmap_seeds, count)
+        self.agent = agent
         self._chunk, self._evaluate = chunk, evaluate
-        opened = session.open(agent)
+        opened = session.open(agent, self.dp)
         dataset = dataset_buffer(cfg, agent.obs_dim, agent.action_dim)  # copied per seed
         ckpts = [seat.run_dir / rd.CHECKPOINT_FILE for seat in session.seats]
         kinds = [(env_info(c) or {}).get("kind") for c in ckpts] if not session.fresh else []
@@ -241,7 +281,7 @@ class DeviceEngine(Engine):
         if resumed:  # the episodes in flight continue
             shapes = jax.eval_shape(partial(begin, random=False), *stacked)
             saved = [self._load_env(c, shapes) for c in ckpts]
-            self.carry = _resumed_carry(shapes, stacked, saved, session.seats, seeds)
+            self.carry = self._placed(_resumed_carry(shapes, stacked, saved, session.seats, seeds))
         else:
             self.carry = begin(*stacked, random=session.random_actions)
         del stacked
@@ -256,6 +296,13 @@ class DeviceEngine(Engine):
     @property
     def learner(self):
         return self.carry.learner
+
+    def _placed(self, carry: Carry) -> Carry:
+        """``carry`` split over the devices as the chunks hold it, after the host built
+        or changed it (a resume re-splits the checkpoint's gathered arrays)."""
+        if self.dp is None:
+            return carry
+        return self.dp.put(carry, carry_specs(self.dp, carry, lead=int(self.seeds.n > 1)))
 
     def _load_env(self, path, shapes: Carry) -> dict:
         """One seat's saved env state (``env_snapshot``), shaped as ``begin`` makes it."""
@@ -297,13 +344,14 @@ class DeviceEngine(Engine):
         for k, seat in enumerate(self.session.seats):
             count = float(self.seeds.take(counts, k))
             seat.recent_returns = [float(self.seeds.take(sums, k)) / count] if count else []
-        self.carry = self.carry.replace(
+        carry = self.carry.replace(
             ended_sum=jnp.zeros_like(self.carry.ended_sum),
             ended_count=jnp.zeros_like(self.carry.ended_count),
         )
+        self.carry = self._placed(carry)
 
     def reset_networks(self) -> None:
-        self.carry = self.carry.replace(learner=self.reset_fn(self.carry.learner))
+        self.carry = self._placed(self.carry.replace(learner=self.reset_fn(self.carry.learner)))
 
     def probe_inputs(self) -> tuple:
         c = self.carry

@@ -97,8 +97,11 @@ class Session:
         """Whether the next actions are uniform random (the warm-up of a new learner)."""
         return self.main.iteration < self.warmup_iterations and self.cfg.init_from is None
 
-    def open(self, agent) -> Opened:
-        """Create or reopen every seat's run directory; fresh or loaded learners and replay."""
+    def open(self, agent, dp=None) -> Opened:
+        """Create or reopen every seat's run directory; fresh or loaded learners and replay.
+
+        ``dp``: the device loop's ``sharding.DataParallel`` over several devices, which
+        split each replay ring by rows (created split, never whole on one device)."""
         cfg, task = self.cfg, self.task
         capacity = replay_capacity(cfg)
         if not self.fresh:  # keep the ring's geometry even if --steps changed
@@ -109,9 +112,15 @@ class Session:
         if cfg.buffer_memory is not None and self.fresh:  # the budget itself, as asked
             advice = f"Lower --buffer-memory ({cfg.buffer_memory:g} GiB)"
             check_replay_fits(int(cfg.buffer_memory * GIB), advice=advice)
-        check_replay_fits(
-            replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized), copies=cfg.vmap_seeds
-        )
+        devices = 1 if dp is None else dp.count
+        if capacity % devices:
+            raise ValueError(
+                f"the replay's {capacity} slots must divide by the device count ({devices}) "
+                "to be split evenly over the devices: change --buffer-size, or --devices"
+            )
+        rows = replay_bytes(capacity, *dims, r.obs_dtype)  # split; a sum tree is not
+        tree = replay_bytes(capacity, *dims, r.obs_dtype, r.prioritized) - rows
+        check_replay_fits(-(-rows // devices) + tree, copies=cfg.vmap_seeds)
         if self.fresh:  # nothing is written before the replay is known to fit
             if cfg.vmap_seeds > 1:
                 self.group_dir = rd.create(cfg, self.locks.hold)
@@ -119,7 +128,8 @@ class Session:
         learners, buffers = [], []
         for scfg in seat_cfgs:
             learner, loop = start(agent, cfg, scfg.seed, warm=self.fresh)
-            buffer = init_replay(capacity, *dims, r.prioritized, r.obs_dtype)
+            new_replay = lambda: init_replay(capacity, *dims, r.prioritized, r.obs_dtype)
+            buffer = new_replay() if dp is None else dp.init(new_replay, dp.replay)
             seat = self.add_seat(scfg, loop, logger=False)
             if not self.fresh:
                 path = seat.run_dir / rd.CHECKPOINT_FILE

@@ -121,9 +121,12 @@ def learn_on(
     replay: ReplayConfig,
     num_envs: int,
     dataset_ratio: float = 0.0,
+    shard_batch=None,
 ):
     """``utd`` updates on batches drawn from ``buffer`` (and ``dataset``).
 
+    ``shard_batch``: lays out the drawn ``(utd, batch, ...)`` arrays over several
+    devices (``sharding.DataParallel.constrain_batch``), or None on one device.
     Returns ``(learner, metrics, td, idx)``: the per-sample |TD error| ``(utd, batch)``
     and the buffer rows it belongs to, for ``reprioritize``.
     """
@@ -141,6 +144,8 @@ def learn_on(
         num_envs,
         beta,
     )
+    if shard_batch is not None:  # each device computes the losses of its share
+        tr, horizon, weight = shard_batch((tr, horizon, weight))
     batches = prepare(tr, norm, horizon, weight)
     learner, metrics, td = agent.learn(learner.replace(key=key), batches)
     return learner, metrics, td, idx
@@ -172,13 +177,14 @@ def train_step(
     learn: bool,
     dataset_ratio: float = 0.0,
     random_warmup: bool = True,
+    shard_batch=None,
 ):
     """Insert ``transition``, run ``utd`` updates if ``learn``, act on ``next_obs``.
 
     ``dataset``: a fixed buffer (an offline dataset, stride 1) from which
     ``dataset_ratio`` of every batch is drawn, or ``()``. Before learning starts
     the actions are uniform random, or the policy's if not ``random_warmup``.
-    Returns ``(learner, buffer, action, noise, metrics)``.
+    ``shard_batch``: see ``learn_on``. Returns ``(learner, buffer, action, noise, metrics)``.
     """
     buffer = add(buffer, transition)
     metrics = {}
@@ -194,6 +200,7 @@ def train_step(
             replay=replay,
             num_envs=num_envs,
             dataset_ratio=dataset_ratio,
+            shard_batch=shard_batch,
         )
         buffer = reprioritize(buffer, idx, td, replay)
     learner, action, noise = act(
