@@ -62,11 +62,17 @@ def run(cfg: TrainConfig) -> dict:
         "action_repeat": resolved.action_repeat,
         "updates_per_step": resolved.updates_per_step,
         "batch_size": resolved.batch_size,
+        "actor": _net(resolved.agent.actor),
+        "critic": _net(resolved.agent.critic),
         "wall_s_with_compile": wall,
         "env_steps": result.env_step,
         "updates": updates_at(resolved, result.env_step),
         "curve": curve,
     }
+
+
+def _net(n) -> str:
+    return f"{n.encoder} {n.width}x{n.num_blocks}"
 
 
 def quiet(cfg: TrainConfig, run_dir: str) -> TrainConfig:
@@ -87,17 +93,26 @@ def solve(task: str, threshold: float, seed: int, tmp: str, base: TrainConfig) -
     return row
 
 
-def twin(task: str, host_task: str, steps: int, eval_every: int, seed: int, tmp: str) -> dict:
-    """``task`` in the device loop and ``host_task`` in the host loop, one config."""
-    device_cfg, _ = resolve(TrainConfig(env=task, seed=seed))
+def twin(
+    task: str, host_task: str, steps: int, eval_every: int, seed: int, tmp: str, base: TrainConfig
+) -> dict:
+    """``task`` in the device loop and ``host_task`` in the host loop, one config: the
+    device loop's defaults for ``task`` with ``base``'s learner."""
+    device_cfg, _ = resolve(dataclasses.replace(base, env=task, seed=seed))
     shared = {
         f: getattr(device_cfg, f)
         for f in ("num_envs", "action_repeat", "updates_per_step", "batch_size", "warmup_steps")
     }
     out = {}
     for loop, env in (("device", task), ("host", host_task)):
-        cfg = TrainConfig(
-            env=env, seed=seed, steps=steps, eval_every=eval_every, log_every=eval_every, **shared
+        cfg = dataclasses.replace(
+            base,
+            env=env,
+            seed=seed,
+            steps=steps,
+            eval_every=eval_every,
+            log_every=eval_every,
+            **shared,
         )
         out[loop] = run(quiet(cfg, f"{tmp}/{loop}-{env.replace(':', '-')}"))
         last = out[loop]["curve"][-1]
@@ -118,10 +133,8 @@ def main() -> None:
     p.add_argument("--twin-steps", type=int, default=300_000, help="env steps per twin run")
     p.add_argument("--twin-eval-every", type=int, default=20_000)
     p.add_argument("--only", choices=("solve", "twins"), default=None)
-    p.add_argument("--preset", default=DEFAULT_PRESET, help="the solve runs' preset")
-    p.add_argument(
-        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="the solve runs' overrides"
-    )
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="the runs' preset")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the runs' overrides")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     base = with_overrides(preset(args.preset), args.set)
@@ -159,9 +172,9 @@ def main() -> None:
             out["twins"] = {}
             for task in args.twins:
                 print(f"{task} against {TWINS[task]}, {args.twin_steps:,} env steps:", flush=True)
-                out["twins"][task] = twin(
-                    task, TWINS[task], args.twin_steps, args.twin_eval_every, args.seeds[0], tmp
-                )
+                seed, every = args.seeds[0], args.twin_eval_every
+                steps = args.twin_steps
+                out["twins"][task] = twin(task, TWINS[task], steps, every, seed, tmp, base)
                 dump()
 
 

@@ -398,12 +398,15 @@ def results_device_learning() -> str:
                 curve = r["curve"]
                 rows.append(
                     [f"`{r['env']}`", loop, f"{curve[-1][1]:,}", f"{curve[-1][2]:.0f}",
-                     f"{max(v for *_, v in curve):.0f}", f"{r['wall_s_with_compile'] / 60:.1f} min"]
+                     f"{max(v for *_, v in curve):.0f}"]
                 )  # fmt: skip
-        head = ["task", "loop", "updates", "last evaluation", "best", "wall clock"]
+        head = ["task", "loop", "updates", "last evaluation", "best"]
+        r = next(iter(next(iter(twins.values())).values()))
         blocks.append(
             "Each `mjx:` task beside its DeepMind Control original in the host loop, one "
-            "config for both (the device-loop defaults above), one seed:\n\n" + table(head, rows)
+            f"config for both ({r['num_envs']} envs, action repeat {r['action_repeat']}, "
+            f"{r['updates_per_step']} updates per vector step, batch {r['batch_size']}, "
+            f"actor {r['actor']}, critic {r['critic']}), seed {r['seed']}:\n\n" + table(head, rows)
         )
     return "\n\n".join(blocks) + "\n\n" + provenance(path, cpu_machine(data))
 
