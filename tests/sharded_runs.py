@@ -4,7 +4,8 @@
 device exists only when ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` is
 set before JAX starts, and pytest's process has started it already. The split run
 pauses halfway and resumes, so its second half starts from a checkpoint's gathered
-arrays split again. Prints one JSON object: ``python tests/sharded_runs.py TMP_DIR``.
+arrays split again. Prints one JSON object: ``python tests/sharded_runs.py TMP_DIR``;
+with ``seeds`` after it, two vmapped seeds with the training-dynamics probe instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_config import tiny  # noqa: E402
 
+from simbarl.runs.metrics import read_metrics  # noqa: E402
 from simbarl.train import device  # noqa: E402
 from simbarl.train.run import train  # noqa: E402
 
@@ -76,6 +78,21 @@ def difference(a: dict, b: dict, prefix: str) -> float:
     return worst
 
 
+def seeds_case(tmp: Path) -> dict:
+    """Two vmapped seeds with the training-dynamics probe, split and not."""
+    kw = dict(vmap_seeds=2, steps=300, analyze_every=100)
+    one, two = (train(config(tmp, f"seeds{d}", devices=d, **kw)) for d in (1, 2))
+    pairs = zip(one.seeds, two.seeds, strict=True)
+    probed = lambda r: sum("dynamics/actor/param_norm/total" in row for row in read_metrics(r))
+    return {
+        "devices": len(jax.devices()),
+        "learner": max(
+            difference(checkpoint(a.run_dir), checkpoint(b.run_dir), "learner.") for a, b in pairs
+        ),
+        "probes": [probed(s.run_dir) for r in (one, two) for s in r.seeds],
+    }
+
+
 def main(tmp: Path) -> dict:
     one = train(config(tmp, "one", devices=1))
     seen: list = []
@@ -100,4 +117,5 @@ def main(tmp: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]))))
+    case = seeds_case if sys.argv[2:] == ["seeds"] else main
+    print(json.dumps(case(Path(sys.argv[1]))))

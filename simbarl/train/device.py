@@ -257,6 +257,8 @@ class DeviceEngine(Engine):
         cfg, seeds = self.cfg, self.seeds
         count = device_count(cfg.devices, cfg.num_envs, cfg.batch_size)
         self.dp = DataParallel(count, cfg.num_envs, seeds.n > 1) if count > 1 else None
+        if self.dp is not None:
+            self.probe_layout = self._probe_layout
         agent, begin, chunk, evaluate = device_fns(program_key(cfg), cfg.vmap_seeds, count)
         self.agent = agent
         self._chunk, self._evaluate = chunk, evaluate
@@ -356,3 +358,14 @@ class DeviceEngine(Engine):
     def probe_inputs(self) -> tuple:
         c = self.carry
         return c.learner, c.buffer, self.norm_of(c.obs_stats, c.scaler)
+
+    def _probe_layout(self, shapes: tuple) -> tuple:
+        """``probe_inputs``' shapes with the shardings the carry gives them, so that the
+        probe compiled ahead takes the split replay as it is."""
+        learner, buffer, norm = shapes
+        dp = self.dp
+        named = dp.named((dp.replicated(learner), dp.replay(buffer), dp.replicated(norm)))
+        place = lambda s, sharding: jax.ShapeDtypeStruct(
+            s.shape, s.dtype, sharding=sharding, weak_type=s.weak_type
+        )
+        return jax.tree.map(place, shapes, named)

@@ -49,6 +49,9 @@ class Engine:
     on_stop = "checkpoint"
     progress_unit = "env step"  # what the run's clock counts, in its progress lines
     eval_lines = True  # plain progress: a line per evaluation (evolve writes its own)
+    # The probe inputs' shardings, ``(learner, replay, norm)`` shapes -> the same with
+    # shardings, when the engine splits them over several devices; else None.
+    probe_layout = None
 
     def advance(self, limit: int) -> int:
         """Run at most ``limit`` (>= 1) iterations; return how many ran."""

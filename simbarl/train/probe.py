@@ -93,10 +93,11 @@ def trained(variables):
     return variables
 
 
-def make_probe_fn(agent: ActorCritic, cfg, n_seeds: int):
+def make_probe_fn(agent: ActorCritic, cfg, n_seeds: int, layout=None):
     """``probe_fn(learner, buffer, norm)``: the jitted probe for a TrainConfig (vmapped
     over seeds when ``n_seeds > 1``), compiled ahead (``AheadProbe``) when the run will
-    reach a probe; None when ``cfg.analyze_every`` is 0."""
+    reach a probe; None when ``cfg.analyze_every`` is 0. ``layout``: the engine's
+    ``probe_layout`` (inputs split over several devices), or None."""
     if not cfg.analyze_every:
         return None
     fn = partial(
@@ -106,16 +107,29 @@ def make_probe_fn(agent: ActorCritic, cfg, n_seeds: int):
         replay=cfg.replay,
         num_envs=cfg.num_envs,
     )
-    jitted = jax.jit(jax.vmap(fn) if n_seeds > 1 else fn)
+    jitted = jax.jit(_over_seeds(fn, n_seeds, looped=layout is not None))
     if not _reaches_a_probe(cfg):
         return jitted
-    return AheadProbe(jitted, partial(probe_inputs, agent, cfg, n_seeds))
+    return AheadProbe(jitted, partial(probe_inputs, agent, cfg, n_seeds, layout))
 
 
-def probe_inputs(agent: ActorCritic, cfg, n_seeds: int):
+def _over_seeds(fn, n_seeds: int, looped: bool):
+    """``fn`` over a leading seed axis: vmapped, or with ``looped`` (inputs split over
+    several devices) one seed after another: XLA:CPU (JAX 0.10.2, two host devices) hangs
+    in a batched SVD, the feature ranks', that follows a cross-device collective, and
+    runs one seed's."""
+    if n_seeds == 1:
+        return fn
+    if not looped:
+        return jax.vmap(fn)
+    return lambda *args: jax.lax.map(lambda one: fn(*one), args)
+
+
+def probe_inputs(agent: ActorCritic, cfg, n_seeds: int, layout=None):
     """Shapes and dtypes of ``(learner, buffer, norm)`` as both loops pass them to the
     probe of a fresh run: the learner of ``agent.init``, the replay ring of the loops'
-    capacity, float32 normalization; with a leading seed axis when ``n_seeds > 1``."""
+    capacity, float32 normalization; with a leading seed axis when ``n_seeds > 1``;
+    with the shardings ``layout`` gives them, if any."""
     capacity = replay_capacity(cfg)
     r = cfg.replay
     args = jax.eval_shape(
@@ -128,7 +142,7 @@ def probe_inputs(agent: ActorCritic, cfg, n_seeds: int):
     if n_seeds > 1:
         seeded = lambda s: jax.ShapeDtypeStruct((n_seeds, *s.shape), s.dtype, weak_type=s.weak_type)
         args = jax.tree.map(seeded, args)
-    return args
+    return args if layout is None else layout(args)
 
 
 def _reaches_a_probe(cfg) -> bool:

@@ -223,7 +223,9 @@ class Session:
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, cfg.progress, engine.progress_unit)
         # None without --analyze-every; compiled in the background from the first log
-        self.probe_fn = probe_fn = make_probe_fn(engine.agent, cfg, cfg.vmap_seeds)
+        self.probe_fn = probe_fn = make_probe_fn(
+            engine.agent, cfg, cfg.vmap_seeds, engine.probe_layout
+        )
         for seat in self.seats:
             seat.last_log = (time.time(), main.env_step, engine.updates())
         interrupted = False
