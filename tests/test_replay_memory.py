@@ -96,8 +96,8 @@ def test_the_device_loop_allocates_the_budget_and_records_the_capacity(tmp_path,
     opened = []
     real_open = Session.open
 
-    def spy(self, agent):
-        out = real_open(self, agent)
+    def spy(self, agent, dp=None):
+        out = real_open(self, agent, dp)
         opened.append((out.capacity, _nbytes(out.buffers[0])))
         return out
 
