@@ -46,6 +46,12 @@ class DeviceTask:
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
 
+    @property
+    def bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(low, high)`` of the actions the env takes: its own, or ``[-1, 1]``."""
+        ones = (1.0,) * self.action_dim
+        return self.action_low or tuple(-x for x in ones), self.action_high or ones
+
 
 def _playground():
     try:

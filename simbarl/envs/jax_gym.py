@@ -28,9 +28,7 @@ class JaxGymEnv(gym.Env):
         self._size = size
         inf = np.full(task.obs_dim, np.inf, np.float32)
         self.observation_space = gym.spaces.Box(-inf, inf, dtype=np.float32)
-        ones = np.ones(task.action_dim, np.float32)
-        low = np.asarray(task.action_low, np.float32) if task.action_low else -ones
-        high = np.asarray(task.action_high, np.float32) if task.action_high else ones
+        low, high = (np.asarray(b, np.float32) for b in task.bounds)
         self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
         self._reset = jax.jit(task.env.reset)
         self._step = jax.jit(task.env.step)

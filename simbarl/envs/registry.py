@@ -38,7 +38,7 @@ class SuitePreset:
 
 # Device-loop tasks step many envs at once: 16 of them and a budget of 500,000 env
 # steps solve mjx:CartpoleBalance in a few minutes on a 2-core CPU
-# (benchmarks/device_loop.py); the updates, not the env steps, are the cost there.
+# (benchmarks/device_learning.py); the updates, not the env steps, are the cost there.
 DEVICE_ENVS, DEVICE_STEPS = 16, 500_000
 
 
@@ -189,17 +189,16 @@ def _device_task_spec(env_id: str, asymmetric: bool) -> TaskSpec:
     from simbarl.envs.device_tasks import load_device_task
 
     task = load_device_task(env_id, asymmetric=asymmetric)
-    suite = task.suite
-    ones = (1.0,) * task.action_dim
+    low, high = task.bounds
     return TaskSpec(
         env_id=env_id,
-        suite=suite,
+        suite=task.suite,
         obs_dim=task.obs_dim,
         action_dim=task.action_dim,
         max_episode_steps=task.episode_length,
-        preset=SUITES[suite],
-        action_low=task.action_low or tuple(-x for x in ones),
-        action_high=task.action_high or ones,
+        preset=SUITES[task.suite],
+        action_low=low,
+        action_high=high,
         actor_obs_dim=task.actor_obs_dim,
     )
 
