@@ -1,15 +1,18 @@
 """Progress without a terminal: what train, tune, sweep and evolve print when their
 stdout is a pipe (a log file, a cluster's job output), captured from fresh processes."""
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
-from simbarl.train.progress import Progress, progress_mode
+from simbarl.train.progress import Progress, progress_mode, say
 from simbarl.tune.trial import Pruner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +147,35 @@ def test_evolve_prints_a_line_per_generation(tmp_path):
     ]
     assert [ln.split("generation ")[1][:3] for ln in gens] == ["1/2", "2/2"]
     assert lines[-1].startswith("done: 2 generations") and "\r" not in err
+
+
+class _Pipe(io.StringIO):
+    def write(self, text):
+        time.sleep(0)  # lets another thread in between writes, as a pipe's write does
+        return super().write(text)
+
+
+def test_lines_said_from_several_threads_stay_whole(monkeypatch):
+    # a sweep's workers end runs on their own threads; print() wrote a line's text and
+    # its newline apart, and a CI log showed "...to train)[   0:05] done ..." run together
+    pipe = _Pipe()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(target=lambda i=i: [say(f"thread {i} line {j}") for j in range(100)])
+            for i in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(saved)
+    lines = pipe.getvalue().split("\n")
+    assert lines.pop() == ""
+    assert sorted(lines) == sorted(f"thread {i} line {j}" for i in range(4) for j in range(100))
 
 
 def test_progress_modes():

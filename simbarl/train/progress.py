@@ -11,6 +11,7 @@ terminals, plain lines otherwise.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 MODES = ("auto", "bar", "plain", "off")
@@ -36,9 +37,16 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+_SAY_LOCK = threading.Lock()
+
+
 def say(line: str) -> None:
-    """A plain progress line on stdout, flushed (a pipe would hold it back)."""
-    print(line, flush=True)
+    """A plain progress line on stdout, flushed (a pipe would hold it back). One
+    write under a lock: ``print`` writes the text and its newline apart, and lines
+    said from two threads (a sweep's workers) ran together."""
+    with _SAY_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 class Progress:

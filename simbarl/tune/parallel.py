@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from simbarl.sweep.backends import thread_env
+from simbarl.train.progress import say
 from simbarl.tune.storage import quiet_optuna, storage_kind
 from simbarl.tune.study import TuneSpec
 from simbarl.tune.trial import WriteFailed
@@ -84,7 +85,7 @@ def _relay(log: Path, start: int, name: str, stop: threading.Event) -> threading
                 *lines, pending = (pending + f.read()).split("\n")  # whole lines only
                 for line in lines:
                     if "] trial " in line:
-                        print(f"{name} {line}", flush=True)
+                        say(f"{name} {line}")  # one write: relays run side by side
                 if ended:
                     return
                 time.sleep(0.5)
