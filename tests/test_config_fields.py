@@ -41,8 +41,9 @@ OLD_HYPER_FIELDS = {
     *("tau", "target_entropy_scale", "exploration_noise"),
 }
 OLD_GROUP_KEY = {"run_dir", "progress", "tensorboard"}
-# Fields added since, with their metadata: a run may resume on another device count.
-NEW_RESUME_OVERRIDES = {"devices"}
+# Fields added since, with their metadata: a run may resume on another device count,
+# and with or without the host loop's overlap (a GPU run continued on a CPU, say).
+NEW_RESUME_OVERRIDES = {"devices", "overlap"}
 
 
 def test_derived_sets_equal_the_old_lists():

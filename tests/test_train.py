@@ -28,6 +28,7 @@ def _load_ckpt(run_dir):
     [
         ({}, 1000),
         ({"algo": "td3", "replay": ReplayConfig(n_step=3, prioritized=True)}, 700),
+        ({"overlap": True, "replay": ReplayConfig(prioritized=True)}, 700),
         ({"env": "HalfCheetah-v5", "steps": 400, "eval_every": 200, "log_every": 100}, 200),
         (POINT_MASS_ON_THE_HOST, 250),
         (
@@ -38,6 +39,7 @@ def _load_ckpt(run_dir):
     ids=[
         "sac-dmc",
         "td3-prioritized-3step-dmc",
+        "sac-overlap-prioritized-dmc",
         "sac-mujoco",
         "sac-jax-on-the-host",
         "flashsac-held-noise-jax-on-the-host",
@@ -157,12 +159,13 @@ def test_mismatched_resume_is_refused(tmp_path):
         train(tiny(tmp_path, steps=400, eval_every=400), resume=result.run_dir)
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "tqc"])
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "tqc", "sac-overlap"])
 def test_tiny_agent_learns_pendulum(tmp_path, algo):
     """Pendulum: random play scores about -1200; a learning agent far better."""
     cfg = tiny(
         tmp_path,
-        algo=algo,
+        algo=algo.removesuffix("-overlap"),
+        overlap=algo.endswith("-overlap"),
         env="Pendulum-v1",
         steps=5000,
         warmup_steps=500,

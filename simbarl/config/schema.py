@@ -288,6 +288,13 @@ class TrainConfig:
     the losses of its share of every batch; the learner is replicated. None: all local
     devices; 1: one. --num-envs and --batch-size must divide by the count. The host loop
     uses one device."""
+    overlap: bool | None = setting(None, on_resume="command")
+    """Host-loop tasks: run each agent step's updates on the accelerator while the envs
+    step on the host (asynchronous dispatch), instead of one after the other. An update
+    then does not see the vector step simulated beside it (it joins the next update's
+    replay); the actions still come from the latest networks. None: on when JAX's
+    default backend is not the CPU (where both would share the same cores), off on the
+    CPU. Device-loop tasks run in one jitted scan and take no overlap."""
     mjx_impl: Literal["auto", "jax", "warp"] = "auto"
     """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
     MJX path on a CPU and the task's own default (Warp) on an accelerator, or the JAX

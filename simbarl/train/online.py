@@ -9,6 +9,11 @@ A checkpoint holds the envs' state, so a resume continues the episodes in
 flight and repeats the uninterrupted run to the last digit.
 The session (``session.py``) does everything else: the run directory, logs,
 evaluations, checkpoints, stopping.
+
+With ``--overlap`` (by default off the CPU) an agent step is two jitted calls: the
+updates are dispatched first and run on the accelerator while the host steps the
+envs with the actions it already has; then one call inserts the new transitions
+and acts (``step.make_overlap_fns``).
 """
 
 from __future__ import annotations
@@ -27,8 +32,14 @@ from simbarl.train.engine import Engine, restart_warning
 from simbarl.train.env_runner import EnvRunner
 from simbarl.train.evaluate import EvalResult, evaluate
 from simbarl.train.session import Session
-from simbarl.train.step import make_step_fns
+from simbarl.train.step import make_overlap_fns, make_step_fns
 from simbarl.train.warm_start import dataset_buffer
+
+
+def overlaps(cfg) -> bool:
+    """Whether the host loop overlaps updates and env steps (``TrainConfig.overlap``;
+    None: when JAX's default backend is not the CPU)."""
+    return jax.default_backend() != "cpu" if cfg.overlap is None else cfg.overlap
 
 
 def _env_mask(num_envs: int, envs) -> np.ndarray:
@@ -48,6 +59,7 @@ class HostEngine(Engine):
         self.cfg, self.seeds = cfg, seeds
         opened = session.open(agent)
         self.step_fn, self.act_fn = make_step_fns(agent, cfg)
+        self.overlap = make_overlap_fns(agent, cfg) if overlaps(cfg) else None
         bounds = action_bounds(cfg)
         for seat in session.seats:
             seat.runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, seat.cfg.seed, bounds)
@@ -110,7 +122,37 @@ class HostEngine(Engine):
                 seeds.take(self.action, k)[fresh] = np.asarray(seeds.take(new_action, k))[fresh]
 
     def advance(self, limit: int) -> int:
-        """One agent step of every env of every seat, then the jitted insert-learn-act."""
+        """One agent step of every env of every seat, with the jitted insert-learn-act
+        after it, or (``--overlap``) the updates dispatched before it."""
+        learn = self.session.main.iteration + 1 >= self.session.warmup_iterations
+        if self.overlap is None:
+            transitions, next_obs, norms, masks = self._step_envs()
+            self.learner, self.buffer, self.action, self.noise, m = self.step_fn(
+                self.learner, self.buffer, transitions, next_obs, norms, self.noise, masks,
+                self.dataset, learn=learn,
+            )  # fmt: skip
+            self.metrics = m or self.metrics
+            return 1
+        learn_fn, insert_fn = self.overlap
+        # the replay holds a vector step from iteration 1 on (without the overlap the
+        # updates see the step just taken; here they start one step later only when the
+        # warm-up is a single vector step)
+        if learn and self.session.main.iteration >= 1:
+            norms = self.seeds.stack_host([self._norm(s.loop) for s in self.session.seats])
+            self.learner, self.buffer, self.metrics = learn_fn(
+                self.learner, self.buffer, norms, self.dataset
+            )
+        transitions, next_obs, self.norms, masks = self._step_envs()
+        self.learner, self.buffer, self.action, self.noise = insert_fn(
+            self.learner, self.buffer, transitions, next_obs, self.norms, self.noise, masks,
+            random=not learn and self.cfg.init_from is None,
+        )  # fmt: skip
+        return 1
+
+    def _step_envs(self):
+        """Step every seat's envs with the actions chosen last; update the statistics and
+        reset ended episodes. Returns the seed-stacked ``(transitions, next observations,
+        normalizations, new-episode masks)`` of the jitted step."""
         cfg, seeds, seats = self.cfg, self.seeds, self.session.seats
         transitions, next_obs, norms, masks = [], [], [], []
         host_action = np.asarray(self.action)  # one device-to-host copy for every seed
@@ -131,19 +173,12 @@ class HostEngine(Engine):
             norms.append(self._norm(loop))
             masks.append(_env_mask(cfg.num_envs, ended))  # new episodes: fresh noise
         self.norms = seeds.stack_host(norms)
-        self.learner, self.buffer, self.action, self.noise, m = self.step_fn(
-            self.learner,
-            self.buffer,
+        return (
             seeds.stack_host(transitions),
             seeds.stack_host(next_obs),
             self.norms,
-            self.noise,
             seeds.stack_host(masks),
-            self.dataset,
-            learn=self.session.main.iteration + 1 >= self.session.warmup_iterations,
         )
-        self.metrics = m or self.metrics
-        return 1
 
     def evaluate(self) -> list[EvalResult]:
         results = []

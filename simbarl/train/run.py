@@ -58,6 +58,11 @@ def train(
         raise ValueError(f"the device engine runs mjx:, brax: and jax: tasks, not {cfg.env}")
     if kind == "host" and cfg.asymmetric_observation and is_device_task(cfg.env):
         raise ValueError("--asymmetric-observation trains in the device loop (engine 'device')")
+    if kind == "device" and cfg.overlap:
+        raise ValueError(
+            f"--overlap is the host loop's; {cfg.env} trains in the device loop, where the "
+            "envs and the updates already run together in one jitted scan: drop --overlap"
+        )
     held = RunLocks() if locks is None else contextlib.nullcontext(locks)
     # Ctrl-C and SIGTERM are handled from here on, start-up included (``stop.py``).
     with held as locks, StopFlag() as stop:

@@ -252,3 +252,50 @@ def make_step_fns(agent: ActorCritic, cfg, stride: int | None = None):
         )(*args)
     step_fn = jax.jit(step, static_argnames="learn", donate_argnums=(0, 1))
     return step_fn, jax.jit(act_fn, static_argnames=("explore", "random"))
+
+
+def learn_phase(agent: ActorCritic, learner, buffer, norm, dataset=(), **learn_kw):
+    """The overlapped host loop's first call of an agent step: ``utd`` updates on the
+    replay as it stands (``learn_on``, then ``reprioritize``). Returns
+    ``(learner, buffer, metrics)``."""
+    learner, metrics, td, idx = learn_on(agent, learner, buffer, norm, dataset, **learn_kw)
+    return learner, reprioritize(buffer, idx, td, learn_kw["replay"]), metrics
+
+
+def insert_and_act(agent, learner, buffer, transition, next_obs, norm, noise, reset, *, random):
+    """Its second call, once the envs have stepped: insert ``transition`` and act on
+    ``next_obs``. Returns ``(learner, buffer, action, noise)``."""
+    learner, action, noise = act(
+        agent, learner, next_obs, norm, noise, reset, explore=True, random=random
+    )
+    return learner, add(buffer, transition), action, noise
+
+
+def make_overlap_fns(agent: ActorCritic, cfg, stride: int | None = None):
+    """Jitted ``learn_phase`` and ``insert_and_act`` for a TrainConfig (learner and
+    buffer donated; over a leading seed axis with ``cfg.vmap_seeds > 1``).
+
+    The host loop with ``--overlap`` calls the first before it steps the envs and the
+    second after: the updates run on the device while the host simulates (JAX
+    dispatches asynchronously), and the action for the next step waits only for the
+    second call. So an update does not see the vector step being simulated beside it
+    (it is in the next one's replay), and the actions come from the updated networks.
+    """
+    learn = partial(
+        learn_phase,
+        agent,
+        utd=cfg.updates_per_step,
+        batch_size=cfg.batch_size,
+        replay=cfg.replay,
+        num_envs=stride or cfg.num_envs,
+        dataset_ratio=cfg.init_data_ratio,
+    )
+    insert = partial(insert_and_act, agent)
+    if cfg.vmap_seeds > 1:
+        learn_one, insert_one = learn, insert
+        learn = jax.vmap(learn_one, (0, 0, 0, None))  # the dataset is shared by the seeds
+        insert = lambda *args, random: jax.vmap(partial(insert_one, random=random))(*args)
+    return (
+        jax.jit(learn, donate_argnums=(0, 1)),
+        jax.jit(insert, static_argnames="random", donate_argnums=(0, 1)),
+    )
