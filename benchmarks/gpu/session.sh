@@ -26,6 +26,8 @@
 #      on mjx:CheetahRun until RETURN (600), a third of the limit each    <= 9 min
 #   i: the same on brax:humanoid until RETURN (5000): Brax's own model,
 #      no MuJoCo Menagerie download                                      <= 9 min
+#   j: the host loop's share of the full-size update rate without and with
+#      --overlap (issue 48), interleaved A/B rounds on HalfCheetah-v5     ~5 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -36,7 +38,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d, e, f, g, h, i or t}
+PART=${1:?part a, b, c, d, e, f, g, h, i, j or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -141,8 +143,15 @@ h | i)
     cp "/tmp/gpu_recipes/$recipe/metrics.jsonl" "$OUT/recipes_${PART}_$recipe.jsonl"
   done
   ;;
+j)
+  # loop agent steps/s (A: --overlap False, B: True) beside the update alone (updates_per_s)
+  timeout "$(pick 420 300)" $PY benchmarks/throughput.py --env HalfCheetah-v5 \
+    --presets "$(pick simbav2 simbav2-small)" --algos sac --set overlap=false --ab overlap=true \
+    --ab-rounds "$(pick 3 1)" --ab-capacity "$(pick 100000 10000)" --seconds "$(pick 5 1)" \
+    --loop-steps "$(pick 300 20)" --json "$OUT/overlap_gpu.json"
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d, e, f, g, h, i or t)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f, g, h, i, j or t)" >&2
   exit 2
   ;;
 esac
