@@ -225,8 +225,10 @@ class TrainConfig:
     mjx:CartpoleBalance on a CPU."""
     run_dir: str | None = setting(None, compute=False, on_resume="run")
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
-    preset: str = "simbav2-small"
-    """Preset the run starts from (simbarl presets lists them); set by --preset."""
+    preset: str = "simbav2"
+    """Preset the run starts from (simbarl presets lists them); set by --preset. A
+    ``TrainConfig()`` built in code holds SimbaV2's full-size networks, so it says
+    ``simbav2``; the command line's default is ``simbav2-small``."""
     algo: Algo = "sac"
     """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``, on any encoder but
     ``flashsac``; or ``flashsac`` (FlashSAC's update, on its own networks: --preset flashsac)."""
