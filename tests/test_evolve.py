@@ -243,7 +243,7 @@ def _spec(**kw) -> EvolveSpec:
             r"start value 0.0001 lies outside \[0.001, 0.01\]",
         ),
         ({}, {"vmap_seeds": 2}, "--vmap-seeds"),
-        ({}, {"env": "jax:PointMass"}, "host loop only"),
+        ({}, {"env": "jax:PointMass", "devices": 2}, "trains on one device"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(tmp_path, spec, cfg, message):
