@@ -5,7 +5,9 @@ population steps (every member steps its envs once, ``loop.population_step``),
 an *evaluation* ends a generation (fitness, the generation's rows, the elite as
 ``RUN/best``, selection and mutation) and is followed by the population's
 checkpoint; ``--pause-after`` is the session's pause, and Ctrl-C or SIGTERM
-abandons the generation in flight, keeping the last checkpoint.
+abandons the generation in flight, keeping the last checkpoint. On device tasks
+``DevicePopulationEngine`` advances the generation in scanned chunks
+(``device_loop.py``) instead of one population step at a time.
 """
 
 from __future__ import annotations
