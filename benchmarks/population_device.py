@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
         "date": datetime.date.today().isoformat(),
+        "argv": sys.argv[1:],
         "results": [],
     }
     for vmap in args.vmap:

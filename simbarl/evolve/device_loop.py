@@ -66,6 +66,7 @@ class PopCarry:
     ended_count: jnp.ndarray  # (population,) int32
 
 
+KEPT_LAYOUTS = 4  # compiled population steps kept per population
 Layout = tuple  # ((group key, slots), ...) of a generation: what a compiled step depends on
 
 
@@ -95,7 +96,7 @@ class PopulationStep:
     def __init__(self, device: DevicePopulation, groups: list[Group]):
         self.device, self.cfg = device, device.cfg
         self.groups = [(g.program, np.array(g.slots)) for g in groups]
-        self.begin = jax.jit(self._begin, static_argnames="random", donate_argnums=(0, 1))
+        self.begin = jax.jit(self._begin, static_argnames="random", donate_argnums=(0, 1, 2))
         self.chunk = jax.jit(self._chunk, static_argnames=("length", "learn"), donate_argnums=0)
         self.fitness = jax.jit(self._fitness)
 
@@ -210,14 +211,19 @@ class DevicePopulation:
         self._steps: dict[Layout, PopulationStep] = {}
 
     def step_for(self, groups: list[Group]) -> PopulationStep:
+        """The compiled step of ``groups``' layout; the few latest layouts are kept (arch
+        mutations make a new one most generations, and a generation's fitness reuses its own)."""
         layout = layout_of(groups)
         if layout not in self._steps:
+            while len(self._steps) >= KEPT_LAYOUTS:
+                self._steps.pop(next(iter(self._steps)))
             self._steps[layout] = PopulationStep(self, groups)
         return self._steps[layout]
 
     def start(self, pop: Population, random: bool) -> tuple[PopCarry, PopulationStep]:
         """New episodes on every env (the last stored step of each cut, as the host's
-        restart does) and the members stacked into their groups."""
+        restart does) and the members stacked into their groups. ``pop.buffer`` moves
+        into the carry (donated: no second copy of the replay) until ``finish``."""
         for s, slot in enumerate(pop.slots):
             slot.alive = not non_finite_arrays(pop.members[s].state)[0]
             slot.returns, slot.metrics = [], ()
