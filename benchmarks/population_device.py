@@ -29,30 +29,20 @@ import time
 from pathlib import Path
 
 import jax
+from evolve_vmap import population as host_population  # beside this script
 from throughput import cpu_name  # benchmarks/throughput.py, beside this script
 
 from simbarl.config import preset
 from simbarl.evolve.device_loop import DevicePopulation, hypers
-from simbarl.evolve.evolve import _new_population
-from simbarl.evolve.spec import EvolveSpec
 from simbarl.runs import run_dir as rd
 
 
 def population(cfg, members: int, vmap: str):
-    """The device population of ``members``, each with its own learning rate and tau;
-    learning from its first step (a warm-up of one population step)."""
+    """The device population of ``members``, each with its own learning rate and tau
+    (as ``evolve_vmap.py``'s), learning from its first step (a warm-up of one step)."""
     cfg = dataclasses.replace(cfg, warmup_steps=members * cfg.num_envs)
     cfg, _ = rd.resolve(cfg)  # as check_evolve, which refuses a population of one
-    spec = EvolveSpec(population=members, generations=1, evo_steps=cfg.steps, vmap=vmap)
-    pop = _new_population(cfg, spec, capacity=None)
-    for k, m in enumerate(pop.members):
-        agent = dataclasses.replace(
-            m.cfg.agent,
-            learning_rate=m.cfg.agent.learning_rate * 1.2**k,
-            learning_rate_end=m.cfg.agent.learning_rate_end * 1.2**k,
-            tau=m.cfg.agent.tau * 0.8**k,
-        )
-        m.cfg = dataclasses.replace(m.cfg, agent=agent)
+    pop = host_population(cfg, members, vmap == "on")
     return pop, DevicePopulation(cfg, pop.programs, members, fitness_episodes=1)
 
 

@@ -15,6 +15,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from evolve_helpers import poison_member
 
 from simbarl.cli import main
 from simbarl.config import config_from_dict
@@ -119,16 +120,7 @@ def test_the_elite_is_a_normal_run_directory(run):
 
 
 def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(tmp_path, monkeypatch):
-    new_population = evolve_module._new_population
-
-    def poisoned(*args):
-        pop = new_population(*args)
-        member = pop.members[1]
-        nan = lambda x: x * np.nan if np.issubdtype(x.dtype, np.floating) else x
-        member.state = member.state.replace(actor=jax.tree.map(nan, member.state.actor))
-        return pop
-
-    monkeypatch.setattr(evolve_module, "_new_population", poisoned)
+    poison_member(monkeypatch)
     run = tmp_path / "run"
     assert main(_argv(run, "--pause-after", "1", "--mutation-probs", "none=1")) == 130
     first = _rows(run)
