@@ -57,3 +57,19 @@ def trained_like(agent, seed=0):
 
 def flat(tree) -> dict:
     return {key_names(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def poison_member(monkeypatch, index: int = 1) -> None:
+    """Member ``index`` of every population evolve builds starts with a NaN actor."""
+    from simbarl.evolve import evolve as evolve_module
+
+    new_population = evolve_module._new_population
+
+    def poisoned(*args):
+        pop = new_population(*args)
+        member = pop.members[index]
+        nan = lambda x: x * np.nan if np.issubdtype(x.dtype, np.floating) else x
+        member.state = member.state.replace(actor=jax.tree.map(nan, member.state.actor))
+        return pop
+
+    monkeypatch.setattr(evolve_module, "_new_population", poisoned)

@@ -11,11 +11,11 @@ import json
 import jax
 import numpy as np
 import pytest
+from evolve_helpers import poison_member
 from tiny_config import tiny
 
 from simbarl.cli import main
 from simbarl.config import config_from_dict, config_to_dict, parse_config, preset
-from simbarl.evolve import evolve as evolve_module
 from simbarl.evolve.evolve import evolve, resume_evolve
 from simbarl.evolve.mutations import parse_probs
 from simbarl.evolve.spec import EvolveSpec, load_ranges, selection_score
@@ -243,7 +243,7 @@ def _spec(**kw) -> EvolveSpec:
             r"start value 0.0001 lies outside \[0.001, 0.01\]",
         ),
         ({}, {"vmap_seeds": 2}, "--vmap-seeds"),
-        ({}, {"env": "jax:PointMass"}, "host loop only"),
+        ({}, {"env": "jax:PointMass", "devices": 2}, "trains on one device"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(tmp_path, spec, cfg, message):
@@ -287,16 +287,7 @@ def test_fitness_last_or_mean_of_the_last_k_generations():
 def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(
     space, tmp_path, monkeypatch
 ):
-    new_population = evolve_module._new_population
-
-    def poisoned(*args):
-        pop = new_population(*args)
-        member = pop.members[1]
-        nan = lambda x: x * np.nan if np.issubdtype(x.dtype, np.floating) else x
-        member.state = member.state.replace(actor=jax.tree.map(nan, member.state.actor))
-        return pop
-
-    monkeypatch.setattr(evolve_module, "_new_population", poisoned)
+    poison_member(monkeypatch)
     run = tmp_path / "run"
     argv = _argv(run, space, "--pause-after", "1", "--mutation-probs", "none=1")
     assert main(argv) == 130

@@ -112,3 +112,29 @@ def test_the_menagerie_check_passes_a_menagerie_copy_and_skips_dmc_ports(tmp_pat
     check_menagerie("mjx:Go1JoystickFlatTerrain")  # no error: the assets are there
     monkeypatch.setattr(mjx_env, "MENAGERIE_PATH", tmp_path / "absent")
     check_menagerie("mjx:CartpoleBalance")  # DM Control ports ship their own models
+
+
+def test_a_population_evolves_on_an_mjx_task_in_the_device_loop(tmp_path):
+    """``simbarl evolve`` on a Playground task: two tiny members, one generation in the
+    device loop, the host population's files."""
+    import json
+
+    from simbarl.cli import main
+    from simbarl.runs.checkpoint import read_meta
+
+    run = tmp_path / "run"
+    argv = [
+        "evolve",
+        *("--population", "2", "--generations", "1", "--evo-steps", "40"),
+        *("--fitness-episodes", "1", "--mutation-probs", "hp=1", "--vmap", "on"),
+        *("--env", "mjx:CartpoleBalance", "--num-envs", "2", "--action-repeat", "2"),
+        *("--warmup-steps", "16", "--batch-size", "64", "--seed", "0"),
+        *("--agent.actor.width", "16", "--agent.critic.width", "16"),
+        *("--agent.actor.num-blocks", "1", "--agent.critic.num-blocks", "1"),
+        *("--no-progress", "--no-tensorboard", "--run-dir", str(run)),
+    ]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in (run / "population.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["fitness"] is not None and r["losses"] for r in rows)
+    assert read_meta(run / "checkpoint.npz")["replay_size"] == 2 * 40 // 2
+    assert (run / "best" / "checkpoint.npz").is_file()

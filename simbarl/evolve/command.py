@@ -1,4 +1,4 @@
-"""``simbarl evolve``: evolutionary population training (host loop, shared replay)."""
+"""``simbarl evolve``: evolutionary population training (shared replay; host or device loop)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ of --fitness-episodes deterministic episodes per member. The fittest survive by
 tournament with elitism (the best is kept unchanged) and each offspring takes
 one mutation: none, hp (one hyperparameter x0.8 or x1.2 within its range), params
 (noise on the actor's weights) or arch (a block added or removed, a width
-changed, trained weights and Adam moments kept).
+changed, trained weights and Adam moments kept). On mjx:, brax: and jax: tasks
+the whole population trains in the device loop (one device), with the same
+run directory.
 
 Every `simbarl train` flag (--env, --preset, --config, --seed, --algo,
 --agent.critic.width, --batch-size, ...; see simbarl train --help), and --set

@@ -5,7 +5,9 @@ population steps (every member steps its envs once, ``loop.population_step``),
 an *evaluation* ends a generation (fitness, the generation's rows, the elite as
 ``RUN/best``, selection and mutation) and is followed by the population's
 checkpoint; ``--pause-after`` is the session's pause, and Ctrl-C or SIGTERM
-abandons the generation in flight, keeping the last checkpoint.
+abandons the generation in flight, keeping the last checkpoint. On device tasks
+``DevicePopulationEngine`` advances the generation in scanned chunks
+(``device_loop.py``) instead of one population step at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from simbarl.evolve import checkpoint as ckpt
 from simbarl.evolve import loop
 from simbarl.evolve import mutations as mut
+from simbarl.evolve.device_loop import DevicePopulation, group_metrics, hypers
 from simbarl.evolve.population import Mutator, next_generation
 from simbarl.evolve.rows import PopulationLog, population_rows
 from simbarl.evolve.spec import EvolveSpec, selection_score
@@ -88,7 +91,7 @@ class PopulationEngine(Engine):
         pop, spec = self.pop, self.spec
         seconds, self.started = time.time() - self.started, None
         run_dir = self.session.seats[0].run_dir
-        returns = loop.fitness(pop, spec.fitness_episodes)
+        returns = self.fitness()
         for m, f in zip(pop.members, returns, strict=True):
             m.fitness.append(f)
         scores = [selection_score(m.fitness, spec) for m in pop.members]
@@ -119,6 +122,10 @@ class PopulationEngine(Engine):
         self.bests.append(float(scores[best]))
         return [Generation(row, float(scores[best]), _summary(pop, spec, float(scores[best])))]
 
+    def fitness(self) -> list[float]:
+        """Each member's fitness evaluation of this generation (NaN: diverged)."""
+        return loop.fitness(self.pop, self.spec.fitness_episodes)
+
     def _next_generation(self, scores: list[float]) -> None:
         """Tournament selection with elitism, one mutation per offspring; each new member
         draws its own RNG stream (its parent's sampling and exploration keys are not
@@ -142,6 +149,41 @@ class PopulationEngine(Engine):
 
     def save(self, k: int, path: Path, loop_state) -> None:
         ckpt.save_population(path, self.pop, self.rng)
+
+
+class DevicePopulationEngine(PopulationEngine):
+    """The population in the device loop (``device_loop.py``): a generation runs as
+    chunks of scanned population steps, split only where learning starts; the host
+    ends generations, evaluates, selects and checkpoints as for host tasks."""
+
+    def __init__(self, session, pop, spec, rng, log, device: DevicePopulation):
+        super().__init__(session, pop, spec, rng, log)
+        self.device, self.carry, self.step = device, None, None
+
+    def advance(self, limit: int) -> int:
+        pop = self.pop
+        if self.started is None:
+            self.started = time.time()
+            random = pop.iteration < pop.warmup_iters and pop.cfg.init_from is None
+            self.carry, self.step = self.device.start(pop, random)
+        end = (pop.generation + 1) * self.generation_iterations
+        quiet = max(pop.warmup_iters - 1, 0)  # step i learns once i + 1 >= warm-up
+        learn = pop.iteration >= quiet
+        n = min(limit, end - pop.iteration)
+        if not learn:
+            n = min(n, quiet - pop.iteration)
+        self.carry, metrics = self.step.chunk(
+            self.carry, hypers(pop), pop.dataset, n, length=self.generation_iterations, learn=learn
+        )
+        group_metrics(pop, metrics)
+        pop.iteration += n
+        if pop.iteration == end:
+            self.device.finish(pop, self.carry)
+            self.carry = self.step = None
+        return n
+
+    def fitness(self) -> list[float]:
+        return self.device.fitness(self.pop, self.spec.fitness_episodes)
 
 
 def _summary(pop: loop.Population, spec: EvolveSpec, best: float) -> str:

@@ -1,7 +1,8 @@
-"""``evolve``: evolutionary population training on one shared replay buffer (host loop).
+"""``evolve``: evolutionary population training on one shared replay buffer.
 
 A generation is ``evo_steps`` env steps per member, learning as ``simbarl
-train`` does (``loop.py``), then a fitness evaluation; selection is a
+train`` does (``loop.py`` on the host, ``device_loop.py`` for ``mjx:``, ``brax:``
+and ``jax:`` tasks), then a fitness evaluation; selection is a
 tournament with elitism (``tournament.py``) and each offspring takes one
 mutation (``population.py``). The population is an engine of the training
 session (``engine.py``), which runs the schedule, the pause and the stop.
@@ -21,10 +22,12 @@ import jax
 import numpy as np
 
 from simbarl.config import TrainConfig
+from simbarl.envs.device_tasks import is_device_task
 from simbarl.envs.registry import resolve_task
 from simbarl.evolve import checkpoint as ckpt
 from simbarl.evolve import loop
-from simbarl.evolve.engine import PopulationEngine
+from simbarl.evolve.device_loop import DevicePopulation, device_slots
+from simbarl.evolve.engine import DevicePopulationEngine, PopulationEngine
 from simbarl.evolve.groups import GroupPrograms
 from simbarl.evolve.population import Member
 from simbarl.evolve.rows import POPULATION_FILE, PopulationLog
@@ -122,10 +125,11 @@ def _new_population(cfg: TrainConfig, spec: EvolveSpec, capacity: int | None) ->
     r = cfg.replay
     check_replay_fits(replay_bytes(capacity, obs_dim, action_dim, r.obs_dtype, r.prioritized))
     scaler = stats.reward_scaler.replace(returns=np.zeros(stride))
+    make_slots = device_slots if is_device_task(cfg.env) else loop.make_slots
     return loop.Population(
         cfg=cfg,
         members=members,
-        slots=loop.make_slots(cfg, spec.population, obs_dim, action_dim),
+        slots=make_slots(cfg, spec.population, obs_dim, action_dim),
         buffer=init_replay(capacity, obs_dim, action_dim, r.prioritized, r.obs_dtype),
         obs_stats=stats.obs_stats,
         reward_scaler=scaler,
@@ -155,7 +159,11 @@ def _run(
     counters.agent_step, counters.eval_round = pop.iteration * pop.envs, pop.generation
     session.seat_at(run_dir, cfg, counters, resumed=resume)
     log = PopulationLog(run_dir / POPULATION_FILE, pop.generation if resume else None)
-    engine = PopulationEngine(session, pop, spec, rng, log)
+    if is_device_task(cfg.env):
+        device = DevicePopulation(cfg, pop.programs, spec.population, spec.fitness_episodes)
+        engine = DevicePopulationEngine(session, pop, spec, rng, log, device)
+    else:
+        engine = PopulationEngine(session, pop, spec, rng, log)
     result = session.run(engine)
     return EvolveResult(run_dir, pop.generation, engine.bests, result.interrupted)
 

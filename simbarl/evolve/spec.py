@@ -162,8 +162,10 @@ def _unsupported(cfg: TrainConfig) -> list[str]:
     from simbarl.envs.device_tasks import is_device_task
 
     out = []
-    if is_device_task(cfg.env):
-        out.append(f"{cfg.env}: evolve trains on the host loop only (no mjx:/brax:/jax: tasks yet)")
+    if is_device_task(cfg.env) and (cfg.devices or 1) > 1:
+        out.append("--devices: a population on a device task trains on one device")
+    if is_device_task(cfg.env) and cfg.asymmetric_observation:
+        out.append("--asymmetric-observation: not supported by evolve")
     if cfg.vmap_seeds != 1:
         out.append("--vmap-seeds: the population is evolve's own; leave it at 1")
     if cfg.reset_at or cfg.reset_every:
