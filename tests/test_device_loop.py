@@ -88,20 +88,20 @@ def test_device_envs_map_onto_the_configs_or_the_tasks_own_bounds():
     """As the host loop's ``RescaleAction``: --action-low/high, else the task's own
     bounds (a ``brax:`` task's ctrlrange), else the actions as they are."""
     from simbarl.config import TrainConfig
-    from simbarl.train.device import _vec_env
+    from simbarl.train.device import vec_env
 
     task = device_tasks.load_device_task("jax:PointMass")
     cfg = TrainConfig(env="jax:PointMass", action_repeat=1)
-    assert _vec_env(cfg, task, 2).low is None  # PointMass takes [-1, 1] itself
+    assert vec_env(cfg, task, 2).low is None  # PointMass takes [-1, 1] itself
     own = dataclasses.replace(task, action_low=(-2.0, -0.5), action_high=(3.0, 0.5))
-    venv = _vec_env(cfg, own, 2)
+    venv = vec_env(cfg, own, 2)
     np.testing.assert_array_equal(venv.low, [-2.0, -0.5])
     np.testing.assert_array_equal(venv.high, [3.0, 0.5])
     state, _ = venv.reset(jax.random.PRNGKey(0))
     out = venv.step(state, jnp.array([[-1.0, 1.0], [1.0, 0.0]]))
     assert out.obs.shape == (2, task.obs_dim)
     narrow = dataclasses.replace(cfg, action_low=(-1.0, -0.25), action_high=(1.0, 0.25))
-    np.testing.assert_array_equal(_vec_env(narrow, own, 2).high, [1.0, 0.25])
+    np.testing.assert_array_equal(vec_env(narrow, own, 2).high, [1.0, 0.25])
 
 
 def test_run_episodes_stops_counting_at_each_episode_end():

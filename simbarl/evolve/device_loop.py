@@ -44,7 +44,7 @@ from simbarl.replay import Transition, add
 from simbarl.runs.finite import non_finite_arrays
 from simbarl.runs.learner import fresh_loop, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
-from simbarl.train.device import _env_key, _eval_key, _f32, _f64, _vec_env
+from simbarl.train.device import env_key, eval_key, float32_tree, float64_tree, vec_env
 from simbarl.train.seeds import stack, unstack
 
 
@@ -206,8 +206,8 @@ class DevicePopulation:
         task = load_device_task(cfg.env, cfg.mjx_impl)
         self.cfg, self.programs, self.population = cfg, programs, population
         self.action_dim = programs.action_dim
-        self.venv = _vec_env(cfg, task, population * cfg.num_envs)
-        self.eval_env = _vec_env(cfg, task, fitness_episodes)
+        self.venv = vec_env(cfg, task, population * cfg.num_envs)
+        self.eval_env = vec_env(cfg, task, fitness_episodes)
         self._steps: dict[Layout, PopulationStep] = {}
 
     def step_for(self, groups: list[Group]) -> PopulationStep:
@@ -235,8 +235,8 @@ class DevicePopulation:
         learners = tuple(g.learners for g in pop.groups)
         noise = tuple(stack([pop.slots[i].loop.noise for i in g.slots]) for g in pop.groups)
         alive = jnp.asarray([s.alive for s in pop.slots])
-        key = _env_key(pop.cfg.seed, pop.iteration)
-        stats, scaler = _f32(pop.obs_stats), _f32(pop.reward_scaler)
+        key = env_key(pop.cfg.seed, pop.iteration)
+        stats, scaler = float32_tree(pop.obs_stats), float32_tree(pop.reward_scaler)
         carry = step.begin(
             learners, noise, pop.buffer, alive, stats, scaler, hypers(pop), key, random=random
         )
@@ -257,7 +257,7 @@ class DevicePopulation:
                 slot.loop.noise, slot.alive = nz, bool(alive[i])
                 slot.returns = [float(sums[i]) / int(counts[i])] if counts[i] else []
         pop.buffer = carry.buffer
-        pop.obs_stats, pop.reward_scaler = _f64(carry.obs_stats), _f64(carry.scaler)
+        pop.obs_stats, pop.reward_scaler = float64_tree(carry.obs_stats), float64_tree(carry.scaler)
         pop.groups = []
 
     def fitness(self, pop: Population, episodes: int) -> list[float]:
@@ -267,8 +267,8 @@ class DevicePopulation:
             pop.programs, [m.cfg for m in pop.members], [m.state for m in pop.members]
         )
         step = self.step_for(groups)
-        key = _eval_key(pop.cfg.seed, pop.generation)
-        stats, scaler = _f32(pop.obs_stats), _f32(pop.reward_scaler)
+        key = eval_key(pop.cfg.seed, pop.generation)
+        stats, scaler = float32_tree(pop.obs_stats), float32_tree(pop.reward_scaler)
         returns = step.fitness(tuple(g.learners.actor for g in groups), stats, scaler, key)
         out = [math.nan] * len(pop.members)
         for group, r in zip(groups, jax.device_get(returns), strict=True):

@@ -76,7 +76,7 @@ class Carry:
     dataset: object = ()  # the --init-from run's dataset with --init-data-ratio, else ()
 
 
-def _vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
+def vec_env(cfg: TrainConfig, task, num_envs: int) -> VecEnv:
     """The task's envs, mapping the agent's [-1, 1] onto --action-low/--action-high or
     the task's own bounds as the host loop does (``envs/bounds.py``); a task that
     takes [-1, 1] itself gets the actions as they are."""
@@ -129,8 +129,8 @@ class DevicePrograms:
 
     def __init__(self, agent, cfg: TrainConfig, task, seeds: Seeds, dp: DataParallel | None):
         self.agent, self.cfg, self.seeds, self.dp = agent, cfg, seeds, dp
-        self.venv = _vec_env(cfg, task, cfg.num_envs)
-        self.eval_env = _vec_env(cfg, task, cfg.eval_episodes)
+        self.venv = vec_env(cfg, task, cfg.num_envs)
+        self.eval_env = vec_env(cfg, task, cfg.eval_episodes)
         self.step = configured_step(agent, cfg)
         if dp is not None:  # each device computes the losses of its share of a batch
             self.step = partial(self.step, shard_batch=dp.constrain_batch)
@@ -207,15 +207,17 @@ class DevicePrograms:
         return self.seeds.vmap(partial(self.begin, random=random))(*args)
 
 
-def _f64(tree):
+def float64_tree(tree):
+    """``tree`` as float64 host arrays (the host's statistics, in checkpoints)."""
     return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
 
 
-def _f32(tree):
+def float32_tree(tree):
+    """``tree`` as float32 device arrays (the statistics the device loops carry)."""
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
 
 
-def _env_key(seed: int, iteration: int) -> jax.Array:
+def env_key(seed: int, iteration: int) -> jax.Array:
     """Key of the episodes begun at ``iteration`` (start or resume) of a seed."""
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 2), iteration)
 
@@ -245,7 +247,8 @@ def _resumed_carry(shapes: Carry, stacked: list, saved: list, seats, seeds: Seed
     return jax.tree.map(lambda s, x: jnp.asarray(x, s.dtype), shapes, carry)
 
 
-def _eval_key(seed: int, round_index: int) -> jax.Array:
+def eval_key(seed: int, round_index: int) -> jax.Array:
+    """Key of a seed's evaluation episodes of round ``round_index``."""
     return jax.random.fold_in(jax.random.PRNGKey(seed + EVAL_STREAM), round_index)
 
 
@@ -274,8 +277,8 @@ class DeviceEngine(Engine):
             if not session.fresh and not resumed:  # the envs restart their episodes
                 buffer = cut_episodes(buffer, list(range(cfg.num_envs)), cfg.num_envs)
                 restart_warning(seat.run_dir, cfg.env, cfg.num_envs)
-            key = _env_key(seat.cfg.seed, loop.iteration)
-            stats = _f32(loop.obs_stats), _f32(loop.reward_scaler)
+            key = env_key(seat.cfg.seed, loop.iteration)
+            stats = float32_tree(loop.obs_stats), float32_tree(loop.reward_scaler)
             parts.append((learner, buffer, loop.noise, *stats, key, dataset))
         del opened
         stacked = [seeds.stack(list(p)) for p in zip(*parts, strict=True)]
@@ -328,7 +331,7 @@ class DeviceEngine(Engine):
 
     def evaluate(self) -> list[EvalResult]:
         seeds, seats, c = self.seeds, self.session.seats, self.carry
-        keys = seeds.stack([_eval_key(s.cfg.seed, s.loop.eval_round) for s in seats])
+        keys = seeds.stack([eval_key(s.cfg.seed, s.loop.eval_round) for s in seats])
         returns, lengths = self._evaluate(c.learner.actor, c.obs_stats, c.scaler, keys)
         returns, lengths = np.asarray(returns), np.asarray(lengths)
         take = seeds.take
@@ -336,7 +339,7 @@ class DeviceEngine(Engine):
 
     def snapshot(self, k: int):
         one, loop = self.seeds.take(self.carry, k), self.session.seats[k].loop
-        loop.obs_stats, loop.reward_scaler = _f64(one.obs_stats), _f64(one.scaler)
+        loop.obs_stats, loop.reward_scaler = float64_tree(one.obs_stats), float64_tree(one.scaler)
         loop.noise = one.noise
         loop.episode_return = np.asarray(one.episode_return, np.float64)
         return one.learner, one.buffer, one.action
