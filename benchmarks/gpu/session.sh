@@ -28,6 +28,8 @@
 #      no MuJoCo Menagerie download                                      <= 9 min
 #   j: the host loop's share of the full-size update rate without and with
 #      --overlap (issue 48), interleaved A/B rounds on HalfCheetah-v5     ~5 min
+#   k: a device population's step (simbarl evolve on mjx:CartpoleBalance)
+#      for 1, 4, 8 and 16 members against one member's (issue 48)        ~4 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -38,7 +40,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d, e, f, g, h, i, j or t}
+PART=${1:?part a, b, c, d, e, f, g, h, i, j, k or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -150,8 +152,13 @@ j)
     --ab-rounds "$(pick 3 1)" --ab-capacity "$(pick 100000 10000)" --seconds "$(pick 5 1)" \
     --loop-steps "$(pick 300 20)" --json "$OUT/overlap_gpu.json"
   ;;
+k)
+  timeout "$(pick 300 300)" $PY benchmarks/population_device.py --env "$(pick mjx:CartpoleBalance jax:PointMass)" \
+    --populations $(pick "1 4 8 16" "1 2") --num-envs "$(pick 128 8)" \
+    --batch-size "$(pick 256 32)" --steps "$(pick 50 5)" --json "$OUT/population_device_gpu.json"
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d, e, f, g, h, i, j or t)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f, g, h, i, j, k or t)" >&2
   exit 2
   ;;
 esac
