@@ -6,15 +6,18 @@ loop against the host loop per update on the same task.
    from the call to ``train`` (compilation included), and the env steps and updates
    it took to reach the threshold.
 2. ``twins``: each ``mjx:`` task against its DeepMind Control original (``dmc:``,
-   the same physics through dm_control, stepped on the host) with one config for
-   both (network, batch, envs, action repeat, updates per vector step), each run for
-   ``--twin-steps`` env steps: evaluation return against updates, so that the two
-   loops are compared per update, the cost that dominates on a CPU.
+   the same physics through dm_control, stepped on the host), and ``brax:ant``
+   beside Gymnasium's ``Ant-v4`` (a different model of the same robot), with one
+   config for both (network, batch, envs, action repeat, updates per vector step),
+   each run for ``--twin-steps`` env steps on each of ``--twin-seeds``: evaluation
+   return against updates, so that the two loops are compared per update, the cost
+   that dominates on a CPU.
 
     python benchmarks/device_learning.py --json benchmarks/results/device_learning_cpu.json
 
 The curves and times go into the JSON after every run, so a run cut short keeps
-what it measured; ``--only solve|twins`` runs one part.
+what it measured; ``--only solve|twins`` runs one part, and a twin run replaces
+only its own task and seed in the file, so twins can be run a few at a time.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ from simbarl.runs.run_dir import resolve
 from simbarl.train.command import with_overrides
 from simbarl.train.run import train
 
-TWINS = {"mjx:CartpoleBalance": "dmc:cartpole-balance", "mjx:CheetahRun": "dmc:cheetah-run"}
+TWINS = {
+    "mjx:CartpoleBalance": "dmc:cartpole-balance",
+    "mjx:CheetahRun": "dmc:cheetah-run",
+    "brax:ant": "Ant-v4",
+}
 
 
 def updates_at(cfg: TrainConfig, env_step: int) -> int:
@@ -114,14 +121,23 @@ def twin(
             log_every=eval_every,
             **shared,
         )
-        out[loop] = run(quiet(cfg, f"{tmp}/{loop}-{env.replace(':', '-')}"))
+        out[loop] = run(quiet(cfg, f"{tmp}/{loop}-{env.replace(':', '-')}-{seed}"))
         last = out[loop]["curve"][-1]
         print(
             f"  {loop} {env}: {last[1]:,} updates, last evaluation {last[2]:.1f} "
             f"({out[loop]['wall_s_with_compile']:.0f} s)",
             flush=True,
         )
-    return out
+    return {"seed": seed, **out}
+
+
+def merged_twins(old, task: str, pair: dict) -> dict:
+    """``old`` twins (``{task: [pair per seed]}``) with ``pair`` in place of the same
+    task and seed; a file of the older layout (``{task: {loop: run}}``) is dropped."""
+    twins = {t: v for t, v in (old or {}).items() if isinstance(v, list)}
+    runs = [r for r in twins.get(task, []) if r["seed"] != pair["seed"]]
+    twins[task] = sorted([*runs, pair], key=lambda r: r["seed"])
+    return twins
 
 
 def main() -> None:
@@ -130,6 +146,7 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=900.0)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--twins", nargs="+", default=list(TWINS), help=f"of {list(TWINS)}")
+    p.add_argument("--twin-seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--twin-steps", type=int, default=300_000, help="env steps per twin run")
     p.add_argument("--twin-eval-every", type=int, default=20_000)
     p.add_argument("--only", choices=("solve", "twins"), default=None)
@@ -169,13 +186,16 @@ def main() -> None:
                     flush=True,
                 )
         if args.only in (None, "twins"):
-            out["twins"] = {}
+            out.pop("twins_note", None)
+            out["twins_preset"], out["twins_set"] = args.preset, args.set
             for task in args.twins:
-                print(f"{task} against {TWINS[task]}, {args.twin_steps:,} env steps:", flush=True)
-                seed, every = args.seeds[0], args.twin_eval_every
-                steps = args.twin_steps
-                out["twins"][task] = twin(task, TWINS[task], steps, every, seed, tmp, base)
-                dump()
+                for seed in args.twin_seeds:
+                    steps, every = args.twin_steps, args.twin_eval_every
+                    head = f"{task} against {TWINS[task]}, seed {seed}, {steps:,} env steps:"
+                    print(head, flush=True)
+                    pair = twin(task, TWINS[task], steps, every, seed, tmp, base)
+                    out["twins"] = merged_twins(out.get("twins"), task, pair)
+                    dump()
 
 
 if __name__ == "__main__":

@@ -361,6 +361,11 @@ def results_device_loop() -> str:
     )
 
 
+def _twins(data: dict) -> dict:
+    """``device_learning_cpu.json``'s twins, ``{task: [{seed, device, host}, ...]}``."""
+    return {t: v for t, v in data.get("twins", {}).items() if isinstance(v, list) and v}
+
+
 def results_device_learning() -> str:
     """``device_learning_cpu.json``: time to threshold as a user runs it, and the
     device loop against the host loop per update on the DMC twin."""
@@ -390,23 +395,31 @@ def results_device_learning() -> str:
             f"batch {first['batch_size']}); the wall clock includes compilation.\n\n"
             + table(head, rows)
         )
-    twins = data.get("twins", {})
+    twins = _twins(data)
     if twins:
         rows = []
-        for loops in twins.values():
-            for loop, r in loops.items():
-                curve = r["curve"]
+        for pairs in twins.values():
+            for loop in ("device", "host"):
+                runs = [p[loop] for p in pairs]
+                last = [r["curve"][-1][2] for r in runs]
+                best = [max(v for *_, v in r["curve"]) for r in runs]
                 rows.append(
-                    [f"`{r['env']}`", loop, f"{curve[-1][1]:,}", f"{curve[-1][2]:.0f}",
-                     f"{max(v for *_, v in curve):.0f}"]
+                    [f"`{runs[0]['env']}`", loop, str(runs[0]["action_repeat"]),
+                     f"{runs[0]['curve'][-1][1]:,}",
+                     " / ".join(f"{v:.0f}" for v in last), f"{statistics.mean(last):.0f}",
+                     " / ".join(f"{v:.0f}" for v in best)]
                 )  # fmt: skip
-        head = ["task", "loop", "updates", "last evaluation", "best"]
-        r = next(iter(next(iter(twins.values())).values()))
+        seeds = sorted({p["seed"] for pairs in twins.values() for p in pairs})
+        head = ["task", "loop", "action repeat", "updates", "last evaluation per seed", "mean",
+                "best per seed"]  # fmt: skip
+        r = next(iter(twins.values()))[0]["device"]
         blocks.append(
-            "Each `mjx:` task beside its DeepMind Control original in the host loop, one "
-            f"config for both ({r['num_envs']} envs, action repeat {r['action_repeat']}, "
-            f"{r['updates_per_step']} updates per vector step, batch {r['batch_size']}, "
-            f"actor {r['actor']}, critic {r['critic']}), seed {r['seed']}:\n\n" + table(head, rows)
+            "Each `mjx:` task beside its DeepMind Control original in the host loop, and "
+            "`brax:ant` beside Gymnasium's `Ant-v4` (another model of the same robot), one "
+            f"config for both ({r['num_envs']} envs, the device task's action repeat, "
+            f"{r['updates_per_step']} updates per vector step, batch "
+            f"{r['batch_size']}, actor {r['actor']}, critic {r['critic']}), seeds "
+            f"{', '.join(map(str, seeds))}:\n\n" + table(head, rows)
         )
     return "\n\n".join(blocks) + "\n\n" + provenance(path, cpu_machine(data))
 
@@ -495,6 +508,33 @@ def results_evolve_vmap() -> str:
         )
         blocks.append(f"**{title}**\n\n{table(head, rows)}\n\n{provenance(path, machine)}")
     return "\n\n".join(blocks)
+
+
+def results_population_device() -> str:
+    """A device population's step (``simbarl evolve`` on an ``mjx:`` task) against one
+    member's, on the CPU and, where measured, on a GPU."""
+    blocks = []
+    for name, title in (
+        ("population_device_cpu.json", "On the CPU"),
+        ("population_device_gpu.json", "On a GPU"),
+    ):
+        if not (RESULTS / name).is_file():
+            continue
+        data, path = _load(name)
+        rows = [
+            [r["population"], r["groups"], f"{r['ms_per_population_step']:.1f}",
+             f"{r['env_steps_per_s']:,.0f}", f"{r['cost_vs_one_member']:.2f}"]
+            for r in data["results"]
+        ]  # fmt: skip
+        head = ["members", "groups", "ms per population step", "env steps/s", "of one member"]
+        machine = (
+            f"machine: {data['cpu_count']}-core {data['machine']}, {data['device']}, JAX "
+            f"{data['jax']}, `{data['preset']}` on `{data['env']}` "
+            f"({data['num_envs_per_member']} envs per member, UTD {data['updates_per_step']}, "
+            f"batch {data['batch_size']}), measured {data['date']}"
+        )
+        blocks.append(f"**{title}**\n\n{table(head, rows)}\n\n{provenance(path, machine)}")
+    return "\n\n".join(blocks) or "*No device population timings committed yet.*"
 
 
 def results_evolve() -> str:
@@ -632,14 +672,12 @@ def results_update_profile() -> str:
     return table(head, rows) + "\n\n" + "\n\n".join(sources)
 
 
-def results_bf16_learning() -> str:
-    """SAC learning with bfloat16 matmuls against the float32 curves, task by task."""
-    data16, path16 = _load("learning_bf16/curves.json")
-    data32, path32 = _load("learning/curves.json")
-    steps = (20_000, 50_000, 100_000)
+def _arm_rows(tasks, arms: list[tuple[str, dict]], steps: tuple[int, ...]) -> list[list]:
+    """Learning-curve rows of ``sac`` per task and arm (``(label, curves.json)``): seeds,
+    mean ± std at ``steps``, and the mean over the evaluations."""
     rows = []
-    for task in data16["tasks"]:
-        for label, data in (("float32", data32), ("bfloat16", data16)):
+    for task in tasks:
+        for label, data in arms:
             algo = data["tasks"].get(task, {}).get("sac")
             if algo is None:
                 continue
@@ -650,14 +688,44 @@ def results_bf16_learning() -> str:
             ]
             mean_curve = statistics.mean(c["mean"] for c in algo["curve"])
             rows.append([f"`{task}`", label, algo["curve"][-1]["n"], *cells, f"{mean_curve:,.1f}"])
-    head = ["task", "matmul dtype", "seeds"] + [f"return at {s // 1000}k" for s in steps]
-    head.append("mean over the evaluations")
+    return rows
+
+
+def _arm_head(arm: str, steps: tuple[int, ...]) -> list[str]:
+    head = ["task", arm, "seeds"] + [f"return at {s // 1000}k" for s in steps]
+    return head + ["mean over the evaluations"]
+
+
+def results_bf16_learning() -> str:
+    """SAC learning with bfloat16 matmuls against the float32 curves, task by task."""
+    data16, path16 = _load("learning_bf16/curves.json")
+    data32, path32 = _load("learning/curves.json")
+    steps = (20_000, 50_000, 100_000)
+    rows = _arm_rows(data16["tasks"], [("float32", data32), ("bfloat16", data16)], steps)
     return (
-        f"{table(head, rows)}\n\n`sac`, `{data16['preset']}`, {data16['steps']:,} env steps, "
-        "std over seeds (population). "
+        f"{table(_arm_head('matmul dtype', steps), rows)}\n\n`sac`, `{data16['preset']}`, "
+        f"{data16['steps']:,} env steps, std over seeds (population). "
         + provenance(path16, "machine: the project's 2-core x86_64 CPU, no GPU")
         + " "
         + provenance(path32)
+    )
+
+
+def results_overlap_learning() -> str:
+    """The host loop with and without ``--overlap``, task by task."""
+    if not (RESULTS / "overlap" / "on" / "curves.json").is_file():
+        return "*No overlap learning check committed yet.*"
+    on, path_on = _load("overlap/on/curves.json")
+    off, path_off = _load("overlap/off/curves.json")
+    every = on["steps"] // 3
+    steps = (every, 2 * every, on["steps"])
+    rows = _arm_rows(off["tasks"], [("off", off), ("on", on)], steps)
+    return (
+        f"{table(_arm_head('--overlap', steps), rows)}\n\n`sac`, `{on['preset']}`, "
+        f"{on['steps']:,} env steps, std over seeds (population). "
+        + provenance(path_off)
+        + " "
+        + provenance(path_on)
     )
 
 
@@ -1143,14 +1211,16 @@ def figure_device_learning(out: Path) -> list[Path]:
     from simbarl.analysis import plots
 
     path = RESULTS / "device_learning_cpu.json"
-    if not path.is_file() or not json.loads(path.read_text()).get("twins"):
+    twins = _twins(json.loads(path.read_text())) if path.is_file() else {}
+    if not twins:
         return []
     rows = [
-        {"system": f"{loop} loop", "task": task.removeprefix("mjx:"), "metric": "avg_return",
-         "env_step": updates, "value": value, "seed": r["seed"]}
-        for task, loops in json.loads(path.read_text())["twins"].items()
-        for loop, r in loops.items()
-        for _, updates, value in r["curve"]
+        {"system": f"{loop} loop", "task": f"{task} / {pair['host']['env']}",
+         "metric": "avg_return", "env_step": updates, "value": value, "seed": pair["seed"]}
+        for task, pairs in twins.items()
+        for pair in pairs
+        for loop in ("device", "host")
+        for _, updates, value in pair[loop]["curve"]
     ]  # fmt: skip
     fig = plots.learning_curves(rows, published=(), cols=2)
     for ax in fig.axes:
@@ -1220,6 +1290,7 @@ GENERATORS = {
     "results-offline": results_offline,
     "results-device-loop": results_device_loop,
     "results-device-learning": results_device_learning,
+    "results-population-device": results_population_device,
     "results-vmap-seeds": results_vmap_seeds,
     "results-device-sharding": results_device_sharding,
     "results-evolve-vmap": results_evolve_vmap,
