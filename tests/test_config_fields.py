@@ -44,10 +44,13 @@ OLD_GROUP_KEY = {"run_dir", "progress", "tensorboard"}
 # Fields added since, with their metadata: a run may resume on another device count,
 # and with or without the host loop's overlap (a GPU run continued on a CPU, say).
 NEW_RESUME_OVERRIDES = {"devices", "overlap"}
+# A resume keeps the run's preset name (a label once resolved): a run begun from a
+# TrainConfig() when its default said simbav2-small resumes from a TrainConfig() now.
+NEW_RESUMABLE = {"preset"}
 
 
 def test_derived_sets_equal_the_old_lists():
-    assert resumable() == OLD_RESUMABLE | NEW_RESUME_OVERRIDES
+    assert resumable() == OLD_RESUMABLE | NEW_RESUME_OVERRIDES | NEW_RESUMABLE
     assert resume_overrides() == OLD_RESUME_OVERRIDES | NEW_RESUME_OVERRIDES
     assert not_compiled() == OLD_CACHE_KEY
     assert set(vmapped()) == set(HYPER_FIELDS) == OLD_HYPER_FIELDS

@@ -244,6 +244,7 @@ def _spec(**kw) -> EvolveSpec:
         ),
         ({}, {"vmap_seeds": 2}, "--vmap-seeds"),
         ({}, {"env": "jax:PointMass", "devices": 2}, "trains on one device"),
+        ({}, {"overlap": True}, "--overlap"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(tmp_path, spec, cfg, message):
@@ -251,6 +252,14 @@ def test_bad_input_is_refused_before_any_work(tmp_path, spec, cfg, message):
     with pytest.raises(ValueError, match=message):
         evolve(cfg, _spec(**spec))
     assert not (tmp_path / "run").exists()
+
+
+def test_evolve_runs_no_dynamics_probe(tmp_path):
+    # --analyze-every has no meaning for a population: a probe due inside a generation
+    # asked the population engine for inputs it does not have and stopped the run
+    cfg = tiny(tmp_path, env="Pendulum-v1", warmup_steps=50, batch_size=16, analyze_every=50)
+    result = evolve(cfg, _spec(evo_steps=200))
+    assert result.generation == 1 and not result.interrupted
 
 
 def test_a_space_evolve_cannot_scale_is_refused(tmp_path, capsys):

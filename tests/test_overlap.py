@@ -16,7 +16,7 @@ from simbarl.train.run import train
 
 def tiny(path, **kw) -> TrainConfig:
     small = dict(env="Pendulum-v1", steps=600, batch_size=16, warmup_steps=100, overlap=True)
-    small.update(eval_every=300, log_every=300, **kw)
+    small.update({"eval_every": 300, "log_every": 300, **kw})
     return tiny_config.tiny(path.parent, path.name, **small)
 
 
@@ -26,6 +26,7 @@ def _learner(run_dir):
 
 
 def test_overlap_is_on_off_the_cpu(monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert not overlaps(TrainConfig()) and overlaps(TrainConfig(overlap=True))
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert overlaps(TrainConfig()) and not overlaps(TrainConfig(overlap=False))
@@ -48,6 +49,13 @@ def test_vmapped_seeds_overlap_as_each_seed_alone(tmp_path):
     assert a.keys() == b.keys()
     for k in a:  # the same computation; vmapped matmuls may round differently
         np.testing.assert_allclose(a[k], b[k], rtol=1e-3, atol=1e-4, err_msg=k)
+
+
+def test_a_run_with_overlap_says_so(tmp_path, capsys):
+    train(tiny(tmp_path / "said", steps=200, eval_every=200, progress="plain"))
+    assert "the updates run beside the env steps (--overlap)" in capsys.readouterr().out
+    train(tiny(tmp_path / "not", steps=200, eval_every=200, progress="plain", overlap=False))
+    assert "--overlap" not in capsys.readouterr().out
 
 
 def test_the_device_loop_takes_no_overlap(tmp_path):

@@ -225,10 +225,11 @@ class TrainConfig:
     mjx:CartpoleBalance on a CPU."""
     run_dir: str | None = setting(None, compute=False, on_resume="run")
     """Run directory. None: runs/<env>/<preset>-seed<seed>-<time>."""
-    preset: str = "simbav2"
+    preset: str = setting("simbav2", on_resume="run")
     """Preset the run starts from (simbarl presets lists them); set by --preset. A
     ``TrainConfig()`` built in code holds SimbaV2's full-size networks, so it says
-    ``simbav2``; the command line's default is ``simbav2-small``."""
+    ``simbav2``; the command line's default is ``simbav2-small``. A resume keeps the
+    run's (the resolved config holds what the preset set)."""
     algo: Algo = "sac"
     """Algorithm: ``sac`` (SimbaV2's), ``td3``, ``ddpg`` or ``tqc``, on any encoder but
     ``flashsac``; or ``flashsac`` (FlashSAC's update, on its own networks: --preset flashsac)."""
@@ -294,7 +295,9 @@ class TrainConfig:
     """Host-loop tasks: run each agent step's updates on the accelerator while the envs
     step on the host (asynchronous dispatch), instead of one after the other. An update
     then does not see the vector step simulated beside it (it joins the next update's
-    replay); the actions still come from the latest networks. None: on when JAX's
+    replay, and the normalization statistics are those before it: the first updates see
+    one vector step fewer than --warmup-steps); the actions still come from the latest
+    networks. A run with it says so in its first progress line. None: on when JAX's
     default backend is not the CPU (where both would share the same cores), off on the
     CPU. Device-loop tasks run in one jitted scan and take no overlap."""
     mjx_impl: Literal["auto", "jax", "warp"] = "auto"

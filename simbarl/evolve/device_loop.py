@@ -44,7 +44,14 @@ from simbarl.replay import Transition, add
 from simbarl.runs.finite import non_finite_arrays
 from simbarl.runs.learner import fresh_loop, normalization, policy
 from simbarl.runs.loop_state import cut_episodes
-from simbarl.train.device import env_key, eval_key, float32_tree, float64_tree, vec_env
+from simbarl.train.device import (
+    env_key,
+    eval_key,
+    float32_tree,
+    float64_tree,
+    masked_scan,
+    vec_env,
+)
 from simbarl.train.seeds import stack, unstack
 
 
@@ -176,14 +183,7 @@ class PopulationStep:
         """``length`` scanned population steps of which the first ``active`` run (one
         compiled length serves every chunk); returns the last step's metrics per group."""
         step_fn = partial(self._body, hypers=hypers, dataset=dataset, learn=learn)
-        shapes = jax.eval_shape(lambda c: step_fn(c)[1], carry)
-        skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-        def maybe(c, i):
-            return jax.lax.cond(i < active, step_fn, lambda c: (c, skipped), c)
-
-        carry, metrics = jax.lax.scan(maybe, carry, jnp.arange(length))
-        return carry, jax.tree.map(lambda x: x[active - 1], metrics)
+        return masked_scan(step_fn, carry, active, length)
 
     def _fitness(self, actors: tuple, stats, scaler, key):
         """Per group ``(members, episodes)`` returns of the deterministic policies, every
@@ -214,7 +214,9 @@ class DevicePopulation:
         """The compiled step of ``groups``' layout; the few latest layouts are kept (arch
         mutations make a new one most generations, and a generation's fitness reuses its own)."""
         layout = layout_of(groups)
-        if layout not in self._steps:
+        if layout in self._steps:  # the most recently used last
+            self._steps[layout] = self._steps.pop(layout)
+        else:
             while len(self._steps) >= KEPT_LAYOUTS:
                 self._steps.pop(next(iter(self._steps)))
             self._steps[layout] = PopulationStep(self, groups)
@@ -240,6 +242,7 @@ class DevicePopulation:
         carry = step.begin(
             learners, noise, pop.buffer, alive, stats, scaler, hypers(pop), key, random=random
         )
+        pop.buffer = None  # donated to the carry: a stray use fails plainly until finish
         return carry, step
 
     def finish(self, pop: Population, carry: PopCarry) -> None:

@@ -170,7 +170,9 @@ def _run(
 
 def _schedule(cfg: TrainConfig, spec: EvolveSpec) -> TrainConfig:
     """The session's view of an evolve run: env steps of the whole population, an
-    evaluation (a generation's end) every generation, the pause after ``--pause-after``."""
+    evaluation (a generation's end) every generation, the pause after ``--pause-after``,
+    and no dynamics probe (evolve's rows are per generation; ``--analyze-every`` is
+    not used)."""
     generation = spec.population * spec.evo_steps
     pause = spec.pause_after
     return dataclasses.replace(
@@ -180,6 +182,7 @@ def _schedule(cfg: TrainConfig, spec: EvolveSpec) -> TrainConfig:
         log_every=generation,
         pause_at=pause * generation if pause else None,
         init_from=None,  # the members start from it; there is no step-0 evaluation
+        analyze_every=0,
     )
 
 

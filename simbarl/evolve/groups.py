@@ -32,7 +32,7 @@ from simbarl.config import TrainConfig, program_key, vmapped
 from simbarl.replay import add
 from simbarl.runs.learner import build_agent, policy
 from simbarl.train.seeds import stack
-from simbarl.train.step import act, learn_on, reprioritize
+from simbarl.train.step import act, learn_on, learn_settings, reprioritize
 
 HYPER_FIELDS = vmapped()
 
@@ -136,11 +136,7 @@ class GroupProgram:
                     buffer,
                     norm,
                     dataset,
-                    utd=cfg.updates_per_step,
-                    batch_size=cfg.batch_size,
-                    replay=cfg.replay,
-                    num_envs=self.stride,
-                    dataset_ratio=cfg.init_data_ratio,
+                    **learn_settings(cfg, self.stride),
                 )
 
             new, metrics, td, idx = _members(one, 0, 0)(learners, hyper)

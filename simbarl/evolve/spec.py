@@ -174,6 +174,8 @@ def _unsupported(cfg: TrainConfig) -> list[str]:
         out.append("--pause-at: use --pause-after GENERATION")
     if cfg.stop_at_return is not None:
         out.append("--stop-at-return: not supported by evolve")
+    if cfg.overlap:
+        out.append("--overlap: a population steps its envs and learns one after the other")
     return out
 
 

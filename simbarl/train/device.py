@@ -124,6 +124,19 @@ def make_device_fns(agent, cfg: TrainConfig, task, seeds: Seeds, dp: DataParalle
     )
 
 
+def masked_scan(step_fn, carry, active, length: int):
+    """``length`` scanned calls of ``step_fn(carry) -> (carry, metrics)`` of which the
+    first ``active`` (traced) run: one compiled length serves every chunk, a budget's
+    last short one included. Returns the carry and the last run call's metrics."""
+    skipped = jax.tree.map(jnp.zeros_like, jax.eval_shape(step_fn, carry)[1])
+
+    def maybe(c, i):
+        return jax.lax.cond(i < active, step_fn, lambda c: (c, skipped), c)
+
+    carry, metrics = jax.lax.scan(maybe, carry, jnp.arange(length))
+    return carry, jax.tree.map(lambda x: x[active - 1], metrics)
+
+
 class DevicePrograms:
     """What the device loop compiles, for one resolved config and seed count."""
 
@@ -174,16 +187,8 @@ class DevicePrograms:
         return self.laid_out(carry), metrics
 
     def chunk(self, carry: Carry, active, length: int, learn: bool):
-        """``length`` scanned iterations of which the first ``active`` run: one
-        compiled length serves every chunk, the budget's last short one included."""
-        step_fn = partial(self.body, learn=learn)
-        skipped = jax.tree.map(jnp.zeros_like, jax.eval_shape(step_fn, carry, None)[1])
-
-        def maybe(c, i):
-            return jax.lax.cond(i < active, step_fn, lambda c, _: (c, skipped), c, None)
-
-        carry, metrics = jax.lax.scan(maybe, carry, jnp.arange(length))
-        return carry, jax.tree.map(lambda x: x[active - 1], metrics)
+        """``length`` scanned iterations of which the first ``active`` run."""
+        return masked_scan(lambda c: self.body(c, None, learn=learn), carry, active, length)
 
     def evaluate(self, actor, stats, scaler, key):
         norm = normalization(self.cfg, stats, scaler)

@@ -49,6 +49,7 @@ class Engine:
     on_stop = "checkpoint"
     progress_unit = "env step"  # what the run's clock counts, in its progress lines
     eval_lines = True  # plain progress: a line per evaluation (evolve writes its own)
+    start_line: str | None = None  # a progress line at the start: how this run runs
     # The probe inputs' shardings, ``(learner, replay, norm)`` shapes -> the same with
     # shardings, when the engine splits them over several devices; else None.
     probe_layout = None

@@ -60,6 +60,8 @@ class HostEngine(Engine):
         opened = session.open(agent)
         self.step_fn, self.act_fn = make_step_fns(agent, cfg)
         self.overlap = make_overlap_fns(agent, cfg) if overlaps(cfg) else None
+        if self.overlap is not None:
+            self.start_line = "the updates run beside the env steps (--overlap)"
         bounds = action_bounds(cfg)
         for seat in session.seats:
             seat.runner = EnvRunner(cfg.env, cfg.action_repeat, cfg.num_envs, seat.cfg.seed, bounds)
@@ -134,17 +136,18 @@ class HostEngine(Engine):
             self.metrics = m or self.metrics
             return 1
         learn_fn, insert_fn = self.overlap
-        # the replay holds a vector step from iteration 1 on (without the overlap the
-        # updates see the step just taken; here they start one step later only when the
-        # warm-up is a single vector step)
+        # the updates see the replay before this step's transitions (and the statistics
+        # before it), so the first learning step's see one vector step fewer than
+        # --warmup-steps; with a warm-up of at most one vector step the replay is
+        # empty at iteration 0 and learning starts at iteration 1
         if learn and self.session.main.iteration >= 1:
             norms = self.seeds.stack_host([self._norm(s.loop) for s in self.session.seats])
             self.learner, self.buffer, self.metrics = learn_fn(
                 self.learner, self.buffer, norms, self.dataset
             )
-        transitions, next_obs, self.norms, masks = self._step_envs()
+        transitions, next_obs, norms, masks = self._step_envs()
         self.learner, self.buffer, self.action, self.noise = insert_fn(
-            self.learner, self.buffer, transitions, next_obs, self.norms, self.noise, masks,
+            self.learner, self.buffer, transitions, next_obs, norms, self.noise, masks,
             random=not learn and self.cfg.init_from is None,
         )  # fmt: skip
         return 1

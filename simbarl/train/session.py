@@ -222,6 +222,8 @@ class Session:
         self.stop, stop.running = stop, True  # from here a first signal checkpoints
         schedule = Schedule(cfg, per_iter, main.env_step)
         self.progress = Progress(cfg.steps, main.env_step, cfg.progress, engine.progress_unit)
+        if engine.start_line and self.progress.mode != "off":
+            self.progress.write(engine.start_line)
         # None without --analyze-every; compiled in the background from the first log
         self.probe_fn = probe_fn = make_probe_fn(
             engine.agent, cfg, cfg.vmap_seeds, engine.probe_layout

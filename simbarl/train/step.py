@@ -3,6 +3,8 @@
 Fusing the replay insert, the ``utd`` scanned updates and the next action
 into one donated call keeps the loop to a single dispatch per agent step,
 which is what lets small networks run near the machine's arithmetic limit.
+With ``--overlap`` the step is two calls instead (``make_overlap_fns``): the
+updates, dispatched before the envs step, then the insert and the action.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ def train_step(
     buffer = add(buffer, transition)
     metrics = {}
     if learn:
-        learner, metrics, td, idx = learn_on(
+        learner, buffer, metrics = learn_phase(
             agent,
             learner,
             buffer,
@@ -202,7 +204,6 @@ def train_step(
             dataset_ratio=dataset_ratio,
             shard_batch=shard_batch,
         )
-        buffer = reprioritize(buffer, idx, td, replay)
     learner, action, noise = act(
         agent,
         learner,
@@ -216,21 +217,24 @@ def train_step(
     return learner, buffer, action, noise, metrics
 
 
-def configured_step(agent: ActorCritic, cfg, stride: int | None = None):
-    """``train_step`` with a TrainConfig's UTD, batch, replay and env count bound.
-
-    ``stride``: slots between an env's consecutive transitions in the buffer when
-    it is not ``cfg.num_envs`` (a buffer shared by several members, ``simbarl evolve``).
-    """
-    return partial(
-        train_step,
-        agent,
+def learn_settings(cfg, stride: int | None = None) -> dict:
+    """``learn_on``'s keywords from a TrainConfig: UTD, batch, replay, env count and
+    dataset share. ``stride``: slots between an env's consecutive transitions in the
+    buffer when it is not ``cfg.num_envs`` (a buffer shared by several members,
+    ``simbarl evolve``)."""
+    return dict(
         utd=cfg.updates_per_step,
         batch_size=cfg.batch_size,
         replay=cfg.replay,
         num_envs=stride or cfg.num_envs,
         dataset_ratio=cfg.init_data_ratio,
-        random_warmup=cfg.init_from is None,
+    )
+
+
+def configured_step(agent: ActorCritic, cfg, stride: int | None = None):
+    """``train_step`` with a TrainConfig's ``learn_settings`` bound (``stride``: there)."""
+    return partial(
+        train_step, agent, **learn_settings(cfg, stride), random_warmup=cfg.init_from is None
     )
 
 
@@ -277,19 +281,12 @@ def make_overlap_fns(agent: ActorCritic, cfg, stride: int | None = None):
 
     The host loop with ``--overlap`` calls the first before it steps the envs and the
     second after: the updates run on the device while the host simulates (JAX
-    dispatches asynchronously), and the action for the next step waits only for the
-    second call. So an update does not see the vector step being simulated beside it
-    (it is in the next one's replay), and the actions come from the updated networks.
+    dispatches asynchronously); the second call, and so the next action, follows the
+    updates on the device. So an update does not see the vector step being simulated
+    beside it (it is in the next one's replay), and the actions come from the updated
+    networks.
     """
-    learn = partial(
-        learn_phase,
-        agent,
-        utd=cfg.updates_per_step,
-        batch_size=cfg.batch_size,
-        replay=cfg.replay,
-        num_envs=stride or cfg.num_envs,
-        dataset_ratio=cfg.init_data_ratio,
-    )
+    learn = partial(learn_phase, agent, **learn_settings(cfg, stride))
     insert = partial(insert_and_act, agent)
     if cfg.vmap_seeds > 1:
         learn_one, insert_one = learn, insert
