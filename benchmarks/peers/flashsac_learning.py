@@ -23,10 +23,12 @@ steps before learning, fp32, gamma 0.99, 1-step returns), then
 
 ``flash_rl.envs.create_envs`` and ``flash_rl.agents.create_agent`` build the envs and
 the agent; the environment variables train.py sets before importing torch (2
-OMP/MKL threads, ...) are set the same way. Every ``--eval-every`` env steps (default
-10,000, as simbarl's flashsac-small; the official default is num_env_steps/10) the
-official ``flash_rl.evaluation.evaluate`` runs ``--eval-episodes`` episodes (default
-10, as simbarl's learning runs; run_mujoco.sh uses 50) on the official eval env.
+OMP/MKL threads, ...) are set the same way (``--threads`` changes the thread count:
+two runs side by side on a 2-core CPU may prefer 1 each; it changes speed only).
+Every ``--eval-every`` env steps (default 10,000, as simbarl's flashsac-small; the
+official default is num_env_steps/10) the official ``flash_rl.evaluation.evaluate``
+runs ``--eval-episodes`` episodes (default 10, as simbarl's learning runs;
+run_mujoco.sh uses 50) on the official eval env.
 Left out: the logger, the step-0 evaluation, video recording and checkpoints.
 
 The JSON (``--out``) has learning.py's fields (``preset``, ``algos``, ``steps``,
@@ -345,11 +347,11 @@ def official_run(args, task: str, seed: int, on_eval) -> None:
     eval_env.close()
 
 
-def set_threads_env() -> None:
-    """As train.py, before torch is imported."""
-    os.environ["OMP_NUM_THREADS"] = "2"
-    os.environ["MKL_NUM_THREADS"] = "2"
-    os.environ["NUMEXPR_NUM_THREADS"] = "2"
+def set_threads_env(threads: int = 2) -> None:
+    """As train.py (2 threads), before torch is imported."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ["NUMEXPR_NUM_THREADS"] = str(threads)
     os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -367,13 +369,16 @@ def main(argv: list[str] | None = None, run=None) -> None:
     p.add_argument("--critic-width", type=int, default=128, help="agent.critic_hidden_dim")
     p.add_argument("--actor-width", type=int, default=64, help="agent.actor_hidden_dim")
     p.add_argument("--compile", default="off", choices=["off", "auto"], help="torch.compile")
+    p.add_argument(
+        "--threads", type=int, default=2, help="OMP/MKL threads (train.py's 2); speed only"
+    )
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="official keys")
     p.add_argument("--out", default="benchmarks/results/peers/flashsac_learning_cpu.json")
     args = p.parse_args(argv)
     if args.steps % args.eval_every:
         p.error("--steps must be a multiple of --eval-every")
     if run is None:
-        set_threads_env()
+        set_threads_env(args.threads)
         if args.compile == "off":
             os.environ["TORCHDYNAMO_DISABLE"] = "1"
         run = official_run
