@@ -23,8 +23,11 @@ steps before learning, fp32, gamma 0.99, 1-step returns), then
 
 ``flash_rl.envs.create_envs`` and ``flash_rl.agents.create_agent`` build the envs and
 the agent; the environment variables train.py sets before importing torch (2
-OMP/MKL threads, ...) are set the same way (``--threads`` changes the thread count:
-two runs side by side on a 2-core CPU may prefer 1 each; it changes speed only).
+OMP/MKL threads, ...) are set the same way; ``--threads`` changes the thread count
+(speed only). On the project's 2-core CPU shared with other runs, train.py's 2 threads
+spun: fewer than 1,000 updates in 10.7 min (under 1.6 updates/s) at critic 128 / actor
+64, against 10.6 updates/s with ``--threads 1`` (smoke of 2026-12-07, HalfCheetah-v4),
+so the commands below use 1.
 Every ``--eval-every`` env steps (default 10,000, as simbarl's flashsac-small; the
 official default is num_env_steps/10) the official ``flash_rl.evaluation.evaluate``
 runs ``--eval-episodes`` episodes (default 10, as simbarl's learning runs;
@@ -60,8 +63,15 @@ Issue 44's anchor, one seed per invocation or several (invocations may run side 
 side; each merges its own task and seed)::
 
     /work/venv-torch/bin/python benchmarks/peers/flashsac_learning.py \\
-        --tasks HalfCheetah-v4 Hopper-v4 --seeds 0 1 --steps 100000 \\
+        --tasks HalfCheetah-v4 Hopper-v4 --seeds 0 1 --steps 100000 --threads 1 \\
         --out benchmarks/results/peers/flashsac_learning_cpu.json
+
+and simbarl's side, evaluated at the same steps (learning.py's default is every
+20,000; the flashsac presets need ``--algos flashsac``)::
+
+    .venv/bin/python benchmarks/learning.py --preset flashsac-small --algos flashsac \\
+        --tasks HalfCheetah-v4 Hopper-v4 --seeds 0 1 --steps 100000 --eval-every 10000 \\
+        --out benchmarks/results/flashsac_small
 
 A file made with other settings (widths, budget, evaluation, overrides) is not merged
 into: the script stops; give it another ``--out``.
