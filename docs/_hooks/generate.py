@@ -633,6 +633,64 @@ def results_peers_sbx() -> str:
     return table(head, rows) + "\n\n" + provenance(path, machine)
 
 
+def _machines(entry: dict) -> list[str]:
+    """The machines (and torch versions, where recorded) of a curves.json entry's runs."""
+    found = set()
+    for r in entry.get("runs", {}).values():
+        if "machine" in r:
+            found.add(r["machine"] + (f", torch {r['torch']}" if r.get("torch") else ""))
+    return sorted(found)
+
+
+def results_flashsac_small() -> str:
+    """Issue 44: simbarl's ``flashsac-small`` (critic 128, actor 64) against the official
+    FlashSAC code at the same widths on the same machine, return at 20k/50k/100k per task
+    (mean ± std over finished seeds), from ``flashsac_small/curves.json`` (learning.py,
+    ``--algos flashsac``) and ``peers/flashsac_learning_cpu.json``
+    (``benchmarks/peers/flashsac_learning.py``). Not registered until both files exist."""
+    ours, ours_path = _load("flashsac_small/curves.json")
+    peer, peer_path = _load("peers/flashsac_learning_cpu.json")
+    steps = (20_000, 50_000, 100_000)
+    head = ["task", "code", "seeds"] + [f"return at {s // 1000}k" for s in steps]
+    head.append("training wall clock per run")
+    arms = [(f"simbarl `{ours['preset']}`", ours), ("official FlashSAC, same widths", peer)]
+    rows, machines = [], {ours_path: set(), peer_path: set()}
+    for task in sorted(set(ours["tasks"]) | set(peer["tasks"])):
+        for (label, data), path in zip(arms, machines, strict=True):
+            entry = data["tasks"].get(task, {}).get("flashsac")
+            if not entry or not entry["curve"]:
+                continue
+            by_step = {c["env_step"]: c for c in entry["curve"]}
+            cells = [
+                f"{by_step[s]['mean']:,.1f} ± {by_step[s]['std']:,.1f}" if s in by_step else ""
+                for s in steps
+            ]
+            runs = [r for k, r in entry.get("runs", {}).items() if k in entry["per_seed"]]
+            walls = [r["train_seconds"] for r in runs if "train_seconds" in r]
+            wall = f"{statistics.fmean(walls) / 60:.0f} min" if walls else "not recorded"
+            machines[path].update(_machines(entry))
+            rows.append([f"`{task}`", label, len(entry["per_seed"]), *cells, wall])
+        published = [_published(task, s) for s in steps]
+        if any(published):
+            rows.append([f"`{task}`", "published SimbaV2, full size", 10, *published, ""])
+    from simbarl.config import preset
+
+    widths = peer["meta"]["widths"]
+    episodes = f"{preset(ours['preset']).eval_episodes} episodes ({ours['preset']}), "
+    episodes += f"{peer['eval_episodes']} (official)"
+    return (
+        f"{table(head, rows)}\n\nMean ± std over seeds (population), {ours['steps']:,} env "
+        f"steps, evaluation over {episodes}; the wall clock leaves evaluation out. The official "
+        f"code ran at critic {widths['critic_hidden_dim']} / actor "
+        f"{widths['actor_hidden_dim']} (`{peer['preset']}`), its other settings those of "
+        "`scripts/run_mujoco.sh`. "
+        + " ".join(
+            provenance(p, "machine: " + ("; ".join(sorted(m)) or "not recorded"))
+            for p, m in machines.items()
+        )
+    )
+
+
 def results_update_profile() -> str:
     """Where the full-size update's time goes, one and two critics, float32 and bfloat16."""
     rows, sources = [], []
