@@ -254,6 +254,14 @@ def test_bad_input_is_refused_before_any_work(tmp_path, spec, cfg, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_the_default_generation_is_whole_agent_steps(tmp_path):
+    from simbarl.evolve.command import whole_steps
+
+    # 3 envs x DMC's action repeat 2: 10,000 env steps round up to 10,002
+    assert whole_steps(10_000, tiny(tmp_path, num_envs=3)) == 10_002
+    assert whole_steps(10_000, tiny(tmp_path, env="Pendulum-v1", num_envs=4)) == 10_000
+
+
 def test_evolve_runs_no_dynamics_probe(tmp_path):
     # --analyze-every has no meaning for a population: a probe due inside a generation
     # asked the population engine for inputs it does not have and stopped the run

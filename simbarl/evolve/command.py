@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 EVOLVE_HELP = """\
@@ -69,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     add = lambda flag, help, **kw: p.add_argument(flag, default=None, help=help, **kw)
     add("--population", f"members (default {d['population']})", type=int)
     add("--generations", f"generations to run (default {d['generations']})", type=int)
-    add("--evo-steps", f"env steps per member and generation (default {d['evo_steps']})", type=int)
+    add(
+        "--evo-steps",
+        f"env steps per member and generation (default {d['evo_steps']}, rounded up to whole "
+        "agent steps: num_envs x action_repeat)",
+        type=int,
+    )
     add("--fitness", f"how fitness is computed (default {d['fitness']})", choices=FITNESS)
     add("--fitness-k", f"generations of --fitness mean-last-k (default {d['fitness_k']})", type=int)
     add(
@@ -139,8 +145,6 @@ def _spec(args):
 
 def _train_config(args, rest: list[str]):
     """Every member's starting config from the ``simbarl train`` flags in ``rest``."""
-    import dataclasses
-
     import tyro
 
     from simbarl.config import config_flags, preset_name
@@ -221,8 +225,20 @@ def _start(args, rest: list[str]):
         return _resume(args, rest)
     from simbarl.evolve.evolve import evolve
 
-    spec = _spec(args)
-    return evolve(_train_config(args, rest), spec)
+    spec, cfg = _spec(args), _train_config(args, rest)
+    if args.evo_steps is None:  # the default, in whole agent steps of the task
+        spec = dataclasses.replace(spec, evo_steps=whole_steps(spec.evo_steps, cfg))
+    return evolve(cfg, spec)
+
+
+def whole_steps(env_steps: int, cfg) -> int:
+    """``env_steps`` rounded up to a multiple of the env steps of one agent step of
+    ``cfg``'s task (``num_envs x action_repeat``: 32 on a device task by default)."""
+    from simbarl.runs import run_dir as rd
+
+    resolved, _ = rd.resolve(cfg)
+    per_iter = resolved.num_envs * resolved.action_repeat
+    return -(-env_steps // per_iter) * per_iter
 
 
 def _draw(run) -> str:
