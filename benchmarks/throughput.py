@@ -41,6 +41,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from machine import cpu_name  # noqa: F401  (benchmarks/machine.py; the others import it from here)
 
 from simbarl.agents import Batch
 from simbarl.analysis.flops import update_flops
@@ -64,17 +65,6 @@ def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
         f(a).block_until_ready()
         best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
     return best
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _kernel_shapes(params) -> list[tuple[int, int]]:

@@ -3,7 +3,8 @@ layout of ``benchmarks/learning.py``'s ``curves.json``: the same-width anchor be
 simbarl's ``--preset flashsac-small`` (critic 128, actor 64) on one machine.
 
 What runs is the loop of the official ``train.py``, driven from this file with the
-official objects (as ``flashsac_throughput.py``'s ``official_side``): the config
+official objects (the steps ``official_flashsac.py`` shares with
+``flashsac_throughput.py``'s ``official_side``): the config
 composed from the official ``configs/`` (``flashSAC_base.yaml``,
 ``agent/flashSAC.yaml``, ``env/mujoco.yaml``) with the overrides of
 ``scripts/run_mujoco.sh`` (one env, batch 512, UTD 1, a 1M CPU buffer, 10,000 random
@@ -83,42 +84,28 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+# benchmarks/peers/ (the official side's shared steps) and benchmarks/ (the jax-free
+# machine helpers), beside this file: the torch venv has no simbarl
+for _folder in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parent):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+from machine import cpu_name  # noqa: E402
+from official_flashsac import (  # noqa: E402
+    BATCH,
+    RUN_MUJOCO,
+    build,
+    compose,
+    interact,
+    set_threads_env,
+)
+
 ALGO = "flashsac"  # the algo key of simbarl's --preset flashsac-small --algos flashsac
-BATCH = 512
-
-# scripts/run_mujoco.sh, less seed, env name, budget and warm-up (set per run)
-RUN_MUJOCO = [
-    "num_train_envs=1",
-    "num_eval_envs=1",
-    "num_record_envs=1",
-    "agent.buffer_max_length=1_000_000",
-    "agent.buffer_device_type=cpu",
-    f"agent.sample_batch_size={BATCH}",
-    "agent.use_amp=false",
-    "updates_per_interaction_step=1",
-    "agent.asymmetric_observation=false",
-    "gamma=0.99",
-    "n_step=1",
-]
-
-
-def cpu_name() -> str:
-    """benchmarks/throughput.py's ``cpu_name`` (which imports simbarl and jax, so not
-    here): the CPU's model name from ``/proc/cpuinfo``, or what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def label(critic: int, actor: int) -> str:
@@ -240,44 +227,13 @@ def merge(
 def official_run(args, task: str, seed: int, on_eval) -> None:
     """The official train.py loop on ``task`` and ``seed`` for ``--steps`` env steps,
     calling ``on_eval(curve, info, finished)`` after every evaluation."""
-    import random
-
-    import flash_rl
-    import numpy as np
     import torch
-    from flash_rl.agents import create_agent
-    from flash_rl.envs import create_envs
     from flash_rl.evaluation import evaluate
-    from omegaconf import OmegaConf
 
-    root = Path(flash_rl.__file__).resolve().parents[1] / "configs"
-    if not OmegaConf.has_resolver("eval"):
-        OmegaConf.register_new_resolver("eval", lambda s: eval(s))
-    base = OmegaConf.load(root / "flashSAC_base.yaml")
-    base.pop("defaults")
-    cfg = OmegaConf.merge(
-        base,
-        {"agent": OmegaConf.load(root / "agent" / "flashSAC.yaml")},
-        {"env": OmegaConf.load(root / "env" / "mujoco.yaml")},
-    )
-    overrides = [f"seed={seed}", f"env.env_name={task}", *settings(args)]
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-    OmegaConf.resolve(cfg)
+    cfg = compose(task, seed, settings(args))
     assert cfg.agent.critic_hidden_dim == args.critic_width
     assert cfg.agent.actor_hidden_dim == args.actor_width
-
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    train_env, eval_env, record_env = create_envs(**cfg.env)
-    record_env.close()
-    _, env_info = train_env.reset()
-    agent = create_agent(
-        observation_space=train_env.observation_space,
-        action_space=train_env.action_space,
-        env_info=env_info,
-        cfg=cfg.agent,
-    )
+    agent, train_env, eval_env = build(cfg)
 
     info = {
         "machine": cpu_name(),
@@ -289,7 +245,7 @@ def official_run(args, task: str, seed: int, on_eval) -> None:
         "compile_mode": cfg.agent.compile_mode if cfg.agent.use_compile else None,
     }
     curve: list[tuple[int, float]] = []
-    observations, env_infos = train_env.reset()
+    observations, _ = train_env.reset()
     transition = None
     update_counter = 0
     updates = 0
@@ -299,29 +255,9 @@ def official_run(args, task: str, seed: int, on_eval) -> None:
     total = int(cfg.num_interaction_steps)
     for interaction_step in range(1, total + 1):
         env_step = interaction_step * cfg.num_train_envs
-        if agent.can_start_training() and transition is not None:
-            actions = agent.sample_actions(
-                interaction_step, prev_transition=transition, training=True
-            )
-        else:
-            actions = train_env.action_space.sample()
-        actions = np.array(actions)
-        next_observations, rewards, terminateds, truncateds, env_infos = train_env.step(actions)
-        next_buffer_observations = next_observations.copy()
-        for env_idx in range(cfg.num_train_envs):
-            if terminateds[env_idx] or truncateds[env_idx]:
-                next_buffer_observations[env_idx] = env_infos["final_obs"][env_idx]
-        transition = {
-            "observation": observations,
-            "action": actions,
-            "reward": rewards,
-            "terminated": terminateds,
-            "truncated": truncateds,
-            "next_observation": next_buffer_observations,
-        }
-        agent.process_transition(transition)
-        transition["next_observation"] = next_observations
-        observations = next_observations
+        observations, transition = interact(
+            agent, train_env, cfg, observations, transition, interaction_step
+        )
         if agent.can_start_training():
             if t_learn is None:
                 t_learn = time.perf_counter()
@@ -355,16 +291,6 @@ def official_run(args, task: str, seed: int, on_eval) -> None:
             )
     train_env.close()
     eval_env.close()
-
-
-def set_threads_env(threads: int = 2) -> None:
-    """As train.py (2 threads), before torch is imported."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
-    os.environ["NUMEXPR_NUM_THREADS"] = str(threads)
-    os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
-    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def main(argv: list[str] | None = None, run=None) -> None:

@@ -19,7 +19,8 @@ after the first ``--skip`` learning steps (compilation and first iterations):
 * official: the loop of the official ``train.py`` (act with
   ``agent.sample_actions``, ``train_env.step``, the final-observation fix-up,
   ``agent.process_transition``, ``agent.update()`` once per step), driven from
-  this file with the official objects: the config composed from the official
+  this file with the official objects (the steps in ``official_flashsac.py``,
+  shared with ``flashsac_learning.py``): the config composed from the official
   ``configs/`` (base, ``agent/flashSAC.yaml``, ``env/mujoco.yaml``) with the
   overrides of ``run_mujoco.sh`` plus ``agent.device_type=cpu`` (the yaml says
   cuda) and the shorter warm-up; ``flash_rl.envs.create_envs`` and
@@ -55,76 +56,32 @@ import tempfile
 import time
 from pathlib import Path
 
-BATCH = 512
+# the official side's shared steps, beside this file (the script's own folder is on
+# sys.path already when it runs as a script, as the workers do)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from official_flashsac import BATCH, RUN_MUJOCO, build, compose, interact, set_threads_env  # noqa: E402
 
 
 def official_side(args) -> dict:
     """The official train.py loop over the official FlashSAC agent; see the docstring."""
-    # as train.py, before torch is imported
-    os.environ["OMP_NUM_THREADS"] = "2"
-    os.environ["MKL_NUM_THREADS"] = "2"
-    os.environ["NUMEXPR_NUM_THREADS"] = "2"
-    os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
-    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    set_threads_env(2)  # train.py's, before torch is imported
     if args.official_compile == "off":
         os.environ["TORCHDYNAMO_DISABLE"] = "1"
-    import random
-
-    import flash_rl
-    import numpy as np
     import torch
-    from flash_rl.agents import create_agent
-    from flash_rl.envs import create_envs
-    from omegaconf import OmegaConf
 
-    root = Path(flash_rl.__file__).resolve().parents[1] / "configs"
-    if not OmegaConf.has_resolver("eval"):
-        OmegaConf.register_new_resolver("eval", lambda s: eval(s))
-    base = OmegaConf.load(root / "flashSAC_base.yaml")
-    base.pop("defaults")
-    cfg = OmegaConf.merge(
-        base,
-        {"agent": OmegaConf.load(root / "agent" / "flashSAC.yaml")},
-        {"env": OmegaConf.load(root / "env" / "mujoco.yaml")},
-    )
-    overrides = [  # scripts/run_mujoco.sh, then this benchmark's
-        "seed=0",
-        f"env.env_name={args.env}",
+    overrides = [  # scripts/run_mujoco.sh (after seed and env name), then this benchmark's
         "num_env_steps=1_000_000",
-        "num_train_envs=1",
-        "num_eval_envs=1",
-        "num_record_envs=1",
-        "agent.buffer_max_length=1_000_000",
-        "agent.buffer_device_type=cpu",
-        f"agent.sample_batch_size={BATCH}",
-        "agent.use_amp=false",
-        "updates_per_interaction_step=1",
-        "agent.asymmetric_observation=false",
-        "gamma=0.99",
-        "n_step=1",
+        *RUN_MUJOCO,
         "agent.device_type=cpu",
         f"agent.buffer_min_length={args.warmup}",
         f"agent.use_compile={args.official_compile == 'auto'}",
     ]
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-    OmegaConf.resolve(cfg)
-
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    train_env, eval_env, record_env = create_envs(**cfg.env)
+    cfg = compose(args.env, 0, overrides)
+    agent, train_env, eval_env = build(cfg)
     eval_env.close()
-    record_env.close()
-    _, env_info = train_env.reset()
-    agent = create_agent(
-        observation_space=train_env.observation_space,
-        action_space=train_env.action_space,
-        env_info=env_info,
-        cfg=cfg.agent,
-    )
 
-    observations, env_infos = train_env.reset()
+    observations, _ = train_env.reset()
     transition = None
     update_counter = 0
     updates = 0
@@ -137,29 +94,9 @@ def official_side(args) -> dict:
             t_first = time.perf_counter()
         if interaction_step == start + 1:
             t0, updates0 = time.perf_counter(), updates
-        if agent.can_start_training() and transition is not None:
-            actions = agent.sample_actions(
-                interaction_step, prev_transition=transition, training=True
-            )
-        else:
-            actions = train_env.action_space.sample()
-        actions = np.array(actions)
-        next_observations, rewards, terminateds, truncateds, env_infos = train_env.step(actions)
-        next_buffer_observations = next_observations.copy()
-        for env_idx in range(cfg.num_train_envs):
-            if terminateds[env_idx] or truncateds[env_idx]:
-                next_buffer_observations[env_idx] = env_infos["final_obs"][env_idx]
-        transition = {
-            "observation": observations,
-            "action": actions,
-            "reward": rewards,
-            "terminated": terminateds,
-            "truncated": truncateds,
-            "next_observation": next_buffer_observations,
-        }
-        agent.process_transition(transition)
-        transition["next_observation"] = next_observations
-        observations = next_observations
+        observations, transition = interact(
+            agent, train_env, cfg, observations, transition, interaction_step
+        )
         if agent.can_start_training():
             update_counter += cfg.updates_per_interaction_step
             while update_counter >= 1:
@@ -248,7 +185,7 @@ def run_side(python: str, side: str, args) -> dict:
 
 def drive(args) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from throughput import cpu_name
+    from machine import cpu_name
 
     if not Path(args.official_python).exists():
         sys.exit(f"no interpreter at {args.official_python}; see requirements-flashsac.txt")
