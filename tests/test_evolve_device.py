@@ -131,6 +131,32 @@ def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(tmp_p
         assert all(np.isfinite(data[k]).all() for k in shared)
 
 
+def test_a_member_diverging_while_it_learns_stops_acting_and_ranks_last(tmp_path, monkeypatch):
+    # a finite start and a learning rate of 1e30: the member's first updates blow up
+    # its networks inside a scanned chunk (its actions turn NaN there, then zeros, then
+    # random), and neither its replay rows nor the shared statistics take the NaN
+    from simbarl.evolve import evolve as module
+
+    new_population = module._new_population
+
+    def reckless(*args):
+        pop = new_population(*args)
+        m = pop.members[1]
+        agent = dataclasses.replace(m.cfg.agent, learning_rate=1e30, learning_rate_end=1e30)
+        m.cfg = dataclasses.replace(m.cfg, agent=agent)
+        return pop
+
+    monkeypatch.setattr(module, "_new_population", reckless)
+    run = tmp_path / "run"
+    argv = _argv(run, "--pause-after", "1", "--mutation-probs", "none=1")
+    assert main([*argv, "--agent.learning-rate-end", "1e-5"]) == 130
+    first = _rows(run)
+    assert first[1]["fitness"] is None and first[0]["fitness"] is not None
+    with np.load(run / rd.CHECKPOINT_FILE) as data:
+        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
+        assert shared and all(np.isfinite(data[k]).all() for k in shared)
+
+
 def _population(tmp_path, population, vmap="on", **cfg_changes):
     """A fresh device population (not trained) and its ``DevicePopulation``."""
     from tiny_config import tiny
