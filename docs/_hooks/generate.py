@@ -424,6 +424,32 @@ def results_device_learning() -> str:
     return "\n\n".join(blocks) + "\n\n" + provenance(path, cpu_machine(data))
 
 
+def results_flashsac_parallel_cpu() -> str:
+    """``flashsac-parallel`` in the device loop on the CPU: its evaluations
+    (``benchmarks/results/flashsac_parallel_cpu``, a ``simbarl train`` run directory,
+    with ``machine.json`` beside it)."""
+    run = RESULTS / "flashsac_parallel_cpu"
+    cfg = json.loads((run / "config.json").read_text())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    evals = [r for r in rows if "eval/return" in r and r["eval/return"] == r["eval/return"]]
+    updates = {r["env_step"]: r["perf/updates"] for r in rows if "perf/updates" in r}
+    body = [
+        [f"{r['env_step']:,}", f"{updates[r['env_step']]:,}" if r["env_step"] in updates else "",
+         f"{r['eval/return']:.1f}"]
+        for r in evals
+    ]  # fmt: skip
+    machine = cpu_machine(json.loads((run / "machine.json").read_text()))
+    return (
+        f"`simbarl train --preset flashsac-parallel --env {cfg['env']}` with "
+        f"{cfg['num_envs']:,} envs, batch {cfg['batch_size']:,}, "
+        f"{cfg['updates_per_step']} updates per vector step and {cfg['warmup_steps']:,} "
+        f"random steps, evaluated over {cfg['eval_episodes']} episodes:\n\n"
+        + table(["env steps", "updates", "return"], body)
+        + "\n\n"
+        + provenance(run / "metrics.jsonl", machine)
+    )
+
+
 def results_device_sharding() -> str:
     data, path = _load("device_sharding_cpu.json")
     rows = [
@@ -1349,6 +1375,7 @@ GENERATORS = {
     "results-device-loop": results_device_loop,
     "results-device-learning": results_device_learning,
     "results-population-device": results_population_device,
+    "results-flashsac-parallel-cpu": results_flashsac_parallel_cpu,
     "results-vmap-seeds": results_vmap_seeds,
     "results-device-sharding": results_device_sharding,
     "results-evolve-vmap": results_evolve_vmap,
