@@ -413,9 +413,13 @@ def results_device_learning() -> str:
         head = ["task", "loop", "action repeat", "updates", "last evaluation per seed", "mean",
                 "best per seed"]  # fmt: skip
         r = next(iter(twins.values()))[0]["device"]
+        ant = (
+            ", and `brax:ant` beside Gymnasium's `Ant-v4` (another model of the same robot)"
+            if "brax:ant" in twins
+            else ""
+        )
         blocks.append(
-            "Each `mjx:` task beside its DeepMind Control original in the host loop, and "
-            "`brax:ant` beside Gymnasium's `Ant-v4` (another model of the same robot), one "
+            f"Each `mjx:` task beside its DeepMind Control original in the host loop{ant}, one "
             f"config for both ({r['num_envs']} envs, the device task's action repeat, "
             f"{r['updates_per_step']} updates per vector step, batch "
             f"{r['batch_size']}, actor {r['actor']}, critic {r['critic']}), seeds "
