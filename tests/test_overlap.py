@@ -3,14 +3,12 @@ envs, then inserts and acts (``step.make_overlap_fns``)."""
 
 import dataclasses
 
-import jax
 import numpy as np
 import pytest
 import tiny_config
 
 from simbarl.config import TrainConfig
 from simbarl.runs import run_dir as rd
-from simbarl.train.online import overlaps
 from simbarl.train.run import train
 
 
@@ -23,13 +21,6 @@ def tiny(path, **kw) -> TrainConfig:
 def _learner(run_dir):
     with np.load(run_dir / rd.CHECKPOINT_FILE) as data:
         return {k: data[k] for k in data.files if k.startswith("learner")}
-
-
-def test_overlap_is_on_off_the_cpu(monkeypatch):
-    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
-    assert not overlaps(TrainConfig()) and overlaps(TrainConfig(overlap=True))
-    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert overlaps(TrainConfig()) and not overlaps(TrainConfig(overlap=False))
 
 
 def test_overlap_makes_as_many_updates_from_other_data(tmp_path):

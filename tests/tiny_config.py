@@ -39,7 +39,6 @@ def tiny(tmp_path, name="run", **kw) -> TrainConfig:
         progress=False,
         tensorboard=False,
         run_dir=str(tmp_path / name),
-        overlap=False,  # as on the CPU, on any backend (tests opt in)
     )
     base.update(kw)
     return TrainConfig(**base)

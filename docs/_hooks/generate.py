@@ -1379,6 +1379,7 @@ GENERATORS = {
     "results-device-loop": results_device_loop,
     "results-device-learning": results_device_learning,
     "results-population-device": results_population_device,
+    "results-overlap-learning": results_overlap_learning,
     "results-flashsac-parallel-cpu": results_flashsac_parallel_cpu,
     "results-vmap-seeds": results_vmap_seeds,
     "results-device-sharding": results_device_sharding,

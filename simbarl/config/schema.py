@@ -291,15 +291,16 @@ class TrainConfig:
     the losses of its share of every batch; the learner is replicated. None: all local
     devices; 1: one. --num-envs and --batch-size must divide by the count. The host loop
     uses one device."""
-    overlap: bool | None = setting(None, on_resume="command")
+    overlap: bool = setting(False, on_resume="command")
     """Host-loop tasks: run each agent step's updates on the accelerator while the envs
     step on the host (asynchronous dispatch), instead of one after the other. An update
     then does not see the vector step simulated beside it (it joins the next update's
     replay, and the normalization statistics are those before it: the first updates see
     one vector step fewer than --warmup-steps); the actions still come from the latest
-    networks. A run with it says so in its first progress line. None: on when JAX's
-    default backend is not the CPU (where both would share the same cores), off on the
-    CPU. Device-loop tasks run in one jitted scan and take no overlap."""
+    networks. A run with it says so in its first progress line. Off by default: in the
+    learning check on the results page it learned more slowly on one of two tasks. For
+    GPUs; on a CPU both would share the same cores. Device-loop tasks run in one jitted
+    scan and take no overlap."""
     mjx_impl: Literal["auto", "jax", "warp"] = "auto"
     """Physics backend of ``mjx:`` (MuJoCo Playground) tasks: ``auto`` is the pure-JAX
     MJX path on a CPU and the task's own default (Warp) on an accelerator, or the JAX

@@ -10,7 +10,7 @@ flight and repeats the uninterrupted run to the last digit.
 The session (``session.py``) does everything else: the run directory, logs,
 evaluations, checkpoints, stopping.
 
-With ``--overlap`` (by default off the CPU) an agent step is two jitted calls: the
+With ``--overlap`` (for GPUs) an agent step is two jitted calls: the
 updates are dispatched first and run on the accelerator while the host steps the
 envs with the actions it already has; then one call inserts the new transitions
 and acts (``step.make_overlap_fns``).
@@ -36,12 +36,6 @@ from simbarl.train.step import make_overlap_fns, make_step_fns
 from simbarl.train.warm_start import dataset_buffer
 
 
-def overlaps(cfg) -> bool:
-    """Whether the host loop overlaps updates and env steps (``TrainConfig.overlap``;
-    None: when JAX's default backend is not the CPU)."""
-    return jax.default_backend() != "cpu" if cfg.overlap is None else cfg.overlap
-
-
 def _env_mask(num_envs: int, envs) -> np.ndarray:
     """``(num_envs,)`` float32, 1.0 at ``envs``."""
     mask = np.zeros(num_envs, np.float32)
@@ -59,7 +53,7 @@ class HostEngine(Engine):
         self.cfg, self.seeds = cfg, seeds
         opened = session.open(agent)
         self.step_fn, self.act_fn = make_step_fns(agent, cfg)
-        self.overlap = make_overlap_fns(agent, cfg) if overlaps(cfg) else None
+        self.overlap = make_overlap_fns(agent, cfg) if cfg.overlap else None
         if self.overlap is not None:
             self.start_line = "the updates run beside the env steps (--overlap)"
         bounds = action_bounds(cfg)
