@@ -59,6 +59,15 @@ def flat(tree) -> dict:
     return {key_names(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+def assert_shared_data_finite(run_dir) -> None:
+    """The population checkpoint's shared replay and statistics hold no NaN or inf."""
+    from simbarl.runs import run_dir as rd
+
+    with np.load(run_dir / rd.CHECKPOINT_FILE) as data:
+        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
+        assert shared and all(np.isfinite(data[k]).all() for k in shared)
+
+
 def poison_member(monkeypatch, index: int = 1) -> None:
     """Member ``index`` of every population evolve builds starts with a NaN actor."""
     from simbarl.evolve import evolve as evolve_module

@@ -11,7 +11,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from evolve_helpers import poison_member
+from evolve_helpers import assert_shared_data_finite, poison_member
 from tiny_config import tiny
 
 from simbarl.cli import main
@@ -311,9 +311,7 @@ def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(
     first = _rows(run)
     assert first[1]["fitness"] is None and first[1]["return"] is None
     assert first[0]["elite"] and first[0]["fitness"] is not None
-    with np.load(run / rd.CHECKPOINT_FILE) as data:
-        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
-        assert all(np.isfinite(data[k]).all() for k in shared)
+    assert_shared_data_finite(run)
     assert read_meta(run / rd.CHECKPOINT_FILE)["replay_size"] == POPULATION * EVO_STEPS
 
 

@@ -15,7 +15,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from evolve_helpers import poison_member
+from evolve_helpers import assert_shared_data_finite, poison_member
 
 from simbarl.cli import main
 from simbarl.config import config_from_dict
@@ -126,9 +126,7 @@ def test_a_diverged_member_ranks_last_and_keeps_nan_out_of_the_shared_data(tmp_p
     first = _rows(run)
     assert first[1]["fitness"] is None and first[1]["return"] is None
     assert first[0]["elite"] and first[0]["fitness"] is not None
-    with np.load(run / rd.CHECKPOINT_FILE) as data:
-        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
-        assert all(np.isfinite(data[k]).all() for k in shared)
+    assert_shared_data_finite(run)
 
 
 def test_a_member_diverging_while_it_learns_stops_acting_and_ranks_last(tmp_path, monkeypatch):
@@ -152,9 +150,7 @@ def test_a_member_diverging_while_it_learns_stops_acting_and_ranks_last(tmp_path
     assert main([*argv, "--agent.learning-rate-end", "1e-5"]) == 130
     first = _rows(run)
     assert first[1]["fitness"] is None and first[0]["fitness"] is not None
-    with np.load(run / rd.CHECKPOINT_FILE) as data:
-        shared = [k for k in data.files if k.startswith(("replay", "stats"))]
-        assert shared and all(np.isfinite(data[k]).all() for k in shared)
+    assert_shared_data_finite(run)
 
 
 def _population(tmp_path, population, vmap="on", **cfg_changes):
