@@ -135,7 +135,9 @@ class HostEngine(Engine):
         # --warmup-steps; with a warm-up of at most one vector step the replay is
         # empty at iteration 0 and learning starts at iteration 1
         if learn and self.session.main.iteration >= 1:
-            norms = self.seeds.stack_host([self._norm(s.loop) for s in self.session.seats])
+            norms = self.norms  # the statistics as the last env step left them
+            if norms is None:  # the first step of this process (a start or a resume)
+                norms = self.seeds.stack_host([self._norm(s.loop) for s in self.session.seats])
             self.learner, self.buffer, self.metrics = learn_fn(
                 self.learner, self.buffer, norms, self.dataset
             )
