@@ -146,7 +146,13 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=["dmc:cartpole-swingup"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--preset", default="simbav2-small")
-    p.add_argument("--algos", "--algo", nargs="+", default=["sac"], help="sac td3 ddpg tqc")
+    p.add_argument(
+        "--algos",
+        "--algo",
+        nargs="+",
+        default=None,
+        help="sac td3 ddpg tqc flashsac (default: the preset's own, sac for simbav2-small)",
+    )
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--eval-every", type=int, default=20_000)
     p.add_argument("--width", type=int, default=None, help="critic width; the actor's is 1/4")
@@ -175,6 +181,7 @@ def main() -> None:
     label = args.preset if args.width is None else f"{args.preset}-w{args.width}"
     label += "" if args.until is None else f"-budget{args.steps}"
     end = args.until or args.steps
+    args.algos = args.algos or [preset(args.preset).algo]
 
     out = Path(args.out)
     ours: dict = {}  # the curves this invocation ran, merged into curves.json after each run

@@ -198,3 +198,17 @@ def test_until_ends_runs_early_with_the_full_budget(learning, monkeypatch, tmp_p
     summary = json.loads((tmp_path / "curves.json").read_text())
     assert (summary["preset"], summary["steps"]) == ("simbav2-budget100", 30)
     assert summary["tasks"]["Pendulum-v1"]["sac"]["per_seed"]["0"][-1] == [30, 30.0]
+
+
+def test_a_preset_runs_its_own_algorithm_unless_told(learning, monkeypatch, tmp_path):
+    """``--preset flashsac-small`` trains flashsac (the default sac is refused there);
+    ``--algos`` still picks."""
+    seen = []
+    monkeypatch.setattr(learning, "train", recording_train(seen))
+    argv = ["learning.py", "--tasks", "Pendulum-v1", "--seeds", "0", "--steps", "30"]
+    argv += ["--eval-every", "10", "--out", str(tmp_path)]
+    for extra in (["--preset", "flashsac-small"], ["--algos", "td3"], []):
+        monkeypatch.setattr(sys, "argv", argv + extra)
+        learning.main()
+    assert [cfg.algo for cfg, _ in seen] == ["flashsac", "td3", "sac"]
+    assert seen[0][0].run_dir == str(tmp_path / "Pendulum-v1" / "flashsac-flashsac-small-seed0")

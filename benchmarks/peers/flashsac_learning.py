@@ -68,7 +68,7 @@ side; each merges its own task and seed)::
         --out benchmarks/results/peers/flashsac_learning_cpu.json
 
 and simbarl's side, evaluated at the same steps (learning.py's default is every
-20,000; the flashsac presets need ``--algos flashsac``)::
+20,000; a flashsac preset trains ``flashsac`` without ``--algos``)::
 
     .venv/bin/python benchmarks/learning.py --preset flashsac-small --algos flashsac \\
         --tasks HalfCheetah-v4 Hopper-v4 --seeds 0 1 --steps 100000 --eval-every 10000 \\
