@@ -247,11 +247,11 @@ def _loop_block(name: str, title: str) -> str:
     )
 
 
-def _published(task: str, step: int) -> str:
+def _published(task: str, step: int, system: str = "simbaV2_utd2") -> str:
     from simbarl.reference import published_curve
 
     name = task.removeprefix("dmc:")
-    curve = published_curve(name.replace("-v5", "-v4"), metric="avg_return")
+    curve = published_curve(name.replace("-v5", "-v4"), system=system, metric="avg_return")
     if step not in curve:
         return ""
     mean, std = curve[step][:2]
@@ -663,6 +663,49 @@ def results_peers_sbx() -> str:
     return table(head, rows) + "\n\n" + provenance(path, machine)
 
 
+def results_peers_flashsac() -> str:
+    """simbarl ``--preset flashsac`` against the official FlashSAC code, whole loop, in
+    one run per file (``benchmarks/peers/flashsac_throughput.py``): the official code
+    eager and with its ``torch.compile``."""
+    rows, sources = [], []
+    for name in ("peers/flashsac_cpu.json", "peers/flashsac_cpu_compile.json"):
+        data, path = _load(name)
+        meta = data["meta"]
+        official = "eager" if meta["official_compile"] == "off" else "`torch.compile`"
+        for side, label in (("simbarl", "simbarl `flashsac`"), ("official", "official")):
+            first = data["rounds"][side][0]
+            version = f"JAX {first['jax']}" if side == "simbarl" else f"torch {first['torch']}"
+            ratio = (
+                f"**{data['ratio_updates_per_s_best']:.2f}x** / "
+                f"{data['ratio_updates_per_s_median']:.2f}x"
+                if side == "simbarl"
+                else ""
+            )
+            rows.append(
+                [
+                    official,
+                    f"{label} ({version})",
+                    f"{data[f'{side}_updates_per_s_best']:.2f}",
+                    f"{data[f'{side}_updates_per_s_median']:.2f}",
+                    f"{data[f'{side}_env_steps_per_s_median']:.2f}",
+                    ratio,
+                ]
+            )
+        sources.append(
+            provenance(
+                path,
+                f"machine: {meta['cpus']}-core {meta['cpu']}, `{meta['env']}`, batch "
+                f"{meta['batch_size']}, {meta['updates_per_env_step']} update per env step, "
+                f"{meta['widths']}, {meta['rounds']} alternating rounds of "
+                f"{meta['window_env_steps']} timed env steps per side, measured "
+                f"{meta['date_utc']} UTC",
+            )
+        )
+    head = ["official code", "side", "updates/s, best round", "median round"]
+    head += ["env steps/s, median", "simbarl over official, best / median"]
+    return table(head, rows) + "\n\n" + "\n\n".join(sources)
+
+
 def _machines(entry: dict) -> list[str]:
     """The machines (and torch versions, where recorded) of a curves.json entry's runs."""
     found = set()
@@ -700,9 +743,10 @@ def results_flashsac_small() -> str:
             wall = f"{statistics.fmean(walls) / 60:.0f} min" if walls else "not recorded"
             machines[path].update(_machines(entry))
             rows.append([f"`{task}`", label, len(entry["per_seed"]), *cells, wall])
-        published = [_published(task, s) for s in steps]
-        if any(published):
-            rows.append([f"`{task}`", "published SimbaV2, full size", 10, *published, ""])
+        for system, name, seeds in (("flashsac", "FlashSAC", 5), ("simbaV2_utd2", "SimbaV2", 10)):
+            published = [_published(task, s, system) for s in steps]
+            if any(published):
+                rows.append([f"`{task}`", f"published {name}, full size", seeds, *published, ""])
     from simbarl.config import preset
 
     widths = peer["meta"]["widths"]
@@ -1316,6 +1360,31 @@ def figure_device_learning(out: Path) -> list[Path]:
     return [Path(p) for p in plots.save(fig, str(out / "device_learning"), formats=("svg",))]
 
 
+def figure_flashsac_small(out: Path) -> list[Path]:
+    """simbarl's ``flashsac-small`` and the official code at the same widths, per seed,
+    with the published full-size FlashSAC and SimbaV2 points."""
+    from simbarl.analysis import plots
+
+    files = {
+        "simbarl flashsac-small": RESULTS / "flashsac_small" / "curves.json",
+        "official FlashSAC, same widths": RESULTS / "peers" / "flashsac_learning_cpu.json",
+    }
+    if not all(path.is_file() for path in files.values()):
+        return []
+    rows = [
+        {"system": side, "task": task, "metric": "avg_return", "env_step": s, "value": v,
+         "seed": int(seed)}
+        for side, path in files.items()
+        for task, algos in json.loads(path.read_text())["tasks"].items()
+        for seed, curve in algos.get("flashsac", {}).get("per_seed", {}).items()
+        for s, v in curve
+    ]  # fmt: skip
+    if not rows:
+        return []
+    fig = plots.learning_curves(rows, published=("flashsac", "simbaV2_utd2"), cols=2)
+    return [Path(p) for p in plots.save(fig, str(out / "flashsac_small"), formats=("svg",))]
+
+
 def layers_block() -> str:
     """The package layers, bottom-up in ``simbarl/layers.py``, drawn top-down."""
     from simbarl.layers import layer_block
@@ -1392,6 +1461,7 @@ GENERATORS = {
     "results-schedule": results_schedule,
     "results-h1-stand": results_h1_stand,
     "results-peers-sbx": results_peers_sbx,
+    "results-peers-flashsac": results_peers_flashsac,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
     "results-dynamics": results_dynamics,
@@ -1399,7 +1469,13 @@ GENERATORS = {
     "results-tune": results_tune,
     "fault-cases": fault_cases,
 }
-FIGURES = (figure_sac_family, figure_dynamics, figure_evolve, figure_device_learning)
+FIGURES = (
+    figure_sac_family,
+    figure_dynamics,
+    figure_evolve,
+    figure_device_learning,
+    figure_flashsac_small,
+)
 
 
 # ------------------------------------------------------------- MkDocs events
