@@ -227,11 +227,12 @@ def results_throughput() -> str:
 
 def _loop_block(name: str, title: str) -> str:
     """A ``throughput.py`` result with ``--loop-steps``: each config's update alone and the
-    whole host loop (env step, jitted call, replay), at UTD 2."""
+    whole host loop (env step, jitted call, replay)."""
     data, path = _load(name)
     rows = [
         [
             f"`{r['preset']}` `{r['algo']}` ({r['num_critics']})",
+            f"{r['batch_size']} / {r['updates_per_step']}",
             f"{r['gflop_per_update']:.2f}",
             f"{r['updates_per_s']:,.1f}",
             f"**{r['agent_steps_per_s']:,.1f}**",
@@ -239,12 +240,18 @@ def _loop_block(name: str, title: str) -> str:
         ]
         for r in data["results"]
     ]
-    head = ["preset, algo (critics)", "GFLOP / update", "updates/s (update alone)"]
-    head += ["agent steps/s (whole loop)", "loop updates/s as share of the update alone"]
+    head = ["preset, algo (critics)", "batch / updates per env step", "GFLOP / update"]
+    head += ["updates/s (update alone)", "agent steps/s (whole loop)"]
+    head += ["loop updates/s as share of the update alone"]
     env = data["results"][0]["env"]
-    return f"**{title}**, `{env}`, UTD 2\n\n{table(head, rows)}\n\n" + provenance(
+    return f"**{title}**, `{env}`\n\n{table(head, rows)}\n\n" + provenance(
         path, cpu_machine(data["meta"])
     )
+
+
+def results_throughput_flashsac() -> str:
+    """``throughput.py`` with ``flashsac`` beside ``simbav2-small``, update and loop."""
+    return _loop_block("throughput_cpu_flashsac.json", "FlashSAC and SimbaV2 (small)")
 
 
 def _published(task: str, step: int, system: str = "simbaV2_utd2") -> str:
@@ -1462,6 +1469,7 @@ GENERATORS = {
     "results-h1-stand": results_h1_stand,
     "results-peers-sbx": results_peers_sbx,
     "results-peers-flashsac": results_peers_flashsac,
+    "results-throughput-flashsac": results_throughput_flashsac,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
     "results-dynamics": results_dynamics,
