@@ -1,11 +1,12 @@
-"""Learning curves: tasks x seeds for a budget, beside the published SimbaV2 curves.
+"""Learning curves: tasks x seeds for a budget, beside the published curves.
 
 Runs (or resumes) one training run per task, algorithm (``--algos``) and seed
 under ``--out``, adds every evaluation to ``curves.json`` after each run (curves of
 earlier or concurrent invocations with the same preset and budget are kept) and
 prints mean +- std over seeds at each evaluation step next to the ``simbaV2_utd2``
-row of the published curves at the same env step (MuJoCo was published on -v4;
-DMC env steps include the action repeat of 2, as ours do). A run stopped with
+row of the published curves at the same env step, or the ``flashsac`` row for
+``flashsac`` runs (each entry's ``published_system`` names it; MuJoCo was published on
+-v4; DMC env steps include the action repeat of 2, as ours do). A run stopped with
 Ctrl-C keeps its checkpoint, stays out of ``curves.json`` and is resumed by the
 same command.
 
@@ -100,9 +101,15 @@ def curve_rows(by_seed: dict, published: dict) -> list:
     return rows
 
 
+# the published system each algorithm's curve is printed and stored beside (its name)
+PUBLISHED = {"flashsac": ("flashsac", "FlashSAC")}
+SIMBAV2 = ("simbaV2_utd2", "SimbaV2 UTD2")
+
+
 def report(task: str, algo: str, preset_name: str, rows: list) -> None:
     """Print a curve's rows (``curve_rows``) beside the published curve."""
-    print(f"\n{task} {algo} ({preset_name}, {rows[0]['n']} seeds) vs published SimbaV2 UTD2")
+    name = PUBLISHED.get(algo, SIMBAV2)[1]
+    print(f"\n{task} {algo} ({preset_name}, {rows[0]['n']} seeds) vs published {name}")
     print(f"{'env_step':>9} {'simbarl':>16} {'published':>16}")
     for r in rows:
         pub = r["published_mean"]
@@ -287,10 +294,11 @@ def write_curves(
         "tasks": {},
     }
     for task, by_algo in curves.items():
-        published = published_curve(task)
         for algo, by_seed in by_algo.items():
+            system = PUBLISHED.get(algo, SIMBAV2)[0]
             summary["tasks"].setdefault(task, {})[algo] = {
-                "curve": curve_rows(by_seed, published),
+                "published_system": system,
+                "curve": curve_rows(by_seed, published_curve(task, system=system)),
                 "per_seed": {str(k): v for k, v in sorted(by_seed.items())},
                 "runs": {
                     str(k): v

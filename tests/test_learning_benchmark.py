@@ -212,3 +212,22 @@ def test_a_preset_runs_its_own_algorithm_unless_told(learning, monkeypatch, tmp_
         learning.main()
     assert [cfg.algo for cfg, _ in seen] == ["flashsac", "td3", "sac"]
     assert seen[0][0].run_dir == str(tmp_path / "Pendulum-v1" / "flashsac-flashsac-small-seed0")
+
+
+def test_flashsac_curves_sit_beside_the_published_flashsac_curve(learning, monkeypatch, tmp_path):
+    monkeypatch.setattr(learning, "train", fake_train(stop_at=None))
+    argv = ["learning.py", "--tasks", "HalfCheetah-v4", "--seeds", "0", "--steps", "100000"]
+    argv += ["--eval-every", "100000"]
+    published = {}
+    for preset in ("flashsac-small", "simbav2-small"):
+        monkeypatch.setattr(
+            sys, "argv", [*argv, "--preset", preset, "--out", str(tmp_path / preset)]
+        )
+        learning.main()
+        tasks = json.loads((tmp_path / preset / "curves.json").read_text())["tasks"]
+        ((algo, entry),) = tasks["HalfCheetah-v4"].items()
+        published[algo] = (entry["published_system"], entry["curve"][-1]["published_mean"])
+    assert published == {
+        "flashsac": ("flashsac", pytest.approx(9815.07)),
+        "sac": ("simbaV2_utd2", pytest.approx(7328)),
+    }

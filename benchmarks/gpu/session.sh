@@ -30,6 +30,11 @@
 #      --overlap (issue 48), interleaved A/B rounds on HalfCheetah-v5     ~5 min
 #   k: a device population's step (simbarl evolve on mjx:CartpoleBalance)
 #      for 1, 4, 8 and 16 members against one member's (issue 48)        ~4 min
+#   l: FlashSAC at the published size on HalfCheetah-v4, the published 1M budget
+#      read at 100k (issue 44; JAX_DEFAULT_MATMUL_PRECISION=highest), in pieces:
+#      each call trains what the limit allows into $OUT/flashsac_full and the
+#      next call resumes it when that folder is carried back (carry
+#      benchmarks/results/gpu/flashsac_full); SEEDS picks the seeds     <= 9 min
 #
 #   bash benchmarks/gpu/session.sh a    # results in $OUT (default benchmarks/results/gpu)
 #   SMOKE=1 bash benchmarks/gpu/session.sh a   # tiny sizes: checks the commands on a CPU
@@ -40,7 +45,7 @@
 # keeps what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PART=${1:?part a, b, c, d, e, f, g, h, i, j, k or t}
+PART=${1:?part a, b, c, d, e, f, g, h, i, j, k, l or t}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -157,8 +162,19 @@ k)
     --populations $(pick "1 4 8 16" "1 2") --num-envs "$(pick 128 8)" \
     --batch-size "$(pick 256 32)" --steps "$(pick 50 5)" --json "$OUT/population_device_gpu.json"
   ;;
+l)
+  # -s INT: learning.py keeps the run's checkpoint and the next call resumes it; a
+  # finished run enters $OUT/flashsac_full/curves.json (smoke: flashsac-small, 2k steps)
+  JAX_DEFAULT_MATMUL_PRECISION=highest timeout -s INT "${LIMIT:-$(pick 540 300)}" \
+    $PY benchmarks/learning.py --preset "$(pick flashsac flashsac-small)" --tasks HalfCheetah-v4 \
+    --seeds ${SEEDS:-0} --steps "$(pick 1000000 4000)" --until "$(pick 100000 1000)" \
+    --eval-every "$(pick 10000 500)" --set "eval_episodes=$(pick 10 1)" \
+    $([ "$S" = 1 ] && echo "warmup_steps=500") \
+    --out "$OUT/flashsac_full" >"$OUT/flashsac_full.log" 2>&1
+  tail -n 5 "$OUT/flashsac_full.log"
+  ;;
 *)
-  echo "unknown part $PART (a, b, c, d, e, f, g, h, i, j, k or t)" >&2
+  echo "unknown part $PART (a, b, c, d, e, f, g, h, i, j, k, l or t)" >&2
   exit 2
   ;;
 esac
