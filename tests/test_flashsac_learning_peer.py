@@ -1,10 +1,13 @@
 """benchmarks/peers/flashsac_learning.py's JSON, with a fake run in place of the official
 code (torch is not needed): curves merge per task and seed, a killed run keeps its curve
-as unfinished and out of the means, a finished seed is skipped, other settings refuse."""
+as unfinished and out of the means, a finished seed is skipped, other settings refuse;
+and the env half of its checkpoints (official_checkpoint.py) continues an env exactly."""
 
 import importlib.util
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.benchmark_scripts import BENCHMARKS
@@ -97,3 +100,70 @@ def test_other_settings_do_not_merge(peer, tmp_path):
         head = {"preset": "x", "steps": 30, "overrides": [], "eval_every": 10}
         peer.merge(out, {**head, "eval_episodes": 10, "meta": {}}, "T", 0, [], {}, True)
     assert out.read_text() == before
+
+
+def test_the_checkpoint_folder_defaults_beside_the_output(peer, tmp_path):
+    seen = []
+
+    def run(args, task, seed, on_eval):
+        seen.append(peer.checkpoint_path(args, task, seed))
+
+    peer.main([*ARGS, "--tasks", "Hopper-v4", "--out", str(tmp_path / "o.json")], run=run)
+    peer.main([*ARGS, "--out", str(tmp_path / "o.json"), "--checkpoints", "ck"], run=run)
+    assert seen == [
+        tmp_path / ".o_checkpoints" / "Hopper-v4-seed0.pkl",
+        Path("ck") / "HalfCheetah-v4-seed0.pkl",
+    ]
+
+
+def _official_like_env():
+    """One HalfCheetah-v4 in a SyncVectorEnv as the official create_vec_env makes it
+    (short episodes, so that a time-limit reset falls inside the compared steps)."""
+    import gymnasium as gym
+    from gymnasium.vector import SyncVectorEnv
+    from gymnasium.wrappers import RescaleAction, TimeLimit
+
+    def make():
+        env = RescaleAction(gym.make("HalfCheetah-v4"), -1.0, 1.0)
+        return TimeLimit(env, 25)
+
+    return SyncVectorEnv([make], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def _trace(env, steps: int):
+    out = []
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        out.append((obs.copy(), reward.copy(), truncated.copy()))
+    return out
+
+
+def test_an_official_env_continues_from_its_saved_state():
+    """official_checkpoint's env part (the agent is pickled whole): a freshly made and
+    differently seeded env, given the saved state, steps as the original goes on,
+    through a time-limit reset and with actions from the restored action space."""
+    pytest.importorskip("mujoco")
+    path = BENCHMARKS / "peers" / "official_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("official_checkpoint", path)
+    checkpoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checkpoint)
+
+    env = _official_like_env()
+    env.reset(seed=3)
+    env.action_space.seed(3)
+    _trace(env, 15)
+    state = checkpoint.env_state(env)
+    assert state["envs"][0]["wrappers"]  # TimeLimit's count, at least
+    ahead = _trace(env, 20)
+    fresh = _official_like_env()
+    fresh.reset(seed=9)
+    fresh.action_space.seed(9)
+    checkpoint.set_env_state(fresh, state)
+    again = _trace(fresh, 20)
+    assert any(t.any() for _, _, t in ahead)  # the episode ended in between
+    for (o1, r1, t1), (o2, r2, t2) in zip(ahead, again, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(t1, t2)
+    env.close()
+    fresh.close()

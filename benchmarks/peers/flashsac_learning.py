@@ -42,9 +42,14 @@ the curve so far of a run that has not finished. It is rewritten (atomically,
 re-read first, so several invocations can share it) after every evaluation, so a
 killed run keeps its curve there, marked ``finished: false`` in ``runs``. Only
 finished seeds enter ``per_seed`` and ``curve`` (mean ± std over seeds). Running a
-finished task and seed again skips it; an unfinished one starts again from step 0
-(the official agent's replay buffer and env state are not checkpointed). Each run
-records its wall clock (``wall_s``; ``eval_s`` of it evaluating; ``train_seconds`` the
+finished task and seed again skips it; an unfinished one continues from its
+checkpoint (``official_checkpoint.py``: the agent with its replay buffer, the envs'
+states, the random states and the loop's), written after every evaluation and when
+the run is stopped with SIGINT or SIGTERM (between two interaction steps), into
+``--checkpoints`` (default ``.OUT_checkpoints`` beside ``--out``, git-ignored; about
+170 MB a run, mostly the official 1M-transition buffer, deleted when the run
+finishes). The continued run equals the uninterrupted one; ``resumed_at`` in its
+``runs`` entry lists where it continued. Each run records its wall clock (``wall_s``; ``eval_s`` of it evaluating; ``train_seconds`` the
 rest), ``updates_per_s`` (updates over the time since the first update, evaluations
 excluded: the whole loop of acting, env step and update at UTD 1), the CPU, torch
 version and date. ``published_mean`` stays null (simbarl.reference is not
@@ -84,6 +89,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -224,73 +230,138 @@ def merge(
 # ----------------------------------------------------------- the official loop
 
 
+def checkpoint_path(args, task: str, seed: int) -> Path:
+    """Where the run of ``task`` and ``seed`` keeps its checkpoint (``--checkpoints``)."""
+    return Path(args.checkpoints) / f"{task}-seed{seed}.pkl"
+
+
+class Stop:
+    """SIGINT/SIGTERM set ``requested``; the loop checkpoints and stops between two
+    interaction steps (never inside an update). A second signal stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        signals = (signal.SIGINT, signal.SIGTERM)
+        self._old = {sig: signal.signal(sig, self._handle) for sig in signals}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("stopping at the next interaction step (checkpoint kept)", flush=True)
+
+    def close(self):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 def official_run(args, task: str, seed: int, on_eval) -> None:
     """The official train.py loop on ``task`` and ``seed`` for ``--steps`` env steps,
-    calling ``on_eval(curve, info, finished)`` after every evaluation."""
+    calling ``on_eval(curve, info, finished)`` after every evaluation. The run
+    checkpoints after every evaluation but the last and when stopped (SIGINT or
+    SIGTERM: between two interaction steps) and continues from its checkpoint when
+    started again (``official_checkpoint``); a finished run deletes it."""
     import torch
     from flash_rl.evaluation import evaluate
+    from official_checkpoint import restore, save
 
-    cfg = compose(task, seed, settings(args))
+    overrides = settings(args)
+    cfg = compose(task, seed, overrides)
     assert cfg.agent.critic_hidden_dim == args.critic_width
     assert cfg.agent.actor_hidden_dim == args.actor_width
     agent, train_env, eval_env = build(cfg)
+    envs = {"train": train_env, "eval": eval_env}
+    path = checkpoint_path(args, task, seed)
 
-    info = {
-        "machine": cpu_name(),
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_num_threads": torch.get_num_threads(),
-        "date": time.strftime("%Y-%m-%d"),
-        "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "compile_mode": cfg.agent.compile_mode if cfg.agent.use_compile else None,
-    }
-    curve: list[tuple[int, float]] = []
     observations, _ = train_env.reset()
-    transition = None
-    update_counter = 0
-    updates = 0
-    eval_s = learn_eval_s = 0.0  # evaluation time, all and since learning began
-    t_start = time.perf_counter()
-    t_learn = None  # when the first update began
+    eval_env.reset()  # a made env steps only after a reset; a checkpoint sets its state
+    loop = {
+        "overrides": overrides,
+        "eval_episodes": args.eval_episodes,
+        "interaction_step": 0,
+        "observations": observations,
+        "transition": None,
+        "update_counter": 0,
+        "updates": 0,
+        "curve": [],
+        "resumed_at": [],
+        # seconds of the run so far: all, evaluating, learning (since the first update,
+        # evaluations left out)
+        "clock": {"wall": 0.0, "eval": 0.0, "learn": 0.0},
+        "info": {
+            "machine": cpu_name(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_num_threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d"),
+            "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "compile_mode": cfg.agent.compile_mode if cfg.agent.use_compile else None,
+        },
+    }
+    if path.is_file():
+        agent, saved = restore(path, envs)
+        if (saved["overrides"], saved["eval_episodes"]) != (overrides, args.eval_episodes):
+            sys.exit(f"{path} was made with other settings: delete it to start {task} again")
+        loop = saved
+        env_step = loop["interaction_step"] * cfg.num_train_envs
+        loop["resumed_at"].append(env_step)
+        print(f"{task} seed {seed}: resumed at {env_step} env steps from {path}", flush=True)
+    clock, info = loop["clock"], loop["info"]
+    stop = Stop()
     total = int(cfg.num_interaction_steps)
-    for interaction_step in range(1, total + 1):
-        env_step = interaction_step * cfg.num_train_envs
-        observations, transition = interact(
-            agent, train_env, cfg, observations, transition, interaction_step
-        )
-        if agent.can_start_training():
-            if t_learn is None:
-                t_learn = time.perf_counter()
-            update_counter += cfg.updates_per_interaction_step
-            while update_counter >= 1:
-                agent.update()
-                updates += 1
-                update_counter -= 1
-        if env_step % args.eval_every == 0 or interaction_step == total:
-            t = time.perf_counter()
-            result = evaluate(agent, eval_env, args.eval_episodes, cfg.env.env_type)
-            eval_s += time.perf_counter() - t
-            learn_eval_s += (time.perf_counter() - t) if t_learn else 0.0
-            curve.append((env_step, result["avg_return"]))
-            wall = time.perf_counter() - t_start
-            learn_s = (time.perf_counter() - t_learn - learn_eval_s) if t_learn else 0.0
-            info.update(
-                env_steps=env_step,
-                updates=updates,
-                wall_s=round(wall, 1),
-                eval_s=round(eval_s, 1),
-                train_seconds=round(wall - eval_s, 1),
-                updates_per_s=round(updates / learn_s, 2) if learn_s > 0 else None,
+    try:
+        for interaction_step in range(loop["interaction_step"] + 1, total + 1):
+            if stop.requested:
+                save(path, agent, envs, loop)
+                print(f"{task} seed {seed}: checkpoint at {loop['interaction_step']}", flush=True)
+                sys.exit(130)
+            t0 = time.perf_counter()
+            env_step = interaction_step * cfg.num_train_envs
+            loop["observations"], loop["transition"] = interact(
+                agent, train_env, cfg, loop["observations"], loop["transition"], interaction_step
             )
-            finished = interaction_step == total
-            on_eval(curve, dict(info), finished)
-            print(
-                f"{task} seed {seed}: {env_step} env steps, return {result['avg_return']:.1f} "
-                f"({updates} updates, {info['updates_per_s']} updates/s, {wall:.0f} s)",
-                flush=True,
-            )
-    train_env.close()
-    eval_env.close()
+            learning = agent.can_start_training()
+            if learning:
+                loop["update_counter"] += cfg.updates_per_interaction_step
+                while loop["update_counter"] >= 1:
+                    agent.update()
+                    loop["updates"] += 1
+                    loop["update_counter"] -= 1
+            loop["interaction_step"] = interaction_step
+            spent = time.perf_counter() - t0
+            clock["wall"] += spent
+            clock["learn"] += spent if learning else 0.0
+            if env_step % args.eval_every == 0 or interaction_step == total:
+                t = time.perf_counter()
+                result = evaluate(agent, eval_env, args.eval_episodes, cfg.env.env_type)
+                clock["wall"] += time.perf_counter() - t
+                clock["eval"] += time.perf_counter() - t
+                loop["curve"].append((env_step, result["avg_return"]))
+                learn_s = clock["learn"]
+                info.update(
+                    env_steps=env_step,
+                    updates=loop["updates"],
+                    wall_s=round(clock["wall"], 1),
+                    eval_s=round(clock["eval"], 1),
+                    train_seconds=round(clock["wall"] - clock["eval"], 1),
+                    updates_per_s=round(loop["updates"] / learn_s, 2) if learn_s > 0 else None,
+                    resumed_at=list(loop["resumed_at"]),
+                )
+                finished = interaction_step == total
+                if not finished:
+                    save(path, agent, envs, loop)
+                on_eval(list(loop["curve"]), dict(info), finished)
+                print(
+                    f"{task} seed {seed}: {env_step} env steps, return "
+                    f"{result['avg_return']:.1f} ({loop['updates']} updates, "
+                    f"{info['updates_per_s']} updates/s, {clock['wall']:.0f} s)",
+                    flush=True,
+                )
+    finally:
+        stop.close()
+        train_env.close()
+        eval_env.close()
+    path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None, run=None) -> None:
@@ -310,7 +381,15 @@ def main(argv: list[str] | None = None, run=None) -> None:
     )
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="official keys")
     p.add_argument("--out", default="benchmarks/results/peers/flashsac_learning_cpu.json")
+    p.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder of the runs' checkpoints (default: .OUT_checkpoints beside --out)",
+    )
     args = p.parse_args(argv)
+    if args.checkpoints is None:
+        out = Path(args.out)
+        args.checkpoints = str(out.parent / f".{out.stem}_checkpoints")
     if args.steps % args.eval_every:
         p.error("--steps must be a multiple of --eval-every")
     if run is None:
