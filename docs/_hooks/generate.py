@@ -1477,6 +1477,7 @@ GENERATORS = {
     "results-peers-sbx": results_peers_sbx,
     "results-peers-flashsac": results_peers_flashsac,
     "results-throughput-flashsac": results_throughput_flashsac,
+    "results-flashsac-small": results_flashsac_small,
     "results-update-profile": results_update_profile,
     "results-bf16-learning": results_bf16_learning,
     "results-dynamics": results_dynamics,
