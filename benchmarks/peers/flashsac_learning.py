@@ -47,10 +47,11 @@ checkpoint (``official_checkpoint.py``: the agent with its replay buffer, the en
 states, the random states and the loop's), written after every evaluation and when
 the run is stopped with SIGINT or SIGTERM (between two interaction steps), into
 ``--checkpoints`` (default ``.OUT_checkpoints`` beside ``--out``, git-ignored; about
-170 MB a run, mostly the official 1M-transition buffer, deleted when the run
+180 MB a run, mostly the official 1M-transition buffer, deleted when the run
 finishes). The continued run equals the uninterrupted one; ``resumed_at`` in its
-``runs`` entry lists where it continued. Each run records its wall clock (``wall_s``; ``eval_s`` of it evaluating; ``train_seconds`` the
-rest), ``updates_per_s`` (updates over the time since the first update, evaluations
+``runs`` entry lists where it continued. Each run records its wall clock
+(``wall_s``; ``eval_s`` of it evaluating; ``train_seconds`` the rest),
+``updates_per_s`` (updates over the time since the first update, evaluations
 excluded: the whole loop of acting, env step and update at UTD 1), the CPU, torch
 version and date. ``published_mean`` stays null (simbarl.reference is not
 importable in the torch venv); the docs generator adds the published curves.
