@@ -9,11 +9,13 @@ metric and env step to the mean and standard deviation over seeds (population, a
 already there are replaced; every other row is kept as it is). ``avg_success`` rows are
 kept only for tasks where some seed succeeded (the MuJoCo and DMC tasks record zeros).
 
-    python benchmarks/published_flashsac.py ../shared/reference/flashsac_results/*.csv
+    python benchmarks/published_flashsac.py stateRL_cpusim_FlashSAC.csv
 
 Then ``simbarl.reference.published_curve("HalfCheetah-v4", system="flashsac")`` is the
-published FlashSAC curve (a point every 100k env steps on the CPU simulators, about
-every 5M on the GPU ones).
+published FlashSAC curve (a point every 100k env steps). The package holds the CPU
+simulators' file only: every published curve it ships names one of simbarl's benchmark
+tasks (``tests/test_benchmark_tasks.py``), and the GPU file's IsaacLab, ManiSkill and
+Genesis tasks are not among them.
 """
 
 from __future__ import annotations
