@@ -48,19 +48,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# the official side's shared steps, beside this file (the script's own folder is on
-# sys.path already when it runs as a script, as the workers do)
+# the official side's shared steps and the drivers' rounds, beside this file (the
+# script's own folder is on sys.path already when it runs as a script, as the workers do)
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from official_flashsac import BATCH, RUN_MUJOCO, build, compose, interact, set_threads_env  # noqa: E402
+from rounds import alternating, best_and_median, machine_meta, run_worker, write_json  # noqa: E402
 
 
 def official_side(args) -> dict:
@@ -168,70 +167,50 @@ def simbarl_side(args) -> dict:
 
 def run_side(python: str, side: str, args) -> dict:
     cmd = [python, __file__, "--worker", side, "--env", args.env, "--warmup", str(args.warmup)]
-    cmd += [
-        "--skip",
-        str(args.skip),
-        "--steps",
-        str(args.steps),
-        "--log-every",
-        str(args.log_every),
-    ]
-    cmd += ["--official-compile", args.official_compile]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{side} ({' '.join(cmd)}) failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cmd += ["--skip", str(args.skip), "--steps", str(args.steps)]
+    cmd += ["--log-every", str(args.log_every), "--official-compile", args.official_compile]
+    return run_worker(cmd, side)
 
 
 def drive(args) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from machine import cpu_name
-
     if not Path(args.official_python).exists():
         sys.exit(f"no interpreter at {args.official_python}; see requirements-flashsac.txt")
     assert args.skip % args.log_every == 0 and args.steps % args.log_every == 0
     sides = ["simbarl", "official"]
-    meta = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu": cpu_name(),
-        "cpus": os.cpu_count(),
-        "env": args.env,
-        "batch_size": BATCH,
-        "updates_per_env_step": 1,
-        "widths": "actor 2 blocks x 128, critics 2 blocks x 256 (official)",
-        "warmup_env_steps": args.warmup,
-        "skipped_learning_steps": args.skip,
-        "window_env_steps": args.steps,
-        "official_compile": args.official_compile,
-        "rounds": args.rounds,
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-    }
+    meta = machine_meta(
+        env=args.env,
+        batch_size=BATCH,
+        updates_per_env_step=1,
+        widths="actor 2 blocks x 128, critics 2 blocks x 256 (official)",
+        warmup_env_steps=args.warmup,
+        skipped_learning_steps=args.skip,
+        window_env_steps=args.steps,
+        official_compile=args.official_compile,
+        rounds=args.rounds,
+    )
     rows = {s: [] for s in sides}
     summary: dict = {}
-    for r in range(args.rounds):
-        for side in sides if r % 2 == 0 else sides[::-1]:
-            python = args.official_python if side == "official" else sys.executable
-            row = run_side(python, side, args)
-            rows[side].append(row)
-            print(
-                f"round {r + 1} {side}: {row['updates_per_s']:.1f} updates/s, "
-                f"{row['env_steps_per_s']:.1f} env steps/s",
-                flush=True,
-            )
+    for r, side in alternating(sides, args.rounds):
+        python = args.official_python if side == "official" else sys.executable
+        row = run_side(python, side, args)
+        rows[side].append(row)
+        print(
+            f"round {r + 1} {side}: {row['updates_per_s']:.1f} updates/s, "
+            f"{row['env_steps_per_s']:.1f} env steps/s",
+            flush=True,
+        )
+        if any(len(rows[s]) <= r for s in sides):
+            continue  # the round's other side is still to come
         summary = {"rounds": rows}
-        for side in sides:
-            for q in ("updates_per_s", "env_steps_per_s"):
-                rates = [x[q] for x in rows[side]]
-                summary[f"{side}_{q}_best"] = max(rates)
-                summary[f"{side}_{q}_median"] = statistics.median(rates)
         for q in ("updates_per_s", "env_steps_per_s"):
+            for s in sides:
+                best, median = best_and_median([x[q] for x in rows[s]])
+                summary[f"{s}_{q}_best"], summary[f"{s}_{q}_median"] = best, median
             for s in ("best", "median"):
                 summary[f"ratio_{q}_{s}"] = (
                     summary[f"simbarl_{q}_{s}"] / summary[f"official_{q}_{s}"]
                 )
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps({"meta": meta, **summary}, indent=2))
+        write_json(args.json, {"meta": meta, **summary})
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=1), flush=True)
 
 

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+# the drivers' rounds, beside this file (on sys.path already when it runs as a script)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rounds import alternating, best_and_median, machine_meta, run_worker, write_json  # noqa: E402
 
 CASES = {
     # case: (simbarl preset, SBX policy, SBX net_arch)
@@ -179,23 +180,15 @@ def sbx_side(case: str, env: str, seconds: float) -> dict:
 
 
 def run_side(python: str, side: str, case: str, args) -> dict:
-    cmd = [python, __file__, "--worker", side, "--case", case, "--env", args.env]
+    worker, dtype = side.split("-", 1) if side.startswith("simbarl-") else (side, None)
+    cmd = [python, __file__, "--worker", worker, "--case", case, "--env", args.env]
     cmd += ["--seconds", str(args.seconds)]
-    if side.startswith("simbarl-"):
-        cmd = [python, __file__, "--worker", "simbarl", "--case", case, "--env", args.env]
-        cmd += ["--seconds", str(args.seconds), "--matmul-dtype", side.split("-", 1)[1]]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{side} ({' '.join(cmd)}) failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if dtype:
+        cmd += ["--matmul-dtype", dtype]
+    return run_worker(cmd, side)
 
 
 def drive(args) -> None:
-    # The driver runs in simbarl's interpreter (only the SBX worker does not), so it can
-    # use the benchmarks' own helper; benchmarks/ is this file's parent folder.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from throughput import cpu_name
-
     if not Path(args.sbx_python).exists():
         sys.exit(
             f"no SBX interpreter at {args.sbx_python}. Make one with:\n"
@@ -205,35 +198,26 @@ def drive(args) -> None:
     sides = ["simbarl", "sbx"] + (
         [f"simbarl-{args.matmul_dtype}"] if args.matmul_dtype != "float32" else []
     )
-    meta = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu": cpu_name(),
-        "cpus": os.cpu_count(),
-        "env": args.env,
-        "batch_size": BATCH,
-        "critics": CRITICS,
-        "gradient_steps_per_call": 1,
-        "seconds_per_measurement": args.seconds,
-        "rounds": args.rounds,
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-    }
+    meta = machine_meta(
+        env=args.env,
+        batch_size=BATCH,
+        critics=CRITICS,
+        gradient_steps_per_call=1,
+        seconds_per_measurement=args.seconds,
+        rounds=args.rounds,
+    )
     results = {}
     for case in args.cases:
         rows = {s: [] for s in sides}
-        for r in range(args.rounds):
-            order = sides if r % 2 == 0 else sides[::-1]
-            for side in order:
-                python = args.sbx_python if side == "sbx" else sys.executable
-                row = run_side(python, side, case, args)
-                rows[side].append(row)
-                print(
-                    f"{case} round {r + 1} {side}: {row['updates_per_s']:.2f} updates/s", flush=True
-                )
+        for r, side in alternating(sides, args.rounds):
+            python = args.sbx_python if side == "sbx" else sys.executable
+            row = run_side(python, side, case, args)
+            rows[side].append(row)
+            print(f"{case} round {r + 1} {side}: {row['updates_per_s']:.2f} updates/s", flush=True)
         summary = {"rounds": rows}
         for side in sides:
-            rates = [x["updates_per_s"] for x in rows[side]]
-            summary[f"{side}_best"] = max(rates)
-            summary[f"{side}_median"] = statistics.median(rates)
+            best, median = best_and_median([x["updates_per_s"] for x in rows[side]])
+            summary[f"{side}_best"], summary[f"{side}_median"] = best, median
         for side in sides:
             if side != "sbx":
                 summary[f"{side}_over_sbx_best"] = summary[f"{side}_best"] / summary["sbx_best"]
@@ -242,9 +226,7 @@ def drive(args) -> None:
                 )
         results[case] = summary
         print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}), flush=True)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps({"meta": meta, "cases": results}, indent=2))
+        write_json(args.json, {"meta": meta, "cases": results})
 
 
 def main() -> None:
