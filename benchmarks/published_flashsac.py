@@ -26,6 +26,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from simbarl.files import atomic_open
+
 SYSTEM = "flashsac"
 TABLE = Path(__file__).resolve().parents[1] / "simbarl" / "data" / "published_curves.csv"
 FIELDS = ["system", "task", "metric", "env_step", "mean", "std", "n_seeds"]
@@ -70,12 +72,10 @@ def write(rows: list[dict], table: Path = TABLE) -> int:
         ending = "\r\n" if f.readline().endswith("\r\n") else "\n"  # keep the file's own
         f.seek(0)
         kept = [r for r in csv.DictReader(f) if r["system"] != SYSTEM]
-    tmp = table.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(table, newline="") as f:
         out = csv.DictWriter(f, FIELDS, lineterminator=ending)
         out.writeheader()
         out.writerows(kept + rows)
-    tmp.replace(table)
     return len(kept)
 
 

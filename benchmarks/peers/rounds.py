@@ -57,9 +57,8 @@ def machine_meta(**fields) -> dict:
 def write_json(path: str | None, data: dict) -> None:
     """Write the results so far to ``path`` (if given) in one piece, its folder made as
     needed: a run stopped mid-write leaves the previous file."""
-    from simbarl.files import atomic_open
+    from simbarl.files import atomic_open  # the drivers run in simbarl's interpreter
 
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(path) as f:
             json.dump(data, f, indent=2)
