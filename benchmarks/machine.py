@@ -5,7 +5,9 @@ runs in a torch venv) import it as well as simbarl's benchmarks (through
 
 from __future__ import annotations
 
+import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -18,3 +20,14 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine_meta(**fields) -> dict:
+    """A result file's ``meta``: the machine, then ``fields``, then the date (UTC)."""
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
+        "cpus": os.cpu_count(),
+        **fields,
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }

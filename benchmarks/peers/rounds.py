@@ -8,17 +8,15 @@ the workers in whichever one a side needs."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for machine.py
-from machine import cpu_name  # noqa: E402
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # benchmarks/, for machine.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import machine_meta  # noqa: E402,F401  (the drivers' meta, re-exported)
 
 
 def run_worker(cmd: Sequence[str], side: str) -> dict:
@@ -41,17 +39,6 @@ def alternating(sides: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
 def best_and_median(rates: Sequence[float]) -> tuple[float, float]:
     """A side's best and median round."""
     return max(rates), statistics.median(rates)
-
-
-def machine_meta(**fields) -> dict:
-    """The result file's ``meta``: the machine, then ``fields``, then the date (UTC)."""
-    return {
-        "machine": platform.processor() or platform.machine(),
-        "cpu": cpu_name(),
-        "cpus": os.cpu_count(),
-        **fields,
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-    }
 
 
 def write_json(path: str | None, data: dict) -> None:
