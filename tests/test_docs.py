@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -84,3 +85,44 @@ def test_readme_is_a_front_page():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 160
     assert "Quick start" in readme and ".ci/run" in readme
+
+
+def test_flashsac_table_adds_full_size_runs_once_finished(tmp_path, monkeypatch):
+    """The FlashSAC learning table shows a full-size ``flashsac`` row, with its own
+    source line, only once ``flashsac_full/curves.json`` holds a finished seed."""
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    results = tmp_path / "benchmarks" / "results"
+    for name in ("flashsac_small/curves.json", "peers/flashsac_learning_cpu.json"):
+        (results / name).parent.mkdir(parents=True, exist_ok=True)
+        (results / name).write_text((generate.RESULTS / name).read_text())
+    monkeypatch.setattr(generate, "ROOT", tmp_path)
+    monkeypatch.setattr(generate, "RESULTS", results)
+    tmp_path = results
+    label = "simbarl `flashsac`, full size, 1M budget"
+    assert label not in generate.results_flashsac_small()
+
+    full = json.loads((tmp_path / "flashsac_small/curves.json").read_text())
+    entry = full["tasks"]["HalfCheetah-v4"]["flashsac"]
+    full.update(preset="flashsac-budget1000000", seeds=[0])
+    full["tasks"] = {"HalfCheetah-v4": {"flashsac": {
+        **entry,
+        "per_seed": {"0": [[20000, 1234.5], [100000, 9876.5]]},
+        "curve": [{"env_step": 20000, "mean": 1234.5, "std": 0.0, "seeds": 1},
+                  {"env_step": 100000, "mean": 9876.5, "std": 0.0, "seeds": 1}],
+        "runs": {"0": {"train_seconds": 600.0, "machine": "Test CPU", "date": "2026-12-07"}},
+    }}}  # fmt: skip
+    (tmp_path / "flashsac_full").mkdir()
+    (tmp_path / "flashsac_full/curves.json").write_text(json.dumps({**full, "tasks": {}}))
+    assert label not in generate.results_flashsac_small()  # no finished seed yet
+
+    (tmp_path / "flashsac_full/curves.json").write_text(json.dumps(full))
+    text = generate.results_flashsac_small()
+    row = next(line for line in text.splitlines() if label in line)
+    assert "`HalfCheetah-v4`" in row and "9,876.5 ± 0.0" in row and "10 min" in row
+    assert "1M-step budget" in text
+    assert "benchmarks/results/flashsac_full/curves.json" in text and "Test CPU" in text
+    assert "official FlashSAC, same widths" in text  # the other arms stay

@@ -722,17 +722,33 @@ def _machines(entry: dict) -> list[str]:
     return sorted(found)
 
 
+def _flashsac_full_files() -> list[str]:
+    """The ``learning.py`` outputs of full-size ``flashsac`` runs (CPU, then GPU) present."""
+    names = ("flashsac_full/curves.json", "gpu/flashsac_full/curves.json")
+    return [n for n in names if (RESULTS / n).is_file()]
+
+
+def _finished_seeds(data: dict) -> bool:
+    """Whether a curves file holds at least one finished ``flashsac`` seed."""
+    return any(e.get("flashsac", {}).get("per_seed") for e in data["tasks"].values())
+
+
 def results_flashsac_small() -> str:
     """simbarl's ``flashsac-small`` (critic 128, actor 64), and the official FlashSAC code
     at the same widths on the same machine where its runs have finished, with the
     published full-size FlashSAC and SimbaV2: return at 20k/50k/100k per task (mean ±
     std over finished seeds), from ``flashsac_small/curves.json`` (learning.py) and
-    ``peers/flashsac_learning_cpu.json`` (``benchmarks/peers/flashsac_learning.py``)."""
+    ``peers/flashsac_learning_cpu.json`` (``benchmarks/peers/flashsac_learning.py``); and
+    ``flashsac`` at the published size on the published protocol where a run has finished
+    (``flashsac_full/curves.json``, ``gpu/flashsac_full/curves.json``)."""
     ours, ours_path = _load("flashsac_small/curves.json")
     arms = [(f"simbarl `{ours['preset']}`", ours, ours_path)]
+    full = [(d, p) for d, p in map(_load, _flashsac_full_files()) if _finished_seeds(d)]
+    for data, path in full:
+        arms.append(("simbarl `flashsac`, full size, 1M budget", data, path))
     if (RESULTS / "peers" / "flashsac_learning_cpu.json").is_file():
         peer, peer_path = _load("peers/flashsac_learning_cpu.json")
-        if any(e.get("flashsac", {}).get("per_seed") for e in peer["tasks"].values()):
+        if _finished_seeds(peer):
             arms.append(("official FlashSAC, same widths", peer, peer_path))
     steps = (20_000, 50_000, 100_000)
     head = ["task", "code", "seeds"] + [f"return at {s // 1000}k" for s in steps]
@@ -759,20 +775,27 @@ def results_flashsac_small() -> str:
                 rows.append([f"`{task}`", f"published {name}, full size", seeds, *published, ""])
     from simbarl.config import preset
 
-    episodes = f"{preset(ours['preset']).eval_episodes} episodes"
+    counts = [f"{preset(ours['preset']).eval_episodes} (`{ours['preset']}`)"]
     official = ""
-    if len(arms) > 1:
-        peer = arms[1][1]
-        widths = peer["meta"]["widths"]
-        episodes += f" ({ours['preset']}), {peer['eval_episodes']} (official)"
-        official = (
+    if full:
+        counts.append(f"{preset('flashsac').eval_episodes} (`flashsac`)")
+        official += (
+            "The full-size rows follow the published protocol: the learning-rate schedule "
+            "spans a 1M-step budget and the run is read at 100k. "
+        )
+    peers = [data for label, data, _ in arms if label.startswith("official")]
+    if peers:
+        widths = peers[0]["meta"]["widths"]
+        counts.append(f"{peers[0]['eval_episodes']} (official)")
+        official += (
             f"The official code ran at critic {widths['critic_hidden_dim']} / actor "
-            f"{widths['actor_hidden_dim']} (`{peer['preset']}`), its other settings those "
+            f"{widths['actor_hidden_dim']} (`{peers[0]['preset']}`), its other settings those "
             "of `scripts/run_mujoco.sh`. "
         )
     return (
         f"{table(head, rows)}\n\nMean ± std over seeds (population), {ours['steps']:,} env "
-        f"steps, evaluation over {episodes}; the wall clock leaves evaluation out. {official}"
+        f"steps, evaluation episodes per point: {', '.join(counts)}; the wall clock leaves "
+        f"evaluation out. {official}"
         + " ".join(
             provenance(p, "machine: " + ("; ".join(sorted(m)) or "not recorded"))
             for p, m in machines.items()
@@ -1383,6 +1406,10 @@ def figure_flashsac_small(out: Path) -> list[Path]:
     files = {
         "simbarl flashsac-small": RESULTS / "flashsac_small" / "curves.json",
         "official FlashSAC, same widths": RESULTS / "peers" / "flashsac_learning_cpu.json",
+        **{
+            "simbarl flashsac, full size" + (" (GPU)" if n.startswith("gpu/") else ""): RESULTS / n
+            for n in _flashsac_full_files()
+        },
     }
     files = {side: path for side, path in files.items() if path.is_file()}
     rows = [
