@@ -122,7 +122,7 @@ def test_flashsac_table_adds_full_size_runs_once_finished(tmp_path, monkeypatch)
     (tmp_path / "flashsac_full/curves.json").write_text(json.dumps(full))
     text = generate.results_flashsac_small()
     row = next(line for line in text.splitlines() if label in line)
-    assert "`HalfCheetah-v4`" in row and "9,876.5 ± 0.0" in row and "10 min" in row
+    assert "`HalfCheetah-v4`" in row and "9,876.5 ± 0.0" in row and "| 10 min |" in row
     assert "1M-step budget" in text
     assert "benchmarks/results/flashsac_full/curves.json" in text and "Test CPU" in text
     assert "official FlashSAC, same widths" in text  # the other arms stay
