@@ -7,12 +7,17 @@ the trace and groups them:
 * ``matmul``: dots, and fusions that contain one (on CPU, XLA's ``ynn_fusion``s
   around a dot; XLA:CPU also builds ``ynn_fusion``s of elementwise work and
   reductions alone, which are grouped by their shape below);
-* ``parameter-sized``: other ops whose output has the shape of a parameter
-  (no axis of the batch size): Adam, the weight projection, the target EMA,
-  and broadcasts XLA materializes for them;
-* ``activation-sized``: ops over activations (normalizations, ReLU, the
-  categorical head's softmax and projection, their gradients);
+* ``parameter-sized``: other ops traced outside the networks: Adam, the weight
+  projection, the target EMA, and broadcasts XLA materializes for them;
+* ``activation-sized``: ops traced inside a network's forward or backward pass
+  (normalizations, ReLU, the categorical head's softmax and projection, their
+  gradients);
 * ``other``: the rest (small ops, copies of scalars).
+
+An op is inside a network when its XLA ``op_name`` (the traced path JAX records)
+passes through a flax module (a capitalized name) or a ``jvp``/``transpose`` of one;
+ops without one are grouped by shape: an axis of the batch size (or of twice it,
+FlashSAC's stacked batch) makes them activation-sized.
 
 Sums of op durations can exceed the wall time: XLA:CPU runs independent ops
 side by side. Also printed: XLA's own cost analysis of the compiled update
@@ -21,6 +26,8 @@ profiler. ``--set agent.matmul_dtype=bfloat16`` profiles the bfloat16 path.
 
     python benchmarks/profile_update.py --preset simbav2 --env HalfCheetah-v5 \\
         --json benchmarks/results/profile_update_cpu.json
+    python benchmarks/profile_update.py --preset flashsac --env HalfCheetah-v4 \\
+        --json benchmarks/results/profile_update_cpu_flashsac.json
 """
 
 from __future__ import annotations
@@ -50,12 +57,16 @@ from simbarl.runs.learner import build_agent
 GROUPS = ("matmul", "parameter-sized", "activation-sized", "other")
 
 
-def op_shapes(hlo: str) -> tuple[dict[str, list[int]], set[str]]:
-    """``op name -> output dims`` from the compiled HLO text, and the ops that
-    are or contain a matmul (a fusion whose computation has a ``dot``)."""
-    shapes = {}
-    for m in re.finditer(r"%([\w.\-]+) = \w+\[([\d,]*)\]", hlo):
+def op_shapes(hlo: str) -> tuple[dict[str, list[int]], set[str], dict[str, str]]:
+    """``op name -> output dims`` from the compiled HLO text, the ops that are or
+    contain a matmul (a fusion whose computation has a ``dot``), and ``op name ->
+    op_name`` metadata (the traced JAX path), where XLA kept one."""
+    shapes, paths = {}, {}
+    for m in re.finditer(r"%([\w.\-]+) = \w+\[([\d,]*)\][^\n]*", hlo):
         shapes[m.group(1)] = [int(d) for d in m.group(2).split(",") if d]
+        path = re.search(r'op_name="([^"]*)"', m.group(0))
+        if path:
+            paths[m.group(1)] = path.group(1)
     computations = {}
     for block in hlo.split("\n\n"):
         m = re.match(r"%?([\w.\-]+) ", block.strip())
@@ -66,15 +77,29 @@ def op_shapes(hlo: str) -> tuple[dict[str, list[int]], set[str]]:
         called = re.search(r"calls=%([\w.\-]+)", m.group(3))
         if m.group(2) == "dot" or (called and " dot(" in computations.get(called.group(1), "")):
             dots.add(m.group(1))
-    return shapes, dots
+    return shapes, dots, paths
 
 
-def group_of(name: str, dims: list[int] | None, batch: int, dots: set[str]) -> str:
+def in_network(path: str) -> bool:
+    """Whether a traced JAX path (``jit(f)/while/body/jvp(Actor)/Encoder_0/mul``) runs
+    inside a flax module: a capitalized segment, or a ``jvp``/``transpose``/``vmap`` of
+    one."""
+    return any(
+        part[:1].isupper() or re.match(r"[a-z_]+\((?:[a-z_]+\()*[A-Z]", part)
+        for part in path.split("/")
+    )
+
+
+def group_of(
+    name: str, dims: list[int] | None, batch: int, dots: set[str], path: str | None = None
+) -> str:
     if name in dots:
         return "matmul"
     if dims is None or math.prod(dims) < 4096:
         return "other"
-    return "activation-sized" if batch in dims else "parameter-sized"
+    if path is not None:
+        return "activation-sized" if in_network(path) else "parameter-sized"
+    return "activation-sized" if {batch, 2 * batch} & set(dims) else "parameter-sized"
 
 
 def profile(cfg, task, updates: int, batch_size: int) -> dict:
@@ -102,7 +127,7 @@ def profile(cfg, task, updates: int, batch_size: int) -> dict:
         trace = sorted(glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True))[-1]
         events = json.load(gzip.open(trace))["traceEvents"]
 
-    shapes, dots = op_shapes(compiled.as_text())
+    shapes, dots, paths = op_shapes(compiled.as_text())
     per_op: collections.Counter = collections.Counter()
     for e in events:
         name = e.get("name", "")
@@ -110,13 +135,13 @@ def profile(cfg, task, updates: int, batch_size: int) -> dict:
             per_op[name] += e.get("dur", 0) / 1e3 / updates  # ms per update
     groups = dict.fromkeys(GROUPS, 0.0)
     for name, ms in per_op.items():
-        groups[group_of(name, shapes.get(name), batch_size, dots)] += ms
+        groups[group_of(name, shapes.get(name), batch_size, dots, paths.get(name))] += ms
     flop = update_flops(
         cfg.algo, state.actor, state.critic, batch_size, agent.num_critics, agent.policy_delay
     )
     top = {g: [] for g in GROUPS}  # the largest ops of each group
     for n, ms in per_op.most_common():
-        g = group_of(n, shapes.get(n), batch_size, dots)
+        g = group_of(n, shapes.get(n), batch_size, dots, paths.get(n))
         if len(top[g]) < 10:
             top[g].append({"op": n, "ms": ms, "shape": shapes.get(n)})
     return {
@@ -135,12 +160,23 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", default="simbav2")
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--algo", default="sac")
-    p.add_argument("--critics", nargs="+", type=int, default=[1, 2], help="1: one critic, 2: two")
+    p.add_argument("--algo", default=None, help="default: the preset's (sac, or flashsac)")
+    p.add_argument(
+        "--critics",
+        nargs="+",
+        type=int,
+        default=None,
+        help="1: one critic, 2: two (default: both; flashsac always has two)",
+    )
     p.add_argument("--updates", type=int, default=10)
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    args.algo = args.algo or preset(args.preset).algo
+    if args.critics is None:
+        args.critics = [2] if args.algo == "flashsac" else [1, 2]
+    if args.algo == "flashsac" and args.critics != [2]:
+        p.error("--algo flashsac always has two critics: leave --critics out or give 2")
 
     limit = matmul_gflops()
     print(f"float32 matmul limit {limit:.0f} GFLOP/s")
