@@ -746,10 +746,13 @@ def results_flashsac_small() -> str:
     full = [(d, p) for d, p in map(_load, _flashsac_full_files()) if _finished_seeds(d)]
     for data, path in full:
         arms.append(("simbarl `flashsac`, full size, 1M budget", data, path))
+    peer = None
     if (RESULTS / "peers" / "flashsac_learning_cpu.json").is_file():
         peer, peer_path = _load("peers/flashsac_learning_cpu.json")
         if _finished_seeds(peer):
             arms.append(("official FlashSAC, same widths", peer, peer_path))
+        else:
+            peer = None
     steps = (20_000, 50_000, 100_000)
     head = ["task", "code", "seeds"] + [f"return at {s // 1000}k" for s in steps]
     head.append("training wall clock, per seed")
@@ -777,27 +780,26 @@ def results_flashsac_small() -> str:
     from simbarl.config import preset
 
     counts = [f"{preset(ours['preset']).eval_episodes} (`{ours['preset']}`)"]
-    official = ""
+    notes = ""
     if full:
         counts.append(f"{preset('flashsac').eval_episodes} (`flashsac`)")
-        official += (
+        notes += (
             "The full-size rows follow the published protocol: the learning-rate schedule "
             "spans a 1M-step budget and the run is read at 100k. "
         )
-    peers = [data for label, data, _ in arms if label.startswith("official")]
-    if peers:
-        widths = peers[0]["meta"]["widths"]
-        counts.append(f"{peers[0]['eval_episodes']} (official)")
-        official += (
+    if peer is not None:
+        widths = peer["meta"]["widths"]
+        counts.append(f"{peer['eval_episodes']} (official)")
+        notes += (
             f"The official code ran at critic {widths['critic_hidden_dim']} / actor "
-            f"{widths['actor_hidden_dim']} (`{peers[0]['preset']}`), its other settings those "
+            f"{widths['actor_hidden_dim']} (`{peer['preset']}`), its other settings those "
             "of `scripts/run_mujoco.sh`. "
         )
     return (
         f"{table(head, rows)}\n\nMean ± std over seeds (population), {ours['steps']:,} env "
         f"steps, evaluation episodes per point: {', '.join(counts)}. The wall clock leaves "
         "evaluation out and moves with the load of the machine, shared with other jobs; the "
-        f"speed comparison is the table of alternating rounds above. {official}"
+        f"speed comparison is the table of alternating rounds above. {notes}"
         + " ".join(
             provenance(p, "machine: " + ("; ".join(sorted(m)) or "not recorded"))
             for p, m in machines.items()
